@@ -1,0 +1,60 @@
+// asip's compile-time options: the lwipopts.h of asip.
+//
+// Every option has lwIP's name and a default chosen for asip's hosts (Node,
+// browsers, microcontroller runtimes). A build overrides any of them with
+// asc's `--use NAME=value` (see docs/config.md); the pool counts and heap size
+// can also be changed at run time before `asip_init` (index.ts `config_set`).
+//
+// | option               | default | meaning                                            |
+// |----------------------|---------|----------------------------------------------------|
+// | MEM_SIZE             | 1 MiB   | bytes in the `mem` heap (PBUF_RAM, variable blocks) |
+// | MEM_ALIGNMENT        | 8       | alignment of heap blocks and pool elements          |
+// | PBUF_POOL_SIZE       | 512     | buffers in the PBUF_POOL pool (RX frames)          |
+// | PBUF_POOL_BUFSIZE    | 1536    | payload bytes per pool buffer (one 1500-MTU frame) |
+// | MEMP_NUM_PBUF        | 256     | pbuf headers for ROM/REF pbufs                     |
+// | MEMP_NUM_SYS_TIMEOUT | 64      | simultaneously active timeouts                     |
+// | MEMP_NUM_UDP_PCB     | 32      | UDP pcbs                                           |
+// | MEMP_NUM_RAW_PCB     | 8       | raw IP pcbs                                        |
+// | MEMP_NUM_TCP_PCB     | 64      | active TCP pcbs                                    |
+// | MEMP_NUM_TCP_PCB_LISTEN | 16   | listening TCP pcbs                                 |
+// | MEMP_NUM_TCP_SEG     | 512     | queued TCP segments                                |
+// | MEMP_NUM_REASSDATA   | 8       | IP datagrams being reassembled at once             |
+// | MEMP_NUM_ARP_QUEUE   | 32      | packets queued while ARP resolves                  |
+// | IP_REASS_MAX_PBUFS   | 64      | pbufs all reassembly may hold                      |
+// | TCP_MSS              | 1460    | default MSS (lowered to fit the netif MTU)         |
+// | TCP_WND              | 64 KiB  | receive window (scaled with TCP_RCV_SCALE)         |
+// | TCP_SND_BUF          | 64 KiB  | send buffer per pcb                                |
+// | TCP_RCV_SCALE        | 3       | window scale we announce (RFC 7323)                |
+// | TX_RING_SIZE         | 1024    | frames the core can queue for the host per call    |
+// | EVENT_RING_SIZE      | 1024    | events the core can queue for the host per call    |
+//
+// The pbuf layer header room (PBUF_LINK_HLEN etc.) follows lwIP's opt.h.
+
+// Each option: `--use ASIP_<NAME>=value` overrides it at build time.
+export const MEM_SIZE: i32 = isDefined(ASIP_MEM_SIZE) ? ASIP_MEM_SIZE : 1 << 20;
+export const MEM_ALIGNMENT: i32 = 8;
+export const PBUF_POOL_SIZE: i32 = isDefined(ASIP_PBUF_POOL_SIZE) ? ASIP_PBUF_POOL_SIZE : 512;
+export const PBUF_POOL_BUFSIZE: i32 = isDefined(ASIP_PBUF_POOL_BUFSIZE) ? ASIP_PBUF_POOL_BUFSIZE : 1536;
+export const MEMP_NUM_PBUF: i32 = isDefined(ASIP_MEMP_NUM_PBUF) ? ASIP_MEMP_NUM_PBUF : 256;
+export const MEMP_NUM_SYS_TIMEOUT: i32 = isDefined(ASIP_MEMP_NUM_SYS_TIMEOUT) ? ASIP_MEMP_NUM_SYS_TIMEOUT : 64;
+export const MEMP_NUM_UDP_PCB: i32 = isDefined(ASIP_MEMP_NUM_UDP_PCB) ? ASIP_MEMP_NUM_UDP_PCB : 32;
+export const MEMP_NUM_RAW_PCB: i32 = isDefined(ASIP_MEMP_NUM_RAW_PCB) ? ASIP_MEMP_NUM_RAW_PCB : 8;
+export const MEMP_NUM_TCP_PCB: i32 = isDefined(ASIP_MEMP_NUM_TCP_PCB) ? ASIP_MEMP_NUM_TCP_PCB : 64;
+export const MEMP_NUM_TCP_PCB_LISTEN: i32 = isDefined(ASIP_MEMP_NUM_TCP_PCB_LISTEN) ? ASIP_MEMP_NUM_TCP_PCB_LISTEN : 16;
+export const MEMP_NUM_TCP_SEG: i32 = isDefined(ASIP_MEMP_NUM_TCP_SEG) ? ASIP_MEMP_NUM_TCP_SEG : 512;
+export const MEMP_NUM_REASSDATA: i32 = isDefined(ASIP_MEMP_NUM_REASSDATA) ? ASIP_MEMP_NUM_REASSDATA : 8;
+export const MEMP_NUM_ARP_QUEUE: i32 = isDefined(ASIP_MEMP_NUM_ARP_QUEUE) ? ASIP_MEMP_NUM_ARP_QUEUE : 32;
+export const IP_REASS_MAX_PBUFS: i32 = isDefined(ASIP_IP_REASS_MAX_PBUFS) ? ASIP_IP_REASS_MAX_PBUFS : 64;
+export const TCP_MSS: i32 = isDefined(ASIP_TCP_MSS) ? ASIP_TCP_MSS : 1460;
+export const TCP_WND: i32 = isDefined(ASIP_TCP_WND) ? ASIP_TCP_WND : 65535;
+export const TCP_SND_BUF: i32 = isDefined(ASIP_TCP_SND_BUF) ? ASIP_TCP_SND_BUF : 65535;
+export const TCP_RCV_SCALE: i32 = isDefined(ASIP_TCP_RCV_SCALE) ? ASIP_TCP_RCV_SCALE : 3;
+export const TX_RING_SIZE: i32 = isDefined(ASIP_TX_RING_SIZE) ? ASIP_TX_RING_SIZE : 1024;
+export const EVENT_RING_SIZE: i32 = isDefined(ASIP_EVENT_RING_SIZE) ? ASIP_EVENT_RING_SIZE : 1024;
+
+// pbuf header room per layer (lwIP opt.h PBUF_*_HLEN). The link layer reserves
+// room for an 802.1Q tag; IP reserves room for IPv6's 40-byte header.
+export const PBUF_LINK_ENCAPSULATION_HLEN: i32 = 0;
+export const PBUF_LINK_HLEN: i32 = 18; // Ethernet 14 + 802.1Q tag 4
+export const PBUF_IP_HLEN: i32 = 40; // IPv6 header (IPv4's 20 fits)
+export const PBUF_TRANSPORT_HLEN: i32 = 20; // TCP header without options

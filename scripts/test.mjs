@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+// `npm test`: builds, then runs every suite and ends with one line
+// `N passed, N failed, N skipped` for all of them together.
+//
+//   as-pect   tests/assembly/*.spec.ts     the core, compiled with as-pect's runtime
+//   node      tests/node/*.test.ts         release and mvp builds, stacks in one process
+//   peer      tests/peer/*.test.ts         against the Linux kernel (root; skips say why)
+//   e2e       tests/e2e/*.test.ts          the web demo in headless Chromium
+//
+// `npm test -- node` (or assembly, peer, e2e) runs only those suites;
+// further arguments filter test files by substring.
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, mkdirSync, rmSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+process.chdir(root);
+const SUITES = ["assembly", "node", "peer", "e2e"];
+const args = process.argv.slice(2);
+const only = args.filter((a) => SUITES.includes(a));
+const filters = args.filter((a) => !SUITES.includes(a) && !a.startsWith("-"));
+const want = (s) => only.length === 0 || only.includes(s);
+
+function run(cmd, argv, opts = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "inherit"], ...opts });
+    let out = "";
+    child.stdout.on("data", (b) => { out += b; if (!opts.quiet) process.stdout.write(b); });
+    child.on("close", (code) => resolve({ code, out }));
+  });
+}
+
+const stripAnsi = (s) => s.replace(/\x1b\[[0-9;]*m/g, "");
+const totals = { passed: 0, failed: 0, skipped: 0 };
+
+async function build() {
+  const r = await run(process.execPath, ["scripts/build.mjs"]);
+  if (r.code !== 0) {
+    console.log("build failed");
+    console.log(`0 passed, 1 failed`);
+    process.exit(1);
+  }
+}
+
+function files(dir, re) {
+  if (!existsSync(dir)) return [];
+  const found = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) found.push(...files(p, re));
+    else if (re.test(e.name) && (filters.length === 0 || filters.some((f) => p.includes(f)))) found.push(p);
+  }
+  return found.sort();
+}
+
+async function aspect() {
+  const specs = files("tests/assembly", /\.spec\.ts$/);
+  if (specs.length === 0) return;
+  console.log(`\n== as-pect: ${specs.length} spec files`);
+  for (const spec of specs) {
+    // One process per spec file, so one file's trap cannot hide the others' results.
+    const r = await run(process.execPath, ["node_modules/@as-pect/cli/bin/asp.js", "--config", "as-pect.config.js", spec], { quiet: true, env: { ...process.env, FORCE_COLOR: "0" } });
+    const text = stripAnsi(r.out);
+    const m = /\[Tests\]:\s*(\d+)\s*\/\s*(\d+)/.exec(text);
+    const lines = text.split("\n").filter((l) => /✔|❌|Failed|\[Actual\]|\[Expected\]|Error|error|abort/.test(l) && !/Summary|Result|ASC Version/.test(l));
+    process.stdout.write(lines.join("\n") + "\n");
+    if (!m) {
+      console.log(`as-pect: ${spec} did not report (exit ${r.code})`);
+      process.stdout.write(text.split("\n").slice(-30).join("\n") + "\n");
+      totals.failed++;
+      continue;
+    }
+    const pass = +m[1], total = +m[2];
+    totals.passed += pass;
+    totals.failed += total - pass;
+    if (r.code !== 0 && pass === total) totals.failed++;
+  }
+}
+
+async function nodeSuite(name) {
+  const list = files(path.join("dist", "tests", name), /\.test\.js$/);
+  if (list.length === 0) return;
+  console.log(`\n== ${name}: ${list.length} test files`);
+  mkdirSync("build", { recursive: true });
+  const countFile = path.join("build", `counts-${name}.json`);
+  rmSync(countFile, { force: true });
+  const r = await run(process.execPath, [
+    "--test",
+    "--test-reporter=spec", "--test-reporter-destination=stdout",
+    "--test-reporter=./scripts/count-reporter.mjs", `--test-reporter-destination=${countFile}`,
+    ...(name === "node" ? [] : ["--test-concurrency=1"]),
+    ...list,
+  ]);
+  if (!existsSync(countFile)) {
+    console.log(`${name}: no results (exit ${r.code})`);
+    totals.failed++;
+    return;
+  }
+  const c = JSON.parse(readFileSync(countFile, "utf8").trim().split("\n").pop());
+  totals.passed += c.passed;
+  totals.failed += c.failed;
+  totals.skipped += c.skipped;
+  if (r.code !== 0 && c.failed === 0) totals.failed++;
+}
+
+await build();
+if (want("assembly")) await aspect();
+for (const s of ["node", "peer", "e2e"]) if (want(s)) await nodeSuite(s);
+console.log(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+process.exit(totals.failed > 0 ? 1 : 0);
