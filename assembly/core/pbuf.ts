@@ -401,7 +401,9 @@ export function pbuf_realloc(p: pbuf | null, new_len: u32): void {
   while (rem > q.len) {
     rem -= q.len;
     q.tot_len -= shrink;
-    q = q.next!; // tot_len > new_len >= bytes so far, so there is a next
+    const next = q.next;
+    if (!next) return; // len fields disagree with tot_len: leave the chain alone
+    q = next;
   }
   if (rem != q.len && pbuf_get_allocsrc(q) == PBUF_TYPE_ALLOC_SRC_MASK_STD_HEAP
       && (q.flags & PBUF_FLAG_IS_CUSTOM) == 0) {
