@@ -1,18 +1,260 @@
-// The exported ABI: the only file that exports. See docs/abi.md.
+// The exported ABI of the asip core. This file and the abi/ wrappers it
+// re-exports are the only places that export. See docs/abi.md.
+//
+// Conventions: pointers and lengths only (never strings or arrays through
+// generated glue: on the stub runtime nothing is freed); addresses are u32 in
+// network order (the bytes in memory); errors are err_t values (<0).
+
 // The mvp build routes abort() to core/abort's trapAbort (asconfig.json).
 import "./core/abort";
 import { mem_init, mem_malloc, mem_free, mem_used } from "./core/mem";
-import { memp_init } from "./core/memp";
-import { sys_check_timeouts, sys_timeouts_sleeptime } from "./core/timeouts";
-import { stats_base } from "./core/stats";
+import { memp_init, memp_set_num, MEMP_MAX, memp_used } from "./core/memp";
+import { sys_check_timeouts, sys_timeouts_sleeptime, sys_set_now } from "./core/timeouts";
+import { stats_base, STATS_SIZE, STATS_PROTO_COUNT, STATS_PROTO_WORDS, STATS_MEM_OFFSET, STATS_MEMP_OFFSET } from "./core/stats";
+import { rings_init, tx_ring, ev_ring, tx_done, ev_done, ev_take } from "./core/rings";
+import { pbuf, pbuf_alloc, pbuf_free, pbuf_layer, pbuf_type } from "./core/pbuf";
+import { PBUF_POOL_BUFSIZE } from "./config";
+import {
+  netif_init, netif_add, netif_remove, netif_get_by_index, netif_set_addr, netif_set_up, netif_set_down,
+  netif_set_link_up, netif_set_link_down, netif_set_default, netif_input, netif_poll, netif_loop_pending,
+} from "./netif/netif";
+import { ERR_ARG, ERR_OK, ERR_MEM, err_t } from "./core/err";
+import { ip4_init } from "./ipv4/ip4";
+import { random_seed } from "./core/random";
+import { etharp_init } from "./netif/etharp";
 
-export function asip_init(): void {
-  mem_init();
-  memp_init();
+export * from "./abi/chksum";
+export * from "./abi/etharp";
+export * from "./abi/udp";
+export * from "./abi/raw";
+
+/** ABI version: bump when a structure or export the host relies on changes. */
+export const ABI_VERSION: u32 = 1;
+
+let initialised = false;
+
+/** Before asip_init: set a pool's element count (memp.ts MEMP order). */
+export function config_pool(pool: i32, num: u32): bool {
+  return memp_set_num(pool, num);
 }
+
+let heap_size: u32 = 0;
+/** Before asip_init: set the heap size in bytes (0 = MEM_SIZE from config.ts). */
+export function config_heap(size: u32): void {
+  heap_size = size;
+}
+
+/**
+ * Initialises the core once. `now` is the host's clock in ms (u32, may wrap);
+ * `seed` comes from the host's random source (ISNs, IP IDs, ephemeral ports).
+ */
+export function asip_init(now: u32, seed: u32): void {
+  if (initialised) return;
+  sys_set_now(now);
+  if (heap_size) mem_init(heap_size); else mem_init();
+  memp_init();
+  rings_init();
+  random_seed(seed);
+  netif_init();
+  etharp_init();
+  ip4_init();
+  initialised = true;
+}
+
+
+// ---- time -------------------------------------------------------------------
+
+/**
+ * Runs what is due at `now` and delivers looped-back packets. Returns the ms
+ * until the next deadline (0 = call again at once), or -1 when no timer runs.
+ */
 export function tick(now: u32): i32 {
   sys_check_timeouts(now);
+  return drain();
+}
+
+/**
+ * Delivers loopback traffic (bounded per call). Returns like tick: 0 when
+ * more is pending, else the ms to the next timer or -1.
+ */
+export function drain(): i32 {
+  netif_poll();
+  if (netif_loop_pending() != 0) return 0;
   return sys_timeouts_sleeptime();
 }
-export function stats_ptr(): usize { return stats_base; }
-export { mem_malloc, mem_free, mem_used };
+
+// ---- the host's view of memory ----------------------------------------------
+
+/**
+ * Address of the layout table the host reads once (u32 words):
+ *  [0] ABI_VERSION  [1] tx ring  [2] event ring  [3] stats  [4] stats size
+ *  [5] STATS_PROTO_COUNT  [6] STATS_PROTO_WORDS  [7] stats mem offset
+ *  [8] stats memp offset  [9] MEMP_MAX  [10] PBUF_POOL_BUFSIZE
+ */
+export function abi_layout(): usize {
+  const t = layout;
+  store<u32>(t, ABI_VERSION, 0);
+  store<u32>(t, <u32>tx_ring, 4);
+  store<u32>(t, <u32>ev_ring, 8);
+  store<u32>(t, <u32>stats_base, 12);
+  store<u32>(t, <u32>STATS_SIZE, 16);
+  store<u32>(t, <u32>STATS_PROTO_COUNT, 20);
+  store<u32>(t, <u32>STATS_PROTO_WORDS, 24);
+  store<u32>(t, <u32>STATS_MEM_OFFSET, 28);
+  store<u32>(t, <u32>STATS_MEMP_OFFSET, 32);
+  store<u32>(t, <u32>MEMP_MAX, 36);
+  store<u32>(t, <u32>PBUF_POOL_BUFSIZE, 40);
+  return t;
+}
+const layout: usize = memory.data(64, 8);
+
+/** Scratch space for host arguments (addresses, MACs): 256 bytes, reused by every call. */
+export function abi_scratch(): usize { return scratch; }
+const scratch: usize = memory.data(256, 8);
+
+export { tx_done, ev_done, ev_take };
+
+// ---- buffers ----------------------------------------------------------------
+
+/**
+ * A buffer for a received frame of `len` bytes: one contiguous pbuf (a pool
+ * buffer when it fits, else a heap block). The host copies the frame to its
+ * payload (pbuf +4) and calls netif_input_frame. Returns 0 when memory is short.
+ */
+export function rx_alloc(len: u32): usize {
+  const p = pbuf_alloc(pbuf_layer.PBUF_RAW, len, len <= <u32>PBUF_POOL_BUFSIZE ? pbuf_type.PBUF_POOL : pbuf_type.PBUF_RAM);
+  if (p != null && p.next != null) {
+    // A pool chain: the host needs one contiguous buffer.
+    pbuf_free(p);
+    return changetype<usize>(pbuf_alloc(pbuf_layer.PBUF_RAW, len, pbuf_type.PBUF_RAM));
+  }
+  return changetype<usize>(p);
+}
+
+/** Frees a pbuf the host holds (an rx buffer it did not use, or a taken event pbuf). */
+export function pbuf_release(p: usize): void {
+  if (p) pbuf_free(changetype<pbuf>(p));
+}
+
+// ---- interfaces -------------------------------------------------------------
+
+/** Adds an Ethernet netif; the MAC is 6 bytes at `mac`. Returns its index or ERR_MEM. */
+export function netif_add_ethernet(mac: usize, mtu: u32): i32 {
+  const n = netif_add(mac, mtu);
+  return n ? <i32>n.num : ERR_MEM;
+}
+
+/** Frame input: takes ownership of the pbuf from rx_alloc. */
+export function netif_input_frame(idx: u32, p: usize): err_t {
+  const n = netif_get_by_index(idx);
+  if (!n) { pbuf_free(changetype<pbuf>(p)); return ERR_ARG; }
+  const r = netif_input(changetype<pbuf>(p), n);
+  return r;
+}
+
+/** Sets IPv4 address, netmask, gateway (network-order u32s). */
+export function netif_config_ip4(idx: u32, ip: u32, mask: u32, gw: u32): err_t {
+  const n = netif_get_by_index(idx);
+  if (!n) return ERR_ARG;
+  netif_set_addr(n, ip, mask, gw);
+  return ERR_OK;
+}
+
+/** Administrative and link state; `is_default` makes it the default route. */
+export function netif_set_state(idx: u32, up: bool, link_up: bool, is_default: bool): err_t {
+  const n = netif_get_by_index(idx);
+  if (!n) return ERR_ARG;
+  if (up) netif_set_up(n); else netif_set_down(n);
+  if (link_up) netif_set_link_up(n); else netif_set_link_down(n);
+  if (is_default) netif_set_default(n);
+  return ERR_OK;
+}
+
+export function netif_del(idx: u32): err_t {
+  const n = netif_get_by_index(idx);
+  if (!n || idx == 1) return ERR_ARG;
+  netif_remove(n);
+  return ERR_OK;
+}
+
+// ---- leak checks ------------------------------------------------------------
+
+/** Heap bytes in use (a leak check compares it with its baseline). */
+export function heap_used(): u32 { return mem_used(); }
+/** Elements in use in pool `i`. */
+export function pool_used(i: i32): u32 { return memp_used(i); }
+
+// ---- chksum exports (bench/tests) ----
+// The Internet checksum for the host (results: numbers in network-order
+// semantics, see core/chksum.ts) and in-core loops for bench/chksum.ts and
+// bench/pbuf.ts, so one host call times many iterations.
+import {
+  inet_chksum as chksum_inet, lwip_standard_chksum as chksum_standard,
+  inet_chksum_scalar as chksum_inet_scalar, lwip_standard_chksum_scalar as chksum_standard_scalar,
+  inet_chksum_simd as chksum_inet_simd, lwip_standard_chksum_simd as chksum_standard_simd,
+  inet_chksum_copy as chksum_copy,
+} from "./core/chksum";
+
+/** Checksum of `len` bytes at `ptr` with the build's kernel. */
+export function inet_chksum(ptr: usize, len: u32): u16 { return chksum_inet(ptr, len); }
+/** Folded, uncomplemented sum with the build's kernel. */
+export function lwip_standard_chksum(ptr: usize, len: u32): u16 { return chksum_standard(ptr, len); }
+/** The scalar (u64) kernel, in every build. */
+export function inet_chksum_scalar(ptr: usize, len: u32): u16 { return chksum_inet_scalar(ptr, len); }
+export function lwip_standard_chksum_scalar(ptr: usize, len: u32): u16 { return chksum_standard_scalar(ptr, len); }
+/** 1 when the v128 kernel is compiled in (release, debug), 0 in the mvp build. */
+export function chksum_simd_available(): u32 { return ASC_FEATURE_SIMD ? 1 : 0; }
+/** The v128 kernel. Without SIMD (mvp) the export exists but traps: check chksum_simd_available. */
+export function inet_chksum_simd(ptr: usize, len: u32): u16 {
+  if (ASC_FEATURE_SIMD) return chksum_inet_simd(ptr, len);
+  unreachable();
+  return 0;
+}
+export function lwip_standard_chksum_simd(ptr: usize, len: u32): u16 {
+  if (ASC_FEATURE_SIMD) return chksum_standard_simd(ptr, len);
+  unreachable();
+  return 0;
+}
+/** Copies `len` bytes and returns their folded partial sum (0..0xffff). */
+export function inet_chksum_copy(dst: usize, src: usize, len: u32): u32 { return chksum_copy(dst, src, len); }
+
+/** Scratch memory for the host (benchmarks, tests): bump-allocated, never freed; allocate once. */
+export function bench_alloc(n: u32): usize { return heap.alloc(n); }
+
+/** `iters` memory.copy calls of `len` bytes: the yardstick for the checksum loops. */
+export function bench_memcpy(dst: usize, src: usize, len: u32, iters: u32): void {
+  for (let i: u32 = 0; i < iters; i++) memory.copy(dst, src, len);
+}
+
+// Each loop writes one byte before each checksum so the optimizer cannot
+// hoist the (pure) checksum out of the loop; the results are folded together
+// and returned so it cannot drop them either.
+/** `iters` checksums with the build's kernel. */
+export function bench_chksum(ptr: usize, len: u32, iters: u32): u32 {
+  let r: u32 = 0;
+  for (let i: u32 = 0; i < iters; i++) { store<u8>(ptr, <u8>i); r += chksum_inet(ptr, len); }
+  return r;
+}
+/** `iters` checksums with the scalar kernel. */
+export function bench_chksum_scalar(ptr: usize, len: u32, iters: u32): u32 {
+  let r: u32 = 0;
+  for (let i: u32 = 0; i < iters; i++) { store<u8>(ptr, <u8>i); r += chksum_inet_scalar(ptr, len); }
+  return r;
+}
+/** `iters` checksums with the v128 kernel (traps without SIMD). */
+export function bench_chksum_simd(ptr: usize, len: u32, iters: u32): u32 {
+  if (ASC_FEATURE_SIMD) {
+    let r: u32 = 0;
+    for (let i: u32 = 0; i < iters; i++) { store<u8>(ptr, <u8>i); r += chksum_inet_simd(ptr, len); }
+    return r;
+  }
+  unreachable();
+  return 0;
+}
+/** `iters` copy-with-checksum calls. */
+export function bench_chksum_copy(dst: usize, src: usize, len: u32, iters: u32): u32 {
+  let r: u32 = 0;
+  for (let i: u32 = 0; i < iters; i++) r += chksum_copy(dst, src, len);
+  return r;
+}
+// ---- end chksum exports ----

@@ -1,1 +1,13 @@
-export {};
+/**
+ * asip: a lightweight TCP/IP stack in the spirit of lwIP, in AssemblyScript
+ * compiled to WebAssembly, driven from TypeScript.
+ *
+ * @packageDocumentation
+ */
+export { Stack, Interface, type StackOptions, type InterfaceOptions } from "./stack.js";
+export { loadCore, CoreAbortError, type Core, type CoreVariant } from "./core.js";
+export { AsipError, ERR, errName, type StackStats } from "./abi.js";
+export { pair, PairEnd, type PairOptions, type Impairment } from "./netif/pair.js";
+export type { LinkDriver } from "./netif/driver.js";
+export { TapDevice } from "./netif/tap.js";
+export { PcapWriter, capture } from "./netif/pcap.js";

@@ -148,6 +148,7 @@ export function memp_init(): void {
 
 /** Takes one element from `pool`, or returns 0 and counts `err`. */
 export function memp_malloc(pool: i32): usize {
+  if (<u32>pool >= <u32>MEMP_MAX) return 0;
   const dp = d(pool);
   const e = load<usize>(dp, 12);
   if (e == 0) {
@@ -169,7 +170,7 @@ export function memp_malloc(pool: i32): usize {
 
 /** Returns an element to `pool`. Foreign pointers and double frees are counted, not trapped. */
 export function memp_free(pool: i32, e: usize): void {
-  if (e == 0) return;
+  if (e == 0 || <u32>pool >= <u32>MEMP_MAX) return;
   const dp = d(pool);
   const base = load<usize>(dp);
   const size = <usize>load<u32>(dp, 4);
@@ -200,14 +201,15 @@ function illegal(pool: i32): void {
 
 /** Is `e` an element of `pool`'s region (in use or not)? */
 export function memp_owns(pool: i32, e: usize): bool {
+  if (<u32>pool >= <u32>MEMP_MAX) return false;
   const dp = d(pool);
   const base = load<usize>(dp);
   const size = <usize>load<u32>(dp, 4);
   return e >= base && e < base + size * <usize>load<u32>(dp, 8) && (e - base) % size == 0;
 }
 
-export function memp_size(pool: i32): u32 { return load<u32>(d(pool), 4); }
-export function memp_num(pool: i32): u32 { return load<u32>(d(pool), 8); }
-export function memp_used(pool: i32): u32 { return load<u32>(memp_stat_addr(pool, MemCtr.USED)); }
-export function memp_err(pool: i32): u32 { return load<u32>(memp_stat_addr(pool, MemCtr.ERR)); }
-export function memp_illegal(pool: i32): u32 { return load<u32>(memp_stat_addr(pool, MemCtr.ILLEGAL)); }
+export function memp_size(pool: i32): u32 { return <u32>pool >= <u32>MEMP_MAX ? 0 : load<u32>(d(pool), 4); }
+export function memp_num(pool: i32): u32 { return <u32>pool >= <u32>MEMP_MAX ? 0 : load<u32>(d(pool), 8); }
+export function memp_used(pool: i32): u32 { return <u32>pool >= <u32>MEMP_MAX ? 0 : load<u32>(memp_stat_addr(pool, MemCtr.USED)); }
+export function memp_err(pool: i32): u32 { return <u32>pool >= <u32>MEMP_MAX ? 0 : load<u32>(memp_stat_addr(pool, MemCtr.ERR)); }
+export function memp_illegal(pool: i32): u32 { return <u32>pool >= <u32>MEMP_MAX ? 0 : load<u32>(memp_stat_addr(pool, MemCtr.ILLEGAL)); }

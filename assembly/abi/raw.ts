@@ -1,0 +1,2 @@
+// Host-facing exports for raw (re-exported by assembly/index.ts).
+export {};

@@ -1,0 +1,2 @@
+// Host-facing exports for udp (re-exported by assembly/index.ts).
+export {};

@@ -1,0 +1,394 @@
+/**
+ * A Stack is one asip core instance plus the host machinery around it: the
+ * clock (one timer that sleeps until the core's next deadline), the drivers
+ * of its interfaces, and the draining of the TX and event rings.
+ *
+ * Every call into the core is followed by a drain, scheduled as a microtask,
+ * so a burst of received frames is processed before the frames and events it
+ * caused are handed out, and one drain carries many frames.
+ *
+ * @module
+ */
+import { loadCore, type Core, type CoreVariant } from "./core.js";
+import {
+  readLayout, readStats, check, parseCidr, ip4ToU32, u32ToIp4, parseMac, formatMac, MEMP_NAMES, EV,
+  RING_HEAD, RING_TAIL, RING_HDR_BYTES, TX_ENTRY_BYTES, EV_RECORD_BYTES, PBUF_NEXT, PBUF_PAYLOAD, PBUF_LEN, PBUF_TOT_LEN,
+  type Layout, type StackStats, type PoolName,
+} from "./abi.js";
+import type { LinkDriver } from "./netif/driver.js";
+
+/** Options of {@link Stack.create}. */
+export interface StackOptions {
+  /** Which build of the core to run (default "release"). */
+  variant?: CoreVariant;
+  /** Heap (mem) size in bytes; default MEM_SIZE from assembly/config.ts. */
+  heapSize?: number;
+  /** Element counts of pools, by pool name (assembly/core/memp.ts). */
+  pools?: Partial<Record<PoolName, number>>;
+  /** Seed for the core's random numbers; default from crypto.getRandomValues. */
+  seed?: number;
+  /** Clock in ms; default performance.now(). Tests may drive time themselves. */
+  clock?: () => number;
+  /** Don't schedule timers: the caller calls {@link Stack.advance} (tests). */
+  manualClock?: boolean;
+}
+
+/** Options of {@link Stack.addInterface}. */
+export interface InterfaceOptions {
+  /** "a.b.c.d/len" */
+  ip?: string;
+  gateway?: string;
+  mtu?: number;
+  /** "aa:bb:cc:dd:ee:ff"; default a random locally administered MAC. */
+  mac?: string;
+  /** Make it the default route (default: true for the first interface with a gateway or the first one). */
+  default?: boolean;
+}
+
+/** A frame/event sink the core's events are routed to. */
+export type EventHandler = (handle: number, p: number, a: number, b: number, c: number, d: number, e: number, index: number) => void;
+
+/** An interface of a stack. */
+export class Interface {
+  /** The core's netif index (if_idx). */
+  readonly index: number;
+  readonly mac: string;
+  readonly mtu: number;
+  /** Frames received from / sent to the driver. */
+  rxFrames = 0;
+  txFrames = 0;
+  /** Frames the core had no buffer for. */
+  rxDropped = 0;
+  up = false;
+  linkUp = false;
+  ip = "0.0.0.0";
+  netmask = "0.0.0.0";
+  gateway = "0.0.0.0";
+  /** @internal */
+  constructor(readonly stack: Stack, readonly driver: LinkDriver, index: number, mac: string, mtu: number) {
+    this.index = index;
+    this.mac = mac;
+    this.mtu = mtu;
+  }
+}
+
+function randomSeed(): number {
+  const a = new Uint32Array(1);
+  globalThis.crypto.getRandomValues(a);
+  return a[0] || 1;
+}
+
+function randomMac(): Uint8Array {
+  const m = new Uint8Array(6);
+  globalThis.crypto.getRandomValues(m);
+  m[0] = (m[0] & 0xfe) | 0x02; // unicast, locally administered
+  return m;
+}
+
+/** One asip core instance and its interfaces. */
+export class Stack {
+  readonly core: Core;
+  /** The core's exports (docs/abi.md). Calls made directly must be followed by {@link Stack.kick}. */
+  readonly ex: Record<string, any>;
+  private readonly layout: Layout;
+  private readonly clock: () => number;
+  private readonly clockBase: number;
+  private readonly manual: boolean;
+  private manualNow = 0;
+  private u8: Uint8Array;
+  private u32: Uint32Array;
+  private readonly interfaces = new Map<number, Interface>();
+  private readonly handlers = new Map<number, EventHandler>();
+  private drainQueued = false;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private timerAt = Infinity;
+  private closed = false;
+  private scratchBuf: Uint8Array = new Uint8Array(2048);
+  /** Set when the core aborted: the instance is unusable afterwards. */
+  failure: Error | undefined;
+
+  private constructor(core: Core, opts: StackOptions) {
+    this.core = core;
+    this.ex = core.exports;
+    this.manual = !!opts.manualClock;
+    this.clock = opts.clock ?? (() => performance.now());
+    this.clockBase = this.clock();
+    const ex = this.ex;
+    if (opts.heapSize !== undefined) ex.config_heap(opts.heapSize >>> 0);
+    for (const [name, num] of Object.entries(opts.pools ?? {})) {
+      const i = MEMP_NAMES.indexOf(name as PoolName);
+      if (i < 0) throw new RangeError(`unknown pool ${name}`);
+      ex.config_pool(i, num! >>> 0);
+    }
+    ex.asip_init(this.now(), (opts.seed ?? randomSeed()) >>> 0);
+    this.layout = readLayout(core.memory, ex.abi_layout());
+    this.u8 = new Uint8Array(core.memory.buffer);
+    this.u32 = new Uint32Array(core.memory.buffer);
+    this.on(EV.NETIF, (handle, _p, reason, flags, ip, mask, gw) => {
+      const i = this.interfaces.get(handle);
+      if (!i) return;
+      i.up = (flags & 0x01) !== 0;
+      i.linkUp = (flags & 0x04) !== 0;
+      i.ip = u32ToIp4(ip);
+      i.netmask = u32ToIp4(mask);
+      i.gateway = u32ToIp4(gw);
+    });
+  }
+
+  /** Loads a core and initialises it. */
+  static async create(opts: StackOptions = {}): Promise<Stack> {
+    const core = await loadCore(opts.variant ?? "release");
+    return new Stack(core, opts);
+  }
+
+  /** The stack's clock in ms, as the core sees it (u32, wraps). */
+  now(): number {
+    if (this.manual) return this.manualNow >>> 0;
+    return Math.floor(this.clock() - this.clockBase) >>> 0;
+  }
+
+  /** With `manualClock`: moves time forward by `ms` and runs what is due. */
+  advance(ms: number): void {
+    this.manualNow += ms;
+    this.guard(() => this.ex.tick(this.now()));
+    this.drainNow();
+  }
+
+  /** Views over linear memory, re-created when memory has grown. */
+  mem(): Uint8Array {
+    if (this.u8.buffer !== this.core.memory.buffer) {
+      this.u8 = new Uint8Array(this.core.memory.buffer);
+      this.u32 = new Uint32Array(this.core.memory.buffer);
+    }
+    return this.u8;
+  }
+  mem32(): Uint32Array {
+    this.mem();
+    return this.u32;
+  }
+
+  /** Registers the handler of one event type (one per type). */
+  on(type: number, h: EventHandler): void {
+    this.handlers.set(type, h);
+  }
+
+  /** Runs `f` (a call into the core); an abort marks the stack failed and rethrows. */
+  guard<T>(f: () => T): T {
+    if (this.failure) throw this.failure;
+    try {
+      return f();
+    } catch (e) {
+      this.failure = e as Error;
+      throw e;
+    }
+  }
+
+  /** Schedules a drain after the current call stack (one per burst of calls). */
+  kick(): void {
+    if (this.drainQueued || this.closed) return;
+    this.drainQueued = true;
+    queueMicrotask(() => {
+      this.drainQueued = false;
+      this.drainNow();
+    });
+  }
+
+  /**
+   * Hands queued frames to drivers and events to handlers, delivers loopback
+   * traffic, and re-arms the timer. Runs until the core has nothing left.
+   */
+  drainNow(): void {
+    if (this.closed || this.failure) return;
+    const ex = this.ex;
+    for (let round = 0; round < 64; round++) {
+      this.drainTx();
+      this.drainEvents();
+      const next: number = this.guard(() => ex.drain());
+      const u32 = this.mem32();
+      const pending = u32[(this.layout.txRing >>> 2) + RING_HEAD] !== u32[(this.layout.txRing >>> 2) + RING_TAIL] ||
+        u32[(this.layout.evRing >>> 2) + RING_HEAD] !== u32[(this.layout.evRing >>> 2) + RING_TAIL];
+      if (next !== 0 && !pending) {
+        this.schedule(next);
+        return;
+      }
+    }
+    // Still busy (e.g. a loopback storm): continue on the next turn of the event loop.
+    setTimeout(() => this.drainNow(), 0);
+  }
+
+  private drainTx(): void {
+    const ring = this.layout.txRing;
+    const u32 = this.mem32();
+    const u8 = this.u8;
+    const h = ring >>> 2;
+    const head = u32[h + RING_HEAD];
+    let tail = u32[h + RING_TAIL];
+    const cap = u32[h + 2];
+    const n = (head - tail) >>> 0;
+    if (n === 0) return;
+    for (let k = 0; k < n; k++, tail = (tail + 1) >>> 0) {
+      const e = (ring + RING_HDR_BYTES + (tail & (cap - 1)) * TX_ENTRY_BYTES) >>> 2;
+      const p = u32[e];
+      const iface = this.interfaces.get(u32[e + 1]);
+      if (!iface) continue;
+      let frame: Uint8Array;
+      const next = u32[(p >>> 2) + (PBUF_NEXT >>> 2)];
+      const payload = u32[(p >>> 2) + (PBUF_PAYLOAD >>> 2)];
+      if (next === 0) {
+        frame = u8.subarray(payload, payload + u32[(p >>> 2) + (PBUF_LEN >>> 2)]);
+      } else {
+        // A chain: gather it into scratch (the driver gets one contiguous frame).
+        const tot = u32[(p >>> 2) + (PBUF_TOT_LEN >>> 2)];
+        if (this.scratchBuf.length < tot) this.scratchBuf = new Uint8Array(Math.max(tot, this.scratchBuf.length * 2));
+        let off = 0;
+        for (let q = p; q !== 0 && off < tot; q = u32[q >>> 2]) {
+          const pl = u32[(q >>> 2) + 1], len = u32[(q >>> 2) + 3];
+          this.scratchBuf.set(u8.subarray(pl, pl + len), off);
+          off += len;
+        }
+        frame = this.scratchBuf.subarray(0, off);
+      }
+      iface.txFrames++;
+      iface.driver.send(frame);
+    }
+    this.guard(() => this.ex.tx_done(n));
+  }
+
+  private drainEvents(): void {
+    const ring = this.layout.evRing;
+    let u32 = this.mem32();
+    const h = ring >>> 2;
+    const head = u32[h + RING_HEAD];
+    let tail = u32[h + RING_TAIL];
+    const cap = u32[h + 2];
+    const n = (head - tail) >>> 0;
+    if (n === 0) return;
+    for (let k = 0; k < n; k++, tail = (tail + 1) >>> 0) {
+      u32 = this.mem32();
+      const r = (ring + RING_HDR_BYTES + (tail & (cap - 1)) * EV_RECORD_BYTES) >>> 2;
+      const type = u32[r] & 0xffff;
+      const handler = this.handlers.get(type);
+      if (handler) handler(u32[r + 1], u32[r + 2], u32[r + 3], u32[r + 4], u32[r + 5], u32[r + 6], u32[r + 7], k);
+    }
+    this.guard(() => this.ex.ev_done(n));
+  }
+
+  private schedule(delay: number): void {
+    if (this.manual || this.closed) return;
+    if (delay < 0) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      return;
+    }
+    const at = this.now() + delay;
+    if (this.timer && this.timerAt <= at) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      if (this.closed || this.failure) return;
+      this.guard(() => this.ex.tick(this.now()));
+      this.drainNow();
+    }, delay);
+    // Timers alone don't keep the process alive; open sockets and drivers do.
+    (this.timer as { unref?: () => void }).unref?.();
+  }
+
+  /** Copies `bytes` into the core's scratch area (256 bytes) and returns its address. */
+  scratch(bytes: Uint8Array): number {
+    const p: number = this.ex.abi_scratch();
+    this.mem().set(bytes.subarray(0, 256), p);
+    return p;
+  }
+
+  /**
+   * Attaches a driver as a new Ethernet interface, sets it up and link up,
+   * and configures its address.
+   */
+  addInterface(driver: LinkDriver, opts: InterfaceOptions = {}): Interface {
+    if (this.closed) throw new Error("stack is closed");
+    const mac = opts.mac ? parseMac(opts.mac) : randomMac();
+    const mtu = opts.mtu ?? driver.mtu ?? 1500;
+    if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) throw new RangeError(`bad MTU ${mtu} (576..65535)`);
+    const idx = check(this.guard(() => this.ex.netif_add_ethernet(this.scratch(mac), mtu)), "addInterface");
+    const iface = new Interface(this, driver, idx, formatMac(mac), mtu);
+    this.interfaces.set(idx, iface);
+    driver.onReceive((frame) => this.input(iface, frame));
+    if (opts.ip) {
+      const { ip, mask } = parseCidr(opts.ip);
+      const gw = opts.gateway ? ip4ToU32(opts.gateway) : 0;
+      check(this.guard(() => this.ex.netif_config_ip4(idx, ip, mask, gw)), "addInterface");
+    }
+    const isDefault = opts.default ?? (opts.gateway !== undefined || this.interfaces.size === 1);
+    check(this.guard(() => this.ex.netif_set_state(idx, true, true, isDefault)), "addInterface");
+    this.drainNow();
+    return iface;
+  }
+
+  /** Sets or changes an interface's IPv4 address. */
+  setAddress(iface: Interface, cidr: string, gateway?: string): void {
+    const { ip, mask } = parseCidr(cidr);
+    check(this.guard(() => this.ex.netif_config_ip4(iface.index, ip, mask, gateway ? ip4ToU32(gateway) : 0)), "setAddress");
+    this.drainNow();
+  }
+
+  /** Link state as the driver reports it. */
+  setLink(iface: Interface, up: boolean): void {
+    check(this.guard(() => this.ex.netif_set_state(iface.index, iface.up, up, false)), "setLink");
+    this.drainNow();
+  }
+
+  /** Detaches an interface and closes its driver. */
+  async removeInterface(iface: Interface): Promise<void> {
+    if (!this.interfaces.has(iface.index)) return;
+    this.guard(() => this.ex.netif_del(iface.index));
+    this.drainNow();
+    this.interfaces.delete(iface.index);
+    iface.driver.onReceive(() => {});
+    await iface.driver.close();
+  }
+
+  /** All interfaces. */
+  get ifaces(): Interface[] {
+    return [...this.interfaces.values()];
+  }
+
+  /** A frame from a driver: one copy into a core buffer, then input. */
+  input(iface: Interface, frame: Uint8Array): void {
+    if (this.closed || this.failure) return;
+    iface.rxFrames++;
+    const p: number = this.guard(() => this.ex.rx_alloc(frame.length));
+    if (p === 0) {
+      iface.rxDropped++;
+      return;
+    }
+    const u8 = this.mem();
+    const payload = this.u32[(p >>> 2) + 1];
+    u8.set(frame, payload);
+    this.guard(() => this.ex.netif_input_frame(iface.index, p));
+    this.kick();
+  }
+
+  /** Every counter of the core. */
+  stats(): StackStats {
+    return readStats(this.core.memory, this.layout);
+  }
+
+  /** Heap bytes and pool elements in use: what a leak check compares. */
+  usage(): { heap: number; pools: Record<PoolName, number> } {
+    const pools = {} as Record<PoolName, number>;
+    MEMP_NAMES.forEach((n, i) => (pools[n] = this.ex.pool_used(i)));
+    return { heap: this.ex.heap_used(), pools };
+  }
+
+  /** Stops the timer, detaches and closes every driver, and releases the core. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    for (const i of [...this.interfaces.values()]) await this.removeInterface(i);
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
