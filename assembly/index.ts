@@ -27,6 +27,7 @@ export * from "./abi/chksum";
 export * from "./abi/etharp";
 export * from "./abi/udp";
 export * from "./abi/raw";
+export * from "./abi/services";
 
 /** ABI version: bump when a structure or export the host relies on changes. */
 export const ABI_VERSION: u32 = 1;
@@ -257,4 +258,27 @@ export function bench_chksum_copy(dst: usize, src: usize, len: u32, iters: u32):
   for (let i: u32 = 0; i < iters; i++) r += chksum_copy(dst, src, len);
   return r;
 }
+/**
+ * `iters` pbuf_alloc + pbuf_free pairs of kind `type` (pbuf_type value:
+ * 0x80 RAM, 0x82 POOL, 0x01 ROM, 0x41 REF) and `length` bytes at layer
+ * PBUF_RAW. Needs asip_init first. Returns how many allocations succeeded
+ * (== iters unless memory ran out).
+ */
+export function bench_pbuf_alloc_free(type: u32, length: u32, iters: u32): u32 {
+  let ok: u32 = 0;
+  for (let i: u32 = 0; i < iters; i++) {
+    const p = pbuf_alloc(pbuf_layer.PBUF_RAW, length, <pbuf_type>type);
+    if (p !== null) {
+      ok++;
+      pbuf_free(p);
+    }
+  }
+  return ok;
+}
 // ---- end chksum exports ----
+
+/** Aborts on purpose, so hosts can test their abort hook (release/debug: an Error; mvp: a trap). */
+export function selftest_abort(): void {
+  // `throw` compiles to abort(message, file, line, column).
+  throw new Error("self-test abort");
+}

@@ -25,7 +25,7 @@ import { pbuf, pbuf_alloc, pbuf_free, pbuf_ref, pbuf_clone, pbuf_copy_partial, p
 import { err_t, ERR_OK, ERR_MEM, ERR_ARG, ERR_RTE, ERR_VAL } from "../core/err";
 import { MEMP, memp_malloc, memp_free } from "../core/memp";
 import { STATS_INC, STATS_ADD, Proto, Ctr } from "../core/stats";
-import { sys_timeout_cyclic } from "../core/timeouts";
+import { sys_timeout_cyclic, sys_untimeout } from "../core/timeouts";
 import { ev_push } from "../core/rings";
 import { ip4_addr_ismulticast, ip4_addr_isany, ip4_addr_islinklocal, ip4_addr_net_eq, IP4_ADDR_BROADCAST } from "../ip_addr";
 import {
@@ -201,13 +201,25 @@ const SEEN_SLOTS: usize = 256;
 const seen_ip: usize = memory.data(<i32>(SEEN_SLOTS * 4), 4);
 const seen_active: usize = memory.data(<i32>SEEN_SLOTS);
 
-/** Empties the cache and starts the ARP timer. Called once from asip_init. */
+/** Is etharp_tmr scheduled? It runs only while some entry can age. */
+let timer_armed = false;
+
+/** Empties the cache. Called once from asip_init. */
 export function etharp_init(): void {
   memory.fill(arp_table, 0, <usize>ARP_TABLE_SIZE * ENTRY_SIZE);
   memory.fill(seen_ip, 0, SEEN_SLOTS * 4);
   memory.fill(seen_active, 0, SEEN_SLOTS);
   etharp_conflicts = 0;
-  sys_timeout_cyclic(ARP_TMR_INTERVAL, etharp_tmr, 0);
+  if (timer_armed) sys_untimeout(etharp_tmr, 0);
+  timer_armed = false;
+}
+
+/**
+ * Starts the ARP timer when an entry that ages (pending or stable) appears:
+ * an idle stack, with an empty or static-only cache, schedules nothing.
+ */
+function arm_timer(): void {
+  if (!timer_armed && sys_timeout_cyclic(ARP_TMR_INTERVAL, etharp_tmr, 0) == ERR_OK) timer_armed = true;
 }
 
 function free_queue(e: etharp_entry): void {
@@ -230,6 +242,19 @@ function free_entry(e: etharp_entry): void {
   e.ipaddr = 0;
   e.if_idx = 0;
   memory.fill(entry_mac(e), 0, 6);
+  if (timer_armed && !any_ageing()) {
+    sys_untimeout(etharp_tmr, 0);
+    timer_armed = false;
+  }
+}
+
+/** Does any entry age (pending or stable)? */
+function any_ageing(): bool {
+  for (let i = 0; i < ARP_TABLE_SIZE; i++) {
+    const st = entry(i).state;
+    if (st != ETHARP_STATE_EMPTY && st != ETHARP_STATE_STATIC) return true;
+  }
+  return false;
 }
 
 /**
@@ -296,6 +321,7 @@ function update_entry(n: netif, ipaddr: u32, mac: usize, create: bool, make_stat
     return ERR_VAL;
   } else {
     e.state = ETHARP_STATE_STABLE;
+    arm_timer();
   }
   e.if_idx = n.num;
   memory.copy(entry_mac(e), mac, 6);
@@ -580,6 +606,7 @@ export function etharp_query(n: netif, ipaddr: u32, p: pbuf | null): err_t {
   const is_new = e.state == ETHARP_STATE_EMPTY;
   if (is_new) {
     e.state = ETHARP_STATE_PENDING;
+    arm_timer();
     e.if_idx = n.num;
   }
   let result: err_t = ERR_OK;

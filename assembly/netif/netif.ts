@@ -25,7 +25,7 @@ import { tx_push } from "../core/rings";
 import { STATS_INC, Proto, Ctr } from "../core/stats";
 import { IP4, IP4_ADDR_LOOPBACK } from "../ip_addr";
 import { ethernet_input } from "./ethernet";
-import { etharp_netif_changed } from "./etharp";
+import { etharp_netif_changed, etharp_cleanup_netif } from "./etharp";
 import { ip4_input } from "../ipv4/ip4";
 
 export const NETIF_MAX: i32 = 8;
@@ -231,7 +231,7 @@ function netif_addr_changed_hooks(n: netif, old: u32): void {
 }
 
 function netif_remove_hooks(n: netif): void {
-  etharp_netif_changed(n);
+  etharp_cleanup_netif(n); // static entries too: a new netif may reuse the index
 }
 
 // ---- input and output ---------------------------------------------------------

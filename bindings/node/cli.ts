@@ -1,0 +1,125 @@
+/**
+ * The `asip` command line.
+ *
+ *   asip up --tap NAME [--netns NS] --ip ADDR/PREFIX [--gateway ADDR] [--mtu N] [--mac MAC]
+ *           [--pcap FILE] [--tap NAME …] [--forward] [--serve LIST] [--variant release|mvp|debug]
+ *
+ * Runs a stack on one or more TAP devices until SIGINT/SIGTERM. Interface
+ * options apply to the `--tap` before them. Prints `asip up ADDR on NAME`
+ * for each interface once it is ready, and the stack's stats when it stops.
+ *
+ * @module
+ */
+import { Stack } from "../stack.js";
+import { TapDevice } from "../netif/tap.js";
+import { PcapWriter, capture } from "../netif/pcap.js";
+import type { LinkDriver } from "../netif/driver.js";
+import type { CoreVariant } from "../core.js";
+import { startServices, SERVICE_NAMES } from "./services.js";
+
+interface IfaceArgs {
+  tap: string;
+  netns?: string;
+  ip?: string;
+  gateway?: string;
+  mtu?: number;
+  mac?: string;
+  pcap?: string;
+}
+
+const HELP = `usage:
+  asip up --tap NAME [--netns NS] --ip ADDR/PREFIX [--gateway ADDR] [--mtu N] [--mac MAC] [--pcap FILE]
+          [--tap NAME ...] [--forward] [--serve LIST] [--variant release|mvp|debug]
+      Run a stack on TAP devices until SIGINT/SIGTERM. Interface options follow their --tap.
+      --serve takes a comma-separated list of services (${SERVICE_NAMES.join(", ")}), e.g. udp-echo:7.
+  asip help`;
+
+function parseUp(argv: string[]): { ifaces: IfaceArgs[]; forward: boolean; serve: string[]; variant: CoreVariant } {
+  const ifaces: IfaceArgs[] = [];
+  let forward = false;
+  let serve: string[] = [];
+  let variant: CoreVariant = "release";
+  const cur = (): IfaceArgs => {
+    const c = ifaces[ifaces.length - 1];
+    if (!c) throw new Error("interface options must follow --tap NAME");
+    return c;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    switch (a) {
+      case "--tap": ifaces.push({ tap: val() }); break;
+      case "--netns": cur().netns = val(); break;
+      case "--ip": cur().ip = val(); break;
+      case "--gateway": cur().gateway = val(); break;
+      case "--mtu": cur().mtu = Number(val()); break;
+      case "--mac": cur().mac = val(); break;
+      case "--pcap": cur().pcap = val(); break;
+      case "--forward": forward = true; break;
+      case "--serve": serve = serve.concat(val().split(",").filter(Boolean)); break;
+      case "--variant": variant = val() as CoreVariant; break;
+      default: throw new Error(`unknown option ${a}\n${HELP}`);
+    }
+  }
+  if (ifaces.length === 0) throw new Error(`asip up needs --tap NAME\n${HELP}`);
+  return { ifaces, forward, serve, variant };
+}
+
+async function up(argv: string[]): Promise<void> {
+  const opts = parseUp(argv);
+  const stack = await Stack.create({ variant: opts.variant });
+  const taps: TapDevice[] = [];
+  const pcaps: PcapWriter[] = [];
+  for (const ia of opts.ifaces) {
+    const tap = await TapDevice.open(ia.tap, { netns: ia.netns });
+    taps.push(tap);
+    await tap.waitUp();
+    let driver: LinkDriver = tap;
+    if (ia.pcap) {
+      const w = await PcapWriter.toFile(ia.pcap);
+      pcaps.push(w);
+      driver = capture(tap, w);
+    }
+    stack.addInterface(driver, { ip: ia.ip, gateway: ia.gateway, mtu: ia.mtu ?? tap.mtu, mac: ia.mac });
+  }
+  if (opts.forward) stack.ex.ip_forwarding(1);
+  startServices(stack, opts.serve);
+  for (const i of stack.ifaces) {
+    console.log(`asip up ${i.ip}/${maskBits(i.netmask)} on ${opts.ifaces[i.index - 2]?.tap ?? i.index}`);
+  }
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  const stats = stack.stats();
+  await stack.close();
+  for (const w of pcaps) await w.close();
+  console.log(JSON.stringify({ stats }, null, 0));
+}
+
+function maskBits(mask: string): number {
+  return mask.split(".").reduce((n, o) => n + (Number(o).toString(2).match(/1/g)?.length ?? 0), 0);
+}
+
+/** Entry point of bin/asip.js. */
+export async function main(argv: string[]): Promise<void> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case "up":
+      await up(rest);
+      break;
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      console.log(HELP);
+      break;
+    default:
+      throw new Error(`unknown command ${cmd}\n${HELP}`);
+  }
+}
