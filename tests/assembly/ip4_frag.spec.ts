@@ -3,8 +3,8 @@
 // duplicates, bounds, timeouts, memory limits). Every test ends with the heap
 // and every pool back to their baseline.
 import { asip_init } from "../../assembly/index";
-import { mem_used } from "../../assembly/core/mem";
-import { MEMP, MEMP_MAX, memp_used } from "../../assembly/core/memp";
+import { MEMP, memp_used } from "../../assembly/core/memp";
+import { leak_mark, leak_check as leak_check_pools } from "./leak";
 import { ERR_OK } from "../../assembly/core/err";
 import {
   pbuf, pbuf_alloc, pbuf_free, pbuf_layer, pbuf_type, pbuf_copy_partial, pbuf_clen, pbuf_take_at, pbuf_cat,
@@ -46,18 +46,12 @@ let now: u32 = 0;
 
 // ---- leak check ----------------------------------------------------------------------
 
-const snap = new StaticArray<u32>(MEMP_MAX + 1);
-
-function leak_start(): void {
-  snap[0] = mem_used();
-  for (let i = 0; i < MEMP_MAX; i++) snap[i + 1] = memp_used(i);
-}
+function leak_start(): void { leak_mark(); }
 
 function leak_check(): void {
   expect(ip4_reass_datagrams()).toBe(0, "datagrams in reassembly");
   expect(ip4_reass_pbufcount()).toBe(0, "pbufs held by reassembly");
-  expect(mem_used()).toBe(snap[0], "heap bytes in use");
-  for (let i = 0; i < MEMP_MAX; i++) expect(memp_used(i)).toBe(snap[i + 1], "pool " + i.toString() + " in use");
+  leak_check_pools();
 }
 
 // ---- helpers -------------------------------------------------------------------------
@@ -86,7 +80,7 @@ function frag(id: u16, off: u32, len: u32, mf: bool, proto: u8 = IP_PROTO_UDP, s
   ip4_hdr_set_src(h, src);
   ip4_hdr_set_dest(h, OUR_IP);
   ip4_hdr_set_chksum(h, inet_chksum(h, IP_HLEN));
-  const tmp = heap.alloc(<usize>(len > 0 ? len : 1));
+  const tmp = heap.alloc(<usize>max<u32>(len, 1));
   for (let i: u32 = 0; i < len; i++) store<u8>(tmp + <usize>i, pat(id, off + i));
   pbuf_take_at(p, tmp, len, IP_HLEN);
   heap.free(tmp);
