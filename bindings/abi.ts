@@ -124,7 +124,7 @@ export function readStats(memory: WebAssembly.Memory, l: Layout): StackStats {
 /** Ring header words (rings.ts). */
 export const RING_HEAD = 0, RING_TAIL = 1, RING_CAP = 2, RING_DROPPED = 3;
 export const RING_HDR_BYTES = 16;
-export const TX_ENTRY_BYTES = 8;
+export const TX_ENTRY_BYTES = 16;
 export const EV_RECORD_BYTES = 32;
 
 /** pbuf field offsets (assembly/core/pbuf.ts). */

@@ -12,7 +12,7 @@
 import { loadCore, type Core, type CoreVariant } from "./core.js";
 import {
   readLayout, readStats, check, parseCidr, ip4ToU32, u32ToIp4, parseMac, formatMac, MEMP_NAMES, EV,
-  RING_HEAD, RING_TAIL, RING_HDR_BYTES, TX_ENTRY_BYTES, EV_RECORD_BYTES, PBUF_NEXT, PBUF_PAYLOAD, PBUF_LEN, PBUF_TOT_LEN,
+  RING_HEAD, RING_TAIL, RING_HDR_BYTES, TX_ENTRY_BYTES, EV_RECORD_BYTES, PBUF_NEXT, PBUF_PAYLOAD, PBUF_LEN,
   type Layout, type StackStats, type PoolName,
 } from "./abi.js";
 import type { LinkDriver } from "./netif/driver.js";
@@ -232,17 +232,20 @@ export class Stack {
       const iface = this.interfaces.get(u32[e + 1]);
       if (!iface) continue;
       let frame: Uint8Array;
+      // The first pbuf's payload and length as they were when queued (rings.ts).
+      const payload = u32[e + 2], len0 = u32[e + 3];
       const next = u32[(p >>> 2) + (PBUF_NEXT >>> 2)];
-      const payload = u32[(p >>> 2) + (PBUF_PAYLOAD >>> 2)];
       if (next === 0) {
-        frame = u8.subarray(payload, payload + u32[(p >>> 2) + (PBUF_LEN >>> 2)]);
+        frame = u8.subarray(payload, payload + len0);
       } else {
         // A chain: gather it into scratch (the driver gets one contiguous frame).
-        const tot = u32[(p >>> 2) + (PBUF_TOT_LEN >>> 2)];
+        let tot = len0;
+        for (let q = next; q !== 0; q = u32[q >>> 2]) tot += u32[(q >>> 2) + (PBUF_LEN >>> 2)];
         if (this.scratchBuf.length < tot) this.scratchBuf = new Uint8Array(Math.max(tot, this.scratchBuf.length * 2));
-        let off = 0;
-        for (let q = p; q !== 0 && off < tot; q = u32[q >>> 2]) {
-          const pl = u32[(q >>> 2) + 1], len = u32[(q >>> 2) + 3];
+        this.scratchBuf.set(u8.subarray(payload, payload + len0), 0);
+        let off = len0;
+        for (let q = next; q !== 0; q = u32[q >>> 2]) {
+          const pl = u32[(q >>> 2) + (PBUF_PAYLOAD >>> 2)], len = u32[(q >>> 2) + (PBUF_LEN >>> 2)];
           this.scratchBuf.set(u8.subarray(pl, pl + len), off);
           off += len;
         }

@@ -11,9 +11,17 @@
 // entries ever written, `tail` entries ever released; both wrap at 2^32 and
 // the entry for count n is at index n & (capacity - 1).
 //
-//   TX ring header (16 bytes) then TX_RING_SIZE entries of 8 bytes:
+//   TX ring header (16 bytes) then TX_RING_SIZE entries of 16 bytes:
 //   +0 head u32   +4 tail u32   +8 capacity u32   +12 dropped u32 (ring full)
 //   entry: +0 p usize (pbuf chain of one frame)   +4 netif u32 (netif index)
+//          +8 payload usize  +12 len u32   (the first pbuf's payload and
+//          length when queued: the frame's first bytes)
+//
+// The first pbuf's payload and length are recorded at push time because the
+// caller still owns the pbuf and moves its payload pointer back as soon as
+// linkoutput returns (ethernet_output removes the header it added). The bytes
+// themselves must not change while queued: a sender that rewrites a queued
+// pbuf (a TCP retransmission) checks `ref` first, as lwIP's TCP does.
 //
 //   event ring header (16 bytes) then EVENT_RING_SIZE records of 32 bytes:
 //   +0 head u32   +4 tail u32   +8 capacity u32   +12 dropped u32
@@ -28,7 +36,7 @@ import { TX_RING_SIZE, EVENT_RING_SIZE } from "../config";
 import { pbuf, pbuf_free, pbuf_ref } from "./pbuf";
 
 export const RING_HDR: usize = 16;
-export const TX_ENTRY: usize = 8;
+export const TX_ENTRY: usize = 16;
 export const EV_RECORD: usize = 32;
 
 // Capacities are powers of two so the index is a mask.
@@ -62,6 +70,8 @@ export function tx_push(p: pbuf, netif_idx: u32): bool {
   pbuf_ref(p);
   store<usize>(e, changetype<usize>(p));
   store<u32>(e, netif_idx, 4);
+  store<usize>(e, p.payload, 8);
+  store<u32>(e, p.len, 12);
   store<u32>(tx_ring, head + 1);
   return true;
 }
@@ -142,4 +152,33 @@ export function ev_take(index: u32): usize {
   const p = load<usize>(r, 8);
   store<usize>(r, 0, 8);
   return p;
+}
+
+/** Address of TX ring entry `i` places after the tail (0 = oldest pending). */
+export function tx_entry(i: u32): usize {
+  return tx_ring + RING_HDR + <usize>((load<u32>(tx_ring, 4) + i) & (TX_CAP - 1)) * TX_ENTRY;
+}
+
+/**
+ * Copies pending frame `i` (0 = oldest) as it was queued to `dst`, at most
+ * `max` bytes; returns its full length. What a host does when draining, for
+ * tests and hosts that want contiguous frames.
+ */
+export function tx_frame_copy(i: u32, dst: usize, max: u32): u32 {
+  const e = tx_entry(i);
+  const p = changetype<pbuf>(load<usize>(e));
+  const len0 = load<u32>(e, 12);
+  let n = len0 < max ? len0 : max;
+  memory.copy(dst, load<usize>(e, 8), n);
+  let total = len0;
+  let q = p.next;
+  while (q != null) {
+    const room = max - n;
+    const c = q.len < room ? q.len : room;
+    if (c > 0) memory.copy(dst + n, q.payload, c);
+    n += c;
+    total += q.len;
+    q = q.next;
+  }
+  return total;
 }

@@ -9,7 +9,7 @@ import { MEMP, MEMP_MAX, memp_used } from "../../assembly/core/memp";
 import { ERR_OK, ERR_RTE, ERR_VAL, ERR_ARG } from "../../assembly/core/err";
 import { sys_check_timeouts } from "../../assembly/core/timeouts";
 import { stats_get, Proto, Ctr } from "../../assembly/core/stats";
-import { tx_ring, tx_pending, tx_done, ev_ring, ev_done, RING_HDR, TX_ENTRY, EV_RECORD } from "../../assembly/core/rings";
+import { tx_ring, tx_pending, tx_done, tx_frame_copy, ev_ring, ev_done, RING_HDR, TX_ENTRY, EV_RECORD } from "../../assembly/core/rings";
 import {
   pbuf, pbuf_alloc, pbuf_alloc_reference, pbuf_free, pbuf_copy_partial, pbuf_layer, pbuf_type,
 } from "../../assembly/core/pbuf";
@@ -71,11 +71,7 @@ let frame_len: u32 = 0;
 
 /** Copies the i-th pending TX frame to `frame`; returns its length. */
 function tx_frame(i: u32): u32 {
-  const tail = load<u32>(tx_ring, 4);
-  const cap = load<u32>(tx_ring, 8);
-  const e = tx_ring + RING_HDR + <usize>((tail + i) & (cap - 1)) * TX_ENTRY;
-  const p = changetype<pbuf>(load<usize>(e));
-  frame_len = pbuf_copy_partial(p, frame, p.tot_len, 0);
+  frame_len = tx_frame_copy(i, frame, 2048);
   return frame_len;
 }
 function tx_clear(): void { tx_done(tx_pending()); }
