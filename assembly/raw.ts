@@ -309,3 +309,12 @@ export function raw_sendto_if(pcb: raw_pcb, p: pbuf, ipaddr: ip_addr, n: netif):
   else if (mc) p.flags &= ~PBUF_FLAG_MCASTLOOP;
   return err;
 }
+
+/** A netif's address changed: pcbs bound to the old one follow it (lwIP raw_netif_ip_addr_changed). */
+export function raw_netif_ip_addr_changed(old_addr: u32, new_addr: u32): void {
+  if (old_addr == 0 || new_addr == 0) return;
+  for (let q = raw_pcbs; q != 0; q = changetype<raw_pcb>(q).next) {
+    const l = raw_local_ip(changetype<raw_pcb>(q));
+    if (l.type == IPADDR_TYPE_V4 && l.a0 == old_addr) l.a0 = new_addr;
+  }
+}
