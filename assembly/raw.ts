@@ -290,7 +290,9 @@ export function raw_sendto_if(pcb: raw_pcb, p: pbuf, ipaddr: ip_addr, n: netif):
   // IP needs header room in front of the payload; when there is none, the
   // header goes in a pbuf of its own chained in front.
   let q = p;
-  if (pbuf_add_header(p, IP_HLEN) != 0) {
+  // As in udp_output: a pbuf someone else still holds (queued on the TX
+  // ring, ref > 1) is not written in front of.
+  if (p.ref > 1 || pbuf_add_header(p, IP_HLEN) != 0) {
     const h = pbuf_alloc(pbuf_layer.PBUF_IP, 0, pbuf_type.PBUF_RAM);
     if (h == null) {
       STATS_INC(Proto.RAW, Ctr.MEMERR);

@@ -641,8 +641,11 @@ function udp_output(pcb: udp_pcb, p: pbuf, dst_ip: ip_addr, dst_port: u16, n: ne
   if (p.tot_len + UDP_HLEN + IP_HLEN > 0xffff) return ERR_VAL;
 
   let q = p;
-  if (pbuf_add_header(p, UDP_HLEN) != 0) {
-    // No room in front of the payload: a header pbuf with room for IP and link.
+  // Headers go in p's own header room only when nobody else holds p: a
+  // pbuf still queued on the TX ring from an earlier send (ref > 1) must
+  // not have its bytes rewritten, so it gets a header pbuf of its own.
+  if (p.ref > 1 || pbuf_add_header(p, UDP_HLEN) != 0) {
+    // No room in front of the payload (or not ours to write): a header pbuf with room for IP and link.
     const h = pbuf_alloc(pbuf_layer.PBUF_IP, UDP_HLEN, pbuf_type.PBUF_RAM);
     if (h == null) {
       STATS_INC(Proto.UDP, Ctr.MEMERR);

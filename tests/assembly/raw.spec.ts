@@ -11,7 +11,7 @@ import { ERR_OK, ERR_VAL, ERR_CONN } from "../../assembly/core/err";
 import { pbuf, pbuf_alloc, pbuf_free, pbuf_layer, pbuf_type, pbuf_copy_partial } from "../../assembly/core/pbuf";
 import { inet_chksum } from "../../assembly/core/chksum";
 import { Proto, Ctr, stats_get, stats_reset_protocols } from "../../assembly/core/stats";
-import { tx_ring, tx_done, tx_pending, ev_ring, ev_done, RING_HDR, TX_ENTRY, EV_RECORD } from "../../assembly/core/rings";
+import { tx_done, tx_pending, tx_frame_copy, ev_ring, ev_done, RING_HDR, EV_RECORD } from "../../assembly/core/rings";
 import { ip_addr, ip_addr_set_ip4, IP4 } from "../../assembly/ip_addr";
 import { netif, netif_add, netif_set_addr, netif_set_up, netif_set_link_up, netif_set_default, netif_input } from "../../assembly/netif/netif";
 import { etharp_add_static_entry } from "../../assembly/netif/etharp";
@@ -106,24 +106,9 @@ function echo_frame(src: u32, dst: u32 = IP1): pbuf {
 
 const frame: usize = memory.data(2048, 8);
 
-/**
- * Copies the i-th pending TX frame to `frame`. WORKAROUND (see udp.spec.ts
- * tx_frame): the ring keeps a pbuf whose payload pointer the output path
- * moves back after queueing; find the Ethernet + IPv4 header before it.
- */
+/** Copies the i-th pending TX frame, as queued, to `frame`; returns its length. */
 function tx_frame(i: u32): u32 {
-  const tail = load<u32>(tx_ring, 4);
-  const cap = load<u32>(tx_ring, 8);
-  const p = changetype<pbuf>(load<usize>(tx_ring + RING_HDR + <usize>((tail + i) & (cap - 1)) * TX_ENTRY));
-  let start = p.payload;
-  const backs: StaticArray<u32> = [0, 14, 34, 42, 22];
-  for (let k = 0; k < backs.length; k++) {
-    const f = p.payload - backs[k];
-    if (be16(f + 12) == 0x0800 && load<u8>(f + 14) == 0x45 && inet_chksum(f + 14, IP_HLEN) == 0) { start = f; break; }
-  }
-  const back = <u32>(p.payload - start);
-  memory.copy(frame, start, back);
-  return back + pbuf_copy_partial(p, frame + back, p.tot_len, 0);
+  return tx_frame_copy(i, frame, 2048);
 }
 function tx_clear(): void { tx_done(tx_pending()); }
 function ev_pending(): u32 { return load<u32>(ev_ring) - load<u32>(ev_ring, 4); }

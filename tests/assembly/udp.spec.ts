@@ -11,7 +11,7 @@ import { ERR_OK, ERR_USE, ERR_VAL, ERR_CONN } from "../../assembly/core/err";
 import { pbuf, pbuf_alloc, pbuf_free, pbuf_layer, pbuf_type, pbuf_copy_partial, pbuf_alloc_reference } from "../../assembly/core/pbuf";
 import { inet_chksum, lwip_standard_chksum } from "../../assembly/core/chksum";
 import { Proto, Ctr, stats_get, stats_reset_protocols } from "../../assembly/core/stats";
-import { tx_ring, tx_done, tx_pending, ev_ring, ev_done, RING_HDR, TX_ENTRY, EV_RECORD } from "../../assembly/core/rings";
+import { tx_done, tx_pending, tx_frame_copy, ev_ring, ev_done, RING_HDR, EV_RECORD } from "../../assembly/core/rings";
 import { ip_addr, ip_addr_set_ip4, IP4, IPADDR_TYPE_V6, IPADDR_TYPE_ANY, IP_ADDR_SIZE } from "../../assembly/ip_addr";
 import { netif, netif_add, netif_set_addr, netif_set_up, netif_set_link_up, netif_set_default, netif_input } from "../../assembly/netif/netif";
 import { etharp_add_static_entry } from "../../assembly/netif/etharp";
@@ -198,33 +198,9 @@ function send(n: netif, p: pbuf): void { netif_input(p, n); }
 const frame: usize = memory.data(2048, 8);
 let frame_len: u32 = 0;
 
-/**
- * Copies the i-th pending TX frame to `frame`; returns its length.
- *
- * WORKAROUND (remove when fixed): the TX ring keeps the pbuf, and the output
- * path (udp → ip4 → ethernet) moves its payload pointer back over the headers
- * after netif_linkoutput queued it, so a frame built in the pbuf's own header
- * room is read from too far in. Until the ring snapshots payload/len at push
- * time, look for the Ethernet + IPv4 header just before the payload (the
- * header bytes are still there).
- */
+/** Copies the i-th pending TX frame, as queued, to `frame`; returns its length. */
 function tx_frame(i: u32): u32 {
-  const tail = load<u32>(tx_ring, 4);
-  const cap = load<u32>(tx_ring, 8);
-  const p = changetype<pbuf>(load<usize>(tx_ring + RING_HDR + <usize>((tail + i) & (cap - 1)) * TX_ENTRY));
-  let start = p.payload;
-  const backs: StaticArray<u32> = [0, 14, 34, 42, 22];
-  for (let k = 0; k < backs.length; k++) {
-    const f = p.payload - backs[k];
-    if (be16(f + 12) == 0x0800 && load<u8>(f + 14) == 0x45 && inet_chksum(f + 14, IP_HLEN) == 0) { start = f; break; }
-  }
-  const back = <u32>(p.payload - start);
-  if (back == 0) {
-    frame_len = pbuf_copy_partial(p, frame, p.tot_len < 2048 ? p.tot_len : 2048, 0);
-  } else {
-    memory.copy(frame, start, back);
-    frame_len = back + pbuf_copy_partial(p, frame + back, p.tot_len < 2048 - back ? p.tot_len : 2048 - back, 0);
-  }
+  frame_len = tx_frame_copy(i, frame, 2048);
   return frame_len;
 }
 function tx_clear(): void { tx_done(tx_pending()); }
@@ -586,6 +562,23 @@ describe("udp", () => {
     expect(e.tot_len).toBe(3);
     pbuf_free(e);
     expect(udp_send(pcb, e)).toBe(ERR_CONN, "udp_send needs a connected pcb");
+    udp_remove(pcb);
+  });
+
+  it("sending one pbuf twice leaves the first queued frame intact", () => {
+    const pcb = new_pcb(IP1, 5012);
+    const d = pbuf_alloc(pbuf_layer.PBUF_TRANSPORT, 40, pbuf_type.PBUF_RAM)!;
+    for (let i: u32 = 0; i < 40; i++) store<u8>(d.payload + i, pat(i));
+    expect(udp_sendto(pcb, d, A(PEER1), 1111)).toBe(ERR_OK);
+    expect(udp_sendto(pcb, d, A(PEER1), 2222)).toBe(ERR_OK);
+    expect(tx_pending()).toBe(2);
+    tx_frame(0);
+    expect(be16(udp_of_frame() + 2)).toBe(1111, "first frame keeps its port");
+    expect(ref_verify(IP1, PEER1, IP_PROTO_UDP, udp_of_frame(), 48, 48)).toBe(true);
+    tx_frame(1);
+    expect(be16(udp_of_frame() + 2)).toBe(2222);
+    expect(ref_verify(IP1, PEER1, IP_PROTO_UDP, udp_of_frame(), 48, 48)).toBe(true);
+    pbuf_free(d);
     udp_remove(pcb);
   });
 
