@@ -4,7 +4,9 @@
  *
  * A bench measures with {@link measure}, which calibrates an iteration count
  * so one sample lasts at least `minTimeMs`, warms up, then keeps the best of
- * several samples (the least disturbed run). Work that is cheap per call is
+ * several samples (the least disturbed run); {@link measureEach} does the
+ * same for several runs with their samples interleaved, for figures that are
+ * compared with each other. Work that is cheap per call is
  * looped inside the core (an exported `bench_*` loop taking `iters`), so the
  * JS↔WebAssembly call is paid once per sample, not per iteration.
  *
@@ -68,31 +70,47 @@ function envNumber(name: string): number | undefined {
  * The iteration count doubles until one call lasts `minTimeMs`.
  */
 export function measure(run: (iters: number) => void, options: MeasureOptions = {}): Measurement {
+  return measureEach([run], options)[0];
+}
+
+/**
+ * Times several runs under the same conditions: each is calibrated on its
+ * own, then the samples are taken round-robin, so a figure and the yardstick
+ * it is compared with (memory.copy for the checksum) see the same machine
+ * load. Returns one Measurement per run, in order.
+ */
+export function measureEach(runs: ReadonlyArray<(iters: number) => void>, options: MeasureOptions = {}): Measurement[] {
   const minTime = (options.minTimeMs ?? envNumber("BENCH_MIN_MS") ?? 100) / 1000;
   const warmup = (options.warmupMs ?? 100) / 1000;
   const samples = options.samples ?? envNumber("BENCH_SAMPLES") ?? 5;
 
-  // calibrate: grow iters until one call takes at least minTime
-  let iters = 1;
-  for (;;) {
-    const t0 = nowSeconds();
-    run(iters);
-    const dt = nowSeconds() - t0;
-    if (dt >= minTime) break;
-    // aim a little past minTime, at most 16x per step
-    const grow = dt > 0 ? Math.min(16, Math.max(2, (minTime * 1.2) / dt)) : 16;
-    iters = Math.ceil(iters * grow);
-  }
-  const warmEnd = nowSeconds() + warmup;
-  while (nowSeconds() < warmEnd) run(iters);
+  const iters = runs.map((run) => {
+    // calibrate: grow n until one call takes at least minTime
+    let n = 1;
+    for (;;) {
+      const t0 = nowSeconds();
+      run(n);
+      const dt = nowSeconds() - t0;
+      if (dt >= minTime) return n;
+      // aim a little past minTime, at most 16x per step
+      const grow = dt > 0 ? Math.min(16, Math.max(2, (minTime * 1.2) / dt)) : 16;
+      n = Math.ceil(n * grow);
+    }
+  });
+  runs.forEach((run, i) => {
+    const warmEnd = nowSeconds() + warmup;
+    while (nowSeconds() < warmEnd) run(iters[i]);
+  });
 
-  let best = Infinity;
-  for (let i = 0; i < samples; i++) {
-    const t0 = nowSeconds();
-    run(iters);
-    best = Math.min(best, nowSeconds() - t0);
+  const best = runs.map(() => Infinity);
+  for (let s = 0; s < samples; s++) {
+    runs.forEach((run, i) => {
+      const t0 = nowSeconds();
+      run(iters[i]);
+      best[i] = Math.min(best[i], nowSeconds() - t0);
+    });
   }
-  return { secondsPerIter: best / iters, iters };
+  return best.map((b, i) => ({ secondsPerIter: b / iters[i], iters: iters[i] }));
 }
 
 /** Collects and prints the results of one bench. */
