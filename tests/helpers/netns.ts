@@ -70,8 +70,13 @@ export interface NetnsOptions {
 export interface Capture {
   /** The pcap file being written. */
   readonly file: string;
-  /** Stops the capture (SIGINT) and resolves once tshark has written and exited. */
-  stop(): Promise<void>;
+  /**
+   * Stops the capture and resolves once tshark has written and exited. It
+   * first waits `settleMs` (default 500): dumpcap reads the kernel's packet
+   * ring in blocks that retire after 250 ms, and frames still in a block at
+   * SIGINT are lost.
+   */
+  stop(settleMs?: number): Promise<void>;
 }
 
 /** Result of {@link Netns.run}. */
@@ -244,8 +249,11 @@ class NetnsImpl implements Netns {
           clearTimeout(timer);
           resolve({
             file,
-            stop: async () => {
-              if (child.exitCode === null && child.signalCode === null) child.kill("SIGINT");
+            stop: async (settleMs = 500) => {
+              if (child.exitCode === null && child.signalCode === null) {
+                await new Promise((r) => setTimeout(r, settleMs));
+                child.kill("SIGINT");
+              }
               await exited;
             },
           });
