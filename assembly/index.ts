@@ -22,6 +22,7 @@ import { ERR_ARG, ERR_OK, ERR_MEM, err_t } from "./core/err";
 import { ip4_init } from "./ipv4/ip4";
 import { random_seed } from "./core/random";
 import { etharp_init } from "./netif/etharp";
+import { udp_init } from "./udp";
 
 export * from "./abi/chksum";
 export * from "./abi/etharp";
@@ -53,6 +54,8 @@ export function asip_init(now: u32, seed: u32): void {
   if (initialised) return;
   sys_set_now(now);
   if (heap_size) mem_init(heap_size); else mem_init();
+  // Protocols size their pools before the pools are carved.
+  udp_init();
   memp_init();
   rings_init();
   random_seed(seed);

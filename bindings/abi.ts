@@ -133,6 +133,7 @@ export const PBUF_NEXT = 0, PBUF_PAYLOAD = 4, PBUF_TOT_LEN = 8, PBUF_LEN = 12;
 /** Event types (rings.ts records). */
 export const EV = {
   NETIF: 1,
+  ETHARP_CONFLICT: 20,
   UDP_RECV: 30,
   UDP_ERR: 31,
   RAW_RECV: 40,

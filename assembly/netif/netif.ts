@@ -27,6 +27,8 @@ import { IP4, IP4_ADDR_LOOPBACK } from "../ip_addr";
 import { ethernet_input } from "./ethernet";
 import { etharp_netif_changed, etharp_cleanup_netif } from "./etharp";
 import { ip4_input } from "../ipv4/ip4";
+import { udp_netif_ip_addr_changed } from "../udp";
+import { raw_netif_ip_addr_changed } from "../raw";
 
 export const NETIF_MAX: i32 = 8;
 /** Highest if_idx (the loopback netif is 1, host netifs 2..NETIF_LAST_IDX). */
@@ -228,6 +230,9 @@ function netif_state_changed_hooks(n: netif): void {
 
 function netif_addr_changed_hooks(n: netif, old: u32): void {
   etharp_netif_changed(n);
+  // pcbs bound to the old address follow it (lwIP netif_do_ip_addr_changed).
+  udp_netif_ip_addr_changed(old, n.ip_addr);
+  raw_netif_ip_addr_changed(old, n.ip_addr);
 }
 
 function netif_remove_hooks(n: netif): void {
