@@ -6,8 +6,10 @@ export default async function* countReporter(source) {
     const d = event.data;
     if (event.type !== "test:pass" && event.type !== "test:fail") continue;
     if (d.details?.type === "suite") {
-      // A suite that failed outside its tests (a hook) counts once.
-      if (event.type === "test:fail" && d.details?.error?.failureType !== "subtestsFailed") failed++;
+      // A skipped suite counts as one skip (its reason is printed by the spec
+      // reporter); a suite that failed outside its tests (a hook) counts once.
+      if (d.skip) skipped++;
+      else if (event.type === "test:fail" && d.details?.error?.failureType !== "subtestsFailed") failed++;
       continue;
     }
     if (d.skip || d.todo) skipped++;

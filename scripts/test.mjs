@@ -82,7 +82,7 @@ async function nodeSuite(name) {
   if (list.length === 0) return;
   console.log(`\n== ${name}: ${list.length} test files`);
   mkdirSync("build", { recursive: true });
-  const countFile = path.join("build", `counts-${name}.json`);
+  const countFile = path.join("build", `counts-${name}-${process.pid}.json`);
   rmSync(countFile, { force: true });
   const r = await run(process.execPath, [
     "--test",
@@ -96,7 +96,15 @@ async function nodeSuite(name) {
     totals.failed++;
     return;
   }
-  const c = JSON.parse(readFileSync(countFile, "utf8").trim().split("\n").pop());
+  let c;
+  try {
+    c = JSON.parse(readFileSync(countFile, "utf8").trim().split("\n").pop());
+  } catch {
+    console.log(`${name}: no results (exit ${r.code})`);
+    totals.failed++;
+    return;
+  }
+  rmSync(countFile, { force: true });
   totals.passed += c.passed;
   totals.failed += c.failed;
   totals.skipped += c.skipped;
