@@ -174,6 +174,14 @@ export function netif_set_state(idx: u32, up: bool, link_up: bool, is_default: b
   return ERR_OK;
 }
 
+/** Tags frames with 802.1Q VLAN `vid` (1..4094) and accepts only that VLAN; 0 = untagged. */
+export function netif_config_vlan(idx: u32, vid: u32): err_t {
+  const n = netif_get_by_index(idx);
+  if (!n || idx == 1 || vid > 4094) return ERR_ARG;
+  n.vlan = <u16>vid;
+  return ERR_OK;
+}
+
 export function netif_del(idx: u32): err_t {
   const n = netif_get_by_index(idx);
   if (!n || idx == 1) return ERR_ARG;

@@ -43,6 +43,8 @@ export interface InterfaceOptions {
   mac?: string;
   /** Make it the default route (default: true for the first interface with a gateway or the first one). */
   default?: boolean;
+  /** 802.1Q VLAN ID (1..4094): frames are tagged with it and only that VLAN is accepted. */
+  vlan?: number;
 }
 
 /** A frame/event sink the core's events are routed to. */
@@ -319,6 +321,10 @@ export class Stack {
     const iface = new Interface(this, driver, idx, formatMac(mac), mtu);
     this.interfaces.set(idx, iface);
     driver.onReceive((frame) => this.input(iface, frame));
+    if (opts.vlan !== undefined) {
+      if (!Number.isInteger(opts.vlan) || opts.vlan < 1 || opts.vlan > 4094) throw new RangeError(`bad VLAN ID ${opts.vlan} (1..4094)`);
+      check(this.guard(() => this.ex.netif_config_vlan(idx, opts.vlan)), "addInterface");
+    }
     if (opts.ip) {
       const { ip, mask } = parseCidr(opts.ip);
       const gw = opts.gateway ? ip4ToU32(opts.gateway) : 0;

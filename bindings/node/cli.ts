@@ -25,10 +25,11 @@ interface IfaceArgs {
   mtu?: number;
   mac?: string;
   pcap?: string;
+  vlan?: number;
 }
 
 const HELP = `usage:
-  asip up --tap NAME [--netns NS] --ip ADDR/PREFIX [--gateway ADDR] [--mtu N] [--mac MAC] [--pcap FILE]
+  asip up --tap NAME [--netns NS] --ip ADDR/PREFIX [--gateway ADDR] [--mtu N] [--mac MAC] [--vlan VID] [--pcap FILE]
           [--tap NAME ...] [--forward] [--serve LIST] [--variant release|mvp|debug]
       Run a stack on TAP devices until SIGINT/SIGTERM. Interface options follow their --tap.
       --serve takes a comma-separated list of services (${SERVICE_NAMES.join(", ")}), e.g. udp-echo:7.
@@ -59,6 +60,7 @@ function parseUp(argv: string[]): { ifaces: IfaceArgs[]; forward: boolean; serve
       case "--mtu": cur().mtu = Number(val()); break;
       case "--mac": cur().mac = val(); break;
       case "--pcap": cur().pcap = val(); break;
+      case "--vlan": cur().vlan = Number(val()); break;
       case "--forward": forward = true; break;
       case "--serve": serve = serve.concat(val().split(",").filter(Boolean)); break;
       case "--variant": variant = val() as CoreVariant; break;
@@ -84,7 +86,7 @@ async function up(argv: string[]): Promise<void> {
       pcaps.push(w);
       driver = capture(tap, w);
     }
-    stack.addInterface(driver, { ip: ia.ip, gateway: ia.gateway, mtu: ia.mtu ?? tap.mtu, mac: ia.mac });
+    stack.addInterface(driver, { ip: ia.ip, gateway: ia.gateway, mtu: ia.mtu ?? tap.mtu, mac: ia.mac, vlan: ia.vlan });
   }
   if (opts.forward) stack.ex.ip_forwarding(1);
   startServices(stack, opts.serve);
