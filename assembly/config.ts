@@ -2,8 +2,9 @@
 //
 // Every option has lwIP's name and a default chosen for asip's hosts (Node,
 // browsers, microcontroller runtimes). A build overrides any of them with
-// asc's `--use NAME=value` (see docs/config.md); the pool counts and heap size
-// can also be changed at run time before `asip_init` (index.ts `config_set`).
+// asc's `--use ASIP_NAME=value`; the pool counts and heap size can also be
+// changed at run time before `asip_init` (index.ts `config_pool`, `config_heap`;
+// the Stack options `pools` and `heapSize`).
 //
 // | option               | default | meaning                                            |
 // |----------------------|---------|----------------------------------------------------|
@@ -21,6 +22,9 @@
 // | MEMP_NUM_REASSDATA   | 8       | IP datagrams being reassembled at once             |
 // | MEMP_NUM_ARP_QUEUE   | 32      | packets queued while ARP resolves                  |
 // | IP_REASS_MAX_PBUFS   | 64      | pbufs all reassembly may hold                      |
+// | IP_REASS_MAXAGE_S    | 15      | seconds a datagram may take to reassemble          |
+// | ARP_TABLE_SIZE       | 32      | entries in the ARP cache                           |
+// | ARP_QUEUE_LEN        | 3       | packets one unresolved ARP entry holds             |
 // | TCP_MSS              | 1460    | default MSS (lowered to fit the netif MTU)         |
 // | TCP_WND              | 64 KiB  | receive window (scaled with TCP_RCV_SCALE)         |
 // | TCP_SND_BUF          | 64 KiB  | send buffer per pcb                                |
@@ -45,6 +49,9 @@ export const MEMP_NUM_TCP_SEG: i32 = isDefined(ASIP_MEMP_NUM_TCP_SEG) ? ASIP_MEM
 export const MEMP_NUM_REASSDATA: i32 = isDefined(ASIP_MEMP_NUM_REASSDATA) ? ASIP_MEMP_NUM_REASSDATA : 8;
 export const MEMP_NUM_ARP_QUEUE: i32 = isDefined(ASIP_MEMP_NUM_ARP_QUEUE) ? ASIP_MEMP_NUM_ARP_QUEUE : 32;
 export const IP_REASS_MAX_PBUFS: i32 = isDefined(ASIP_IP_REASS_MAX_PBUFS) ? ASIP_IP_REASS_MAX_PBUFS : 64;
+export const IP_REASS_MAXAGE_S: i32 = isDefined(ASIP_IP_REASS_MAXAGE) ? ASIP_IP_REASS_MAXAGE : 15;
+export const ARP_TABLE_SIZE: i32 = isDefined(ASIP_ARP_TABLE_SIZE) ? ASIP_ARP_TABLE_SIZE : 32;
+export const ARP_QUEUE_LEN: u32 = isDefined(ASIP_ARP_QUEUE_LEN) ? <u32>ASIP_ARP_QUEUE_LEN : 3;
 export const TCP_MSS: i32 = isDefined(ASIP_TCP_MSS) ? ASIP_TCP_MSS : 1460;
 export const TCP_WND: i32 = isDefined(ASIP_TCP_WND) ? ASIP_TCP_WND : 65535;
 export const TCP_SND_BUF: i32 = isDefined(ASIP_TCP_SND_BUF) ? ASIP_TCP_SND_BUF : 65535;

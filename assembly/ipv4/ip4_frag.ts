@@ -97,7 +97,7 @@
 // ReasmFails, OutFragOKs, OutFragFails, OutFragCreates) are six u32 in static
 // memory at `ip4_frag_mib_base()`, for the host to read.
 
-import { IP_REASS_MAX_PBUFS } from "../config";
+import { IP_REASS_MAX_PBUFS, IP_REASS_MAXAGE_S } from "../config";
 import { err_t, ERR_OK, ERR_MEM, ERR_VAL, ERR_BUF } from "../core/err";
 import { MEMP, memp_malloc, memp_free } from "../core/memp";
 import {
@@ -122,7 +122,7 @@ import {
  * §3.3.2 suggests 60–120 s; lwIP's 15 s keeps memory free on small hosts.
  * Override with `--use ASIP_IP_REASS_MAXAGE=n`.
  */
-export const IP_REASS_MAXAGE: u32 = isDefined(ASIP_IP_REASS_MAXAGE) ? ASIP_IP_REASS_MAXAGE : 15;
+export const IP_REASS_MAXAGE: u32 = <u32>IP_REASS_MAXAGE_S;
 /** Period of the reassembly timer (lwIP IP_TMR_INTERVAL). */
 export const IP_TMR_INTERVAL: u32 = 1000;
 

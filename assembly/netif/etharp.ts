@@ -22,6 +22,7 @@
 //                          b = their MAC bytes 0..3, c = bytes 4..5 (memory order)
 
 import { pbuf, pbuf_alloc, pbuf_free, pbuf_ref, pbuf_clone, pbuf_copy_partial, pbuf_needs_copy, pbuf_layer, pbuf_type } from "../core/pbuf";
+import { ARP_TABLE_SIZE, ARP_QUEUE_LEN } from "../config";
 import { err_t, ERR_OK, ERR_MEM, ERR_ARG, ERR_RTE, ERR_VAL } from "../core/err";
 import { MEMP, memp_malloc, memp_free } from "../core/memp";
 import { STATS_INC, STATS_ADD, Proto, Ctr } from "../core/stats";
@@ -114,10 +115,8 @@ export function etharp_hdr_write(
 
 // ---- options (lwIP opt.h names) -------------------------------------------------------
 
-/** Entries in the ARP cache. */
-export const ARP_TABLE_SIZE: i32 = isDefined(ASIP_ARP_TABLE_SIZE) ? ASIP_ARP_TABLE_SIZE : 32;
-/** Packets one pending entry holds; the oldest is dropped for a newer one. */
-export const ARP_QUEUE_LEN: u32 = isDefined(ASIP_ARP_QUEUE_LEN) ? ASIP_ARP_QUEUE_LEN : 3;
+// ARP_TABLE_SIZE and ARP_QUEUE_LEN live in config.ts with the other options.
+export { ARP_TABLE_SIZE, ARP_QUEUE_LEN };
 /** Period of the ARP timer in ms: ages are counted in its ticks. */
 export const ARP_TMR_INTERVAL: u32 = 1000;
 /** Ticks a stable entry lives (RFC 1122 §2.3.2.1 suggests minutes; lwIP: 5 min). */
