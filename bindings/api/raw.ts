@@ -1,0 +1,629 @@
+/**
+ * lwIP's raw API from JavaScript: thin, callback-based, for users who want
+ * every last bit of speed (issue 5 item 2).
+ *
+ * ```ts
+ * const raw = rawApi(stack);              // one RawApi per stack (stack.raw)
+ * const u = raw.udp.new();
+ * u.bind("0.0.0.0", 7);
+ * u.recv((data, addr, port) => u.sendto(data, addr, port));   // UDP echo
+ * ```
+ *
+ * Names follow lwIP (udp_new → `raw.udp.new()`, udp_bind → `pcb.bind()`, …).
+ * Each pcb is a handle into the core (assembly/abi/udp.ts, raw.ts, tcp.ts);
+ * received data arrives through the stack's event ring (events 30/31 UDP,
+ * 40 raw IP, 50–69 TCP) and is dispatched here by handle.
+ *
+ * Buffer lifetime: a `Uint8Array` handed to a callback is a view over the
+ * core's memory (or over a scratch buffer when the packet is a pbuf chain).
+ * It is valid ONLY during the callback: copy it (`data.slice()`) to keep it.
+ *
+ * Errors: a failure the core reports (err_t) throws an {@link AsipError}
+ * whose `code` is the err_t name ("ERR_USE", "ERR_MEM", …). Misuse — a bad
+ * address, a port out of range, a pcb used after remove()/close() — throws a
+ * TypeError/RangeError/Error with a plain message.
+ *
+ * Sending is zero-copy as far as JS allows: the core hands out a pbuf with
+ * header room (udp_tx_buffer / raw_tx_buffer), the bytes are written straight
+ * into it, and the core builds the headers in place. `sendWith(len, fill, …)`
+ * lets the caller write into that buffer itself and skip even its own copy.
+ *
+ * @module
+ */
+import type { Stack } from "../stack.js";
+import {
+  AsipError, ip4ToU32, u32ToIp4, readLayout, RING_TAIL, PBUF_NEXT, PBUF_PAYLOAD, PBUF_TOT_LEN, PBUF_LEN, EV,
+} from "../abi.js";
+
+/** lwIP's SOF_* socket option bits (assembly/udp.ts). */
+export const SOF_REUSEADDR = 0x04;
+export const SOF_KEEPALIVE = 0x08;
+export const SOF_BROADCAST = 0x20;
+
+/** Largest UDP payload over IPv4: 65535 − 20 (IP) − 8 (UDP). */
+export const UDP_MAX_PAYLOAD = 65507;
+
+// ---- argument checks (misuse is a plain Error, never an err_t) ---------------------------
+
+/** "a.b.c.d" → the core's network-order u32; a TypeError otherwise. */
+export function addrArg(ip: string, what: string): number {
+  if (typeof ip !== "string") throw new TypeError(`${what}: address must be a string "a.b.c.d", got ${typeof ip}`);
+  try {
+    return ip4ToU32(ip);
+  } catch {
+    throw new TypeError(`${what}: not an IPv4 address: ${JSON.stringify(ip)}`);
+  }
+}
+
+/** A port 0..65535 (or 1..65535 with `nonzero`); a RangeError otherwise. */
+export function portArg(port: number, what: string, nonzero = false): number {
+  if (!Number.isInteger(port) || port < (nonzero ? 1 : 0) || port > 65535) {
+    throw new RangeError(`${what}: port out of range: ${port} (${nonzero ? 1 : 0}..65535)`);
+  }
+  return port;
+}
+
+function byteArg(v: number, what: string): number {
+  if (!Number.isInteger(v) || v < 0 || v > 255) throw new RangeError(`${what}: out of range: ${v} (0..255)`);
+  return v;
+}
+
+function dataArg(data: Uint8Array, what: string): Uint8Array {
+  if (!(data instanceof Uint8Array)) throw new TypeError(`${what}: data must be a Uint8Array`);
+  return data;
+}
+
+/** Throws an AsipError for a negative err_t. */
+function ok(err: number, what: string): void {
+  if (err < 0) throw new AsipError(err, what);
+}
+
+/** ICMP type/code names for error callbacks (RFC 792). */
+function icmpName(type: number, code: number): string {
+  if (type === 3) {
+    return ["net unreachable", "host unreachable", "protocol unreachable", "port unreachable",
+      "fragmentation needed", "source route failed"][code] ?? `destination unreachable (code ${code})`;
+  }
+  if (type === 11) return code === 0 ? "time exceeded in transit" : "fragment reassembly time exceeded";
+  if (type === 12) return "parameter problem";
+  return `ICMP type ${type} code ${code}`;
+}
+
+// ---- the dispatcher -------------------------------------------------------------------------
+
+interface Dispatch {
+  ev(type: number, p: number, a: number, b: number, c: number, d: number, e: number, index: number): void;
+}
+
+/**
+ * The raw API of one stack. Registers the stack's handlers for the UDP, raw
+ * IP and TCP event types (one handler per type per stack: do not combine
+ * with other code that calls `stack.on` for 30, 31, 40 or 50–69).
+ */
+export class RawApi {
+  readonly stack: Stack;
+  /** UDP pcbs: lwIP udp_new & co. */
+  readonly udp: UdpApi;
+  /** Raw IP pcbs: lwIP raw_new & co. */
+  readonly ip: RawIpApi;
+  /** @internal pcbs by handle */
+  readonly pcbs = new Map<number, Dispatch>();
+  /**
+   * @internal Handles removed while events for them may still be queued,
+   * with the event ring's head at removal: older events are dropped even if
+   * the core reuses the handle for a new pcb meanwhile.
+   */
+  private readonly stale = new Map<number, number>();
+  private readonly evRing: number;
+  private scratchBuf = new Uint8Array(4096);
+  private addrCacheU32 = -1;
+  private addrCacheStr = "";
+
+  constructor(stack: Stack) {
+    this.stack = stack;
+    this.evRing = readLayout(stack.core.memory, stack.ex.abi_layout()).evRing;
+    this.udp = new UdpApi(this);
+    this.ip = new RawIpApi(this);
+    for (const type of [EV.UDP_RECV, EV.UDP_ERR, EV.RAW_RECV]) {
+      stack.on(type, (h, p, a, b, c, d, e, index) => this.dispatch(type, h, p, a, b, c, d, e, index));
+    }
+  }
+
+  /** @internal Registers an event type more (TCP). */
+  listen(type: number): void {
+    this.stack.on(type, (h, p, a, b, c, d, e, index) => this.dispatch(type, h, p, a, b, c, d, e, index));
+  }
+
+  private dispatch(type: number, h: number, p: number, a: number, b: number, c: number, d: number, e: number, index: number): void {
+    if (this.stale.size !== 0) {
+      const removedAt = this.stale.get(h);
+      if (removedAt !== undefined) {
+        const pos = (this.mem32()[(this.evRing >>> 2) + RING_TAIL] + index) >>> 0;
+        if (((pos - removedAt) | 0) < 0) return; // queued before remove(): not for a new owner
+        this.stale.delete(h);
+      }
+    }
+    const pcb = this.pcbs.get(h);
+    if (!pcb) return;
+    try {
+      pcb.ev(type, p, a, b, c, d, e, index);
+    } catch (err) {
+      // A throwing callback must not leave the ring half-drained: report it
+      // asynchronously, like an uncaught exception in an event listener.
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+  }
+
+  /** @internal Forgets a handle; its events still queued are dropped. */
+  forget(h: number): void {
+    this.pcbs.delete(h);
+    const head = this.mem32()[this.evRing >>> 2];
+    this.stale.set(h, head);
+  }
+
+  /** @internal */
+  mem32(): Uint32Array {
+    return this.stack.mem32();
+  }
+
+  /**
+   * @internal A view of the payload of pbuf `p` (a copy into scratch when it
+   * is a chain). Valid until the next call.
+   */
+  view(p: number): Uint8Array {
+    const u32 = this.stack.mem32();
+    const u8 = this.stack.mem();
+    const w = p >>> 2;
+    const payload = u32[w + (PBUF_PAYLOAD >>> 2)];
+    const len = u32[w + (PBUF_LEN >>> 2)];
+    const tot = u32[w + (PBUF_TOT_LEN >>> 2)];
+    if (len === tot) return u8.subarray(payload, payload + len);
+    if (this.scratchBuf.length < tot) this.scratchBuf = new Uint8Array(Math.max(tot, this.scratchBuf.length * 2));
+    let off = 0;
+    for (let q = p; q !== 0 && off < tot; q = u32[(q >>> 2) + (PBUF_NEXT >>> 2)]) {
+      const pl = u32[(q >>> 2) + (PBUF_PAYLOAD >>> 2)];
+      const l = u32[(q >>> 2) + (PBUF_LEN >>> 2)];
+      this.scratchBuf.set(u8.subarray(pl, pl + l), off);
+      off += l;
+    }
+    return this.scratchBuf.subarray(0, off);
+  }
+
+  /** @internal u32 → "a.b.c.d", with a one-entry cache (a stream of datagrams from one peer). */
+  addr(v: number): string {
+    if (v === this.addrCacheU32) return this.addrCacheStr;
+    this.addrCacheU32 = v;
+    this.addrCacheStr = u32ToIp4(v);
+    return this.addrCacheStr;
+  }
+
+  /** @internal Writes `data` to the payload of fresh pbuf `p`. */
+  fill(p: number, data: Uint8Array): void {
+    const payload = this.stack.mem32()[(p >>> 2) + (PBUF_PAYLOAD >>> 2)];
+    this.stack.mem().set(data, payload);
+  }
+
+  /** @internal A writable view of the payload of fresh pbuf `p` (contiguous: PBUF_RAM). */
+  payload(p: number, len: number): Uint8Array {
+    const payload = this.stack.mem32()[(p >>> 2) + (PBUF_PAYLOAD >>> 2)];
+    return this.stack.mem().subarray(payload, payload + len);
+  }
+}
+
+const apis = new WeakMap<Stack, RawApi>();
+
+/** The stack's raw API (created on first use; what `stack.raw` returns). */
+export function rawApi(stack: Stack): RawApi {
+  let r = apis.get(stack);
+  if (!r) {
+    r = new RawApi(stack);
+    apis.set(stack, r);
+  }
+  return r;
+}
+
+// ---- UDP --------------------------------------------------------------------------------------
+
+/** Details of a received datagram; the object is reused: read it during the callback. */
+export class UdpRecvInfo {
+  /** Source address as the core's network-order u32. */
+  srcU32 = 0;
+  /** Destination address as a network-order u32. */
+  dstU32 = 0;
+  /** Index of the netif it arrived on. */
+  netif = 0;
+  broadcast = false;
+  multicast = false;
+  /** Destination address (ours, or the broadcast/multicast address it was sent to). */
+  get dst(): string {
+    return u32ToIp4(this.dstU32);
+  }
+}
+
+/** An ICMP error about a datagram this pcb sent (RFC 792, RFC 1122 §4.1.3.3). */
+export interface UdpErrorInfo {
+  type: number;
+  code: number;
+  /** "port unreachable", … */
+  name: string;
+  /** Destination of the datagram that caused it. */
+  addr: string;
+  port: number;
+}
+
+export type UdpRecvFn = (data: Uint8Array, addr: string, port: number, info: UdpRecvInfo) => void;
+export type UdpErrFn = (err: UdpErrorInfo) => void;
+
+/** Options of {@link UdpApi.new}. */
+export interface UdpNewOptions {
+  /** UDP-Lite (RFC 3828) instead of UDP. */
+  lite?: boolean;
+}
+
+/** `raw.udp`: lwIP's udp_new. */
+export class UdpApi {
+  constructor(private readonly api: RawApi) {}
+
+  /** A new, unbound UDP pcb (lwIP udp_new). Throws ERR_MEM when the pool is empty. */
+  new(opts: UdpNewOptions = {}): UdpPcb {
+    const s = this.api.stack;
+    const h: number = s.guard(() => s.ex.udp_host_new(4, opts.lite ? 1 : 0));
+    if (h === 0) throw new AsipError(-1, "udp.new");
+    const pcb = new UdpPcb(this.api, h);
+    this.api.pcbs.set(h, pcb);
+    return pcb;
+  }
+}
+
+/** A UDP pcb owned by JS. */
+export class UdpPcb implements Dispatch {
+  private h: number;
+  private recvFn: UdpRecvFn | undefined;
+  private errFn: UdpErrFn | undefined;
+  private remoteIp = 0;
+  private remotePortNum = 0;
+  private connected = false;
+  private readonly info = new UdpRecvInfo();
+
+  /** @internal */
+  constructor(private readonly api: RawApi, h: number) {
+    this.h = h;
+  }
+
+  /** The core's handle (0 after remove). */
+  get handle(): number {
+    return this.h;
+  }
+
+  private live(what: string): number {
+    if (this.h === 0) throw new Error(`udp.${what}: pcb was removed`);
+    return this.h;
+  }
+
+  private call(what: string, f: (ex: Record<string, any>, h: number) => number): void {
+    const h = this.live(what);
+    const s = this.api.stack;
+    ok(s.guard(() => f(s.ex, h)), `udp.${what}`);
+  }
+
+  /** Binds to `ip` ("0.0.0.0" = any) and `port` (0 = ephemeral; see {@link localPort}). */
+  bind(ip: string, port: number): this {
+    const a = addrArg(ip, "udp.bind");
+    portArg(port, "udp.bind");
+    this.call("bind", (ex, h) => ex.udp_host_bind(h, a, port));
+    return this;
+  }
+
+  /** Only datagrams arriving on netif `index` (0 = any). */
+  bindNetif(index: number): this {
+    this.call("bindNetif", (ex, h) => ex.udp_host_bind_netif(h, index >>> 0));
+    return this;
+  }
+
+  /** Sets the remote end: send() goes there and only its datagrams are received. */
+  connect(ip: string, port: number): this {
+    const a = addrArg(ip, "udp.connect");
+    portArg(port, "udp.connect", true);
+    this.call("connect", (ex, h) => ex.udp_host_connect(h, a, port));
+    this.remoteIp = a;
+    this.remotePortNum = port;
+    this.connected = true;
+    return this;
+  }
+
+  disconnect(): this {
+    this.call("disconnect", (ex, h) => ex.udp_host_disconnect(h));
+    this.connected = false;
+    return this;
+  }
+
+  /** The bound local port (after an ephemeral bind, the one the core chose). */
+  get localPort(): number {
+    const h = this.live("localPort");
+    return this.api.stack.ex.udp_host_local_port(h);
+  }
+
+  /** The bound local address. */
+  get localAddress(): string {
+    const h = this.live("localAddress");
+    return u32ToIp4(this.api.stack.ex.udp_host_local_ip(h) >>> 0);
+  }
+
+  /** SO_BROADCAST: allow sending to broadcast addresses. */
+  set broadcast(on: boolean) {
+    this.call("broadcast", (ex, h) => ex.udp_host_set_options(h, SOF_BROADCAST, on ? 1 : 0));
+  }
+
+  /** SO_REUSEADDR: share a bound address/port with other pcbs that set it too. */
+  set reuseaddr(on: boolean) {
+    this.call("reuseaddr", (ex, h) => ex.udp_host_set_options(h, SOF_REUSEADDR, on ? 1 : 0));
+  }
+
+  /** TTL and TOS of unicast datagrams sent. */
+  setTtlTos(ttl: number, tos = 0): this {
+    byteArg(ttl, "udp.ttl");
+    byteArg(tos, "udp.tos");
+    this.call("setTtlTos", (ex, h) => ex.udp_host_set_ttl_tos(h, ttl, tos));
+    return this;
+  }
+
+  /** The receive callback (lwIP udp_recv). `data` is valid only during the call. */
+  recv(fn: UdpRecvFn | undefined): this {
+    this.live("recv");
+    this.recvFn = fn;
+    return this;
+  }
+
+  /** The ICMP error callback (port unreachable, …). */
+  err(fn: UdpErrFn | undefined): this {
+    this.live("err");
+    this.errFn = fn;
+    return this;
+  }
+
+  /** Sends to the connected remote (lwIP udp_send). */
+  send(data: Uint8Array): void {
+    if (!this.connected) throw new Error("udp.send: pcb is not connected (use sendto or connect first)");
+    this.sendRaw(dataArg(data, "udp.send"), this.remoteIp, this.remotePortNum, "send");
+  }
+
+  /** Sends one datagram to `ip`:`port` (lwIP udp_sendto). */
+  sendto(data: Uint8Array, ip: string, port: number): void {
+    const a = addrArg(ip, "udp.sendto");
+    portArg(port, "udp.sendto", true);
+    this.sendRaw(dataArg(data, "udp.sendto"), a, port, "sendto");
+  }
+
+  /**
+   * Zero-copy send: `fill` writes the `len` payload bytes straight into the
+   * core's buffer (the view is valid only during `fill`). To the connected
+   * remote when `ip` is omitted.
+   */
+  sendWith(len: number, fill: (buf: Uint8Array) => void, ip?: string, port?: number): void {
+    let a: number, pt: number;
+    if (ip === undefined) {
+      if (!this.connected) throw new Error("udp.sendWith: pcb is not connected (give ip and port)");
+      a = this.remoteIp;
+      pt = this.remotePortNum;
+    } else {
+      a = addrArg(ip, "udp.sendWith");
+      pt = portArg(port ?? -1, "udp.sendWith", true);
+    }
+    if (!Number.isInteger(len) || len < 0 || len > UDP_MAX_PAYLOAD) throw new RangeError(`udp.sendWith: length out of range: ${len}`);
+    const h = this.live("sendWith");
+    const s = this.api.stack;
+    const ex = s.ex;
+    const p: number = s.guard(() => ex.udp_tx_buffer(len));
+    if (p === 0) throw new AsipError(-1, "udp.sendWith");
+    try {
+      fill(this.api.payload(p, len));
+    } catch (e) {
+      s.guard(() => ex.pbuf_release(p));
+      throw e;
+    }
+    ok(s.guard(() => ex.udp_host_send_pbuf(h, p, a, pt)), "udp.sendWith");
+    s.kick();
+  }
+
+  /** @internal u32 address variant, for hot loops that already parsed the address. */
+  sendRaw(data: Uint8Array, ip: number, port: number, what = "sendto"): void {
+    const h = this.live(what);
+    if (data.length > UDP_MAX_PAYLOAD) throw new RangeError(`udp.${what}: ${data.length} bytes is more than a UDP datagram holds (${UDP_MAX_PAYLOAD})`);
+    const s = this.api.stack;
+    const ex = s.ex;
+    const p: number = s.guard(() => ex.udp_tx_buffer(data.length));
+    if (p === 0) throw new AsipError(-1, `udp.${what}`);
+    this.api.fill(p, data);
+    ok(s.guard(() => ex.udp_host_send_pbuf(h, p, ip, port)), `udp.${what}`);
+    s.kick();
+  }
+
+  /** Closes the pcb (lwIP udp_remove); datagrams still queued for it are dropped. */
+  remove(): void {
+    const h = this.live("remove");
+    const s = this.api.stack;
+    this.api.forget(h);
+    this.h = 0;
+    ok(s.guard(() => s.ex.udp_host_close(h)), "udp.remove");
+  }
+
+  /** @internal */
+  ev(type: number, p: number, a: number, b: number, c: number, d: number, e: number): void {
+    if (type === EV.UDP_RECV) {
+      const fn = this.recvFn;
+      if (!fn) return;
+      const info = this.info;
+      info.srcU32 = a;
+      info.dstU32 = c;
+      info.netif = d;
+      info.broadcast = (e & 1) !== 0;
+      info.multicast = (e & 2) !== 0;
+      fn(this.api.view(p), this.api.addr(a), b, info);
+    } else if (type === EV.UDP_ERR) {
+      const fn = this.errFn;
+      if (!fn) return;
+      fn({ type: a, code: b, name: icmpName(a, b), addr: u32ToIp4(c), port: d });
+    }
+  }
+}
+
+// ---- raw IP -------------------------------------------------------------------------------------
+
+/** Details of a packet a raw pcb received; reused: read during the callback. */
+export interface RawRecvInfo {
+  /** Destination address. */
+  dst: string;
+  netif: number;
+  /** IP protocol. */
+  proto: number;
+  /** IP header length: the protocol's payload starts at `packet[hlen]`. */
+  hlen: number;
+}
+
+/** `packet` is the whole IP packet (header included), valid only during the call. */
+export type RawRecvFn = (packet: Uint8Array, src: string, info: RawRecvInfo) => void;
+
+/** Options of {@link RawIpApi.new}. */
+export interface RawNewOptions {
+  /**
+   * The pcb eats what it receives (lwIP: recv returns 1): IP goes no further,
+   * e.g. ICMP will not answer an echo request the pcb took. Default false.
+   */
+  eat?: boolean;
+  /** Sends carry their own IP header (IP_HDRINCL). */
+  hdrincl?: boolean;
+}
+
+/** `raw.ip`: lwIP's raw_new. */
+export class RawIpApi {
+  constructor(private readonly api: RawApi) {}
+
+  /** A raw pcb for IP protocol `proto` (1 = ICMP, …). */
+  new(proto: number, opts: RawNewOptions = {}): RawPcb {
+    byteArg(proto, "raw.new: protocol");
+    const s = this.api.stack;
+    const h: number = s.guard(() => s.ex.raw_host_new(proto, 4, opts.eat ? 1 : 0));
+    if (h === 0) throw new AsipError(-1, "raw.new");
+    const pcb = new RawPcb(this.api, h, proto);
+    this.api.pcbs.set(h, pcb);
+    if (opts.hdrincl) pcb.setFlags(true, !!opts.eat);
+    return pcb;
+  }
+}
+
+/** A raw IP pcb owned by JS. */
+export class RawPcb implements Dispatch {
+  private h: number;
+  private recvFn: RawRecvFn | undefined;
+  private readonly info: RawRecvInfo = { dst: "", netif: 0, proto: 0, hlen: 20 };
+
+  /** @internal */
+  constructor(private readonly api: RawApi, h: number, readonly protocol: number) {
+    this.h = h;
+  }
+
+  get handle(): number {
+    return this.h;
+  }
+
+  private live(what: string): number {
+    if (this.h === 0) throw new Error(`raw.${what}: pcb was removed`);
+    return this.h;
+  }
+
+  private call(what: string, f: (ex: Record<string, any>, h: number) => number): void {
+    const h = this.live(what);
+    const s = this.api.stack;
+    ok(s.guard(() => f(s.ex, h)), `raw.${what}`);
+  }
+
+  /** Receive only packets to `ip` ("0.0.0.0" = any of ours). */
+  bind(ip: string): this {
+    const a = addrArg(ip, "raw.bind");
+    this.call("bind", (ex, h) => ex.raw_host_bind(h, a));
+    return this;
+  }
+
+  /** Receive only from `ip`; send() goes there. */
+  connect(ip: string): this {
+    const a = addrArg(ip, "raw.connect");
+    this.call("connect", (ex, h) => ex.raw_host_connect(h, a));
+    this.remote = a;
+    return this;
+  }
+  private remote = -1;
+
+  disconnect(): this {
+    this.call("disconnect", (ex, h) => ex.raw_host_disconnect(h));
+    this.remote = -1;
+    return this;
+  }
+
+  /** IP_HDRINCL and eat (see {@link RawNewOptions}). */
+  setFlags(hdrincl: boolean, eat: boolean): this {
+    this.call("setFlags", (ex, h) => ex.raw_host_set_flags(h, hdrincl ? 1 : 0, eat ? 1 : 0));
+    return this;
+  }
+
+  set broadcast(on: boolean) {
+    this.call("broadcast", (ex, h) => ex.raw_host_set_options(h, SOF_BROADCAST, on ? 1 : 0));
+  }
+
+  setTtlTos(ttl: number, tos = 0): this {
+    byteArg(ttl, "raw.ttl");
+    byteArg(tos, "raw.tos");
+    this.call("setTtlTos", (ex, h) => ex.raw_host_set_ttl_tos(h, ttl, tos));
+    return this;
+  }
+
+  /** The receive callback. `packet` is the whole IP packet, valid only during the call. */
+  recv(fn: RawRecvFn | undefined): this {
+    this.live("recv");
+    this.recvFn = fn;
+    return this;
+  }
+
+  /** Sends to the connected address. */
+  send(data: Uint8Array): void {
+    if (this.remote < 0) throw new Error("raw.send: pcb is not connected (use sendto or connect first)");
+    this.sendRaw(dataArg(data, "raw.send"), this.remote, "send");
+  }
+
+  /** Sends `data` (the protocol's payload, or a whole IP packet with hdrincl) to `ip`. */
+  sendto(data: Uint8Array, ip: string): void {
+    this.sendRaw(dataArg(data, "raw.sendto"), addrArg(ip, "raw.sendto"), "sendto");
+  }
+
+  private sendRaw(data: Uint8Array, ip: number, what: string): void {
+    const h = this.live(what);
+    if (data.length > 65515) throw new RangeError(`raw.${what}: ${data.length} bytes is more than an IPv4 packet holds`);
+    const s = this.api.stack;
+    const ex = s.ex;
+    const p: number = s.guard(() => ex.raw_tx_buffer(h, data.length));
+    if (p === 0) throw new AsipError(-1, `raw.${what}`);
+    this.api.fill(p, data);
+    ok(s.guard(() => ex.raw_host_send_pbuf(h, p, ip)), `raw.${what}`);
+    s.kick();
+  }
+
+  remove(): void {
+    const h = this.live("remove");
+    const s = this.api.stack;
+    this.api.forget(h);
+    this.h = 0;
+    ok(s.guard(() => s.ex.raw_host_close(h)), "raw.remove");
+  }
+
+  /** @internal */
+  ev(type: number, p: number, a: number, b: number, c: number, d: number, e: number): void {
+    if (type !== EV.RAW_RECV || !this.recvFn) return;
+    const info = this.info;
+    info.dst = u32ToIp4(b);
+    info.netif = c;
+    info.proto = d;
+    info.hlen = e;
+    this.recvFn(this.api.view(p), this.api.addr(a), info);
+  }
+}
