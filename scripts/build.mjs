@@ -46,9 +46,11 @@ export function buildTs() {
 }
 
 export function buildNative() {
-  const script = path.join(root, "native", "build.mjs");
-  if (!existsSync(script)) return;
-  spawnSync(process.execPath, [script], { stdio: "inherit" });
+  // The TAP addon, and the C host (the mvp core through wasm2c). Both print
+  // why and carry on when their tools are missing.
+  for (const script of [path.join(root, "native", "build.mjs"), path.join(root, "hosts", "c", "build.mjs")]) {
+    if (existsSync(script)) spawnSync(process.execPath, [script], { stdio: "inherit" });
+  }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
