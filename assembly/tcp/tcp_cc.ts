@@ -102,9 +102,13 @@ export const CC_STATE_SIZE: u32 = <u32>offsetof<cc_state>();
   return s > <u64>CC_CWND_MAX ? CC_CWND_MAX : <u32>s;
 }
 
+/** Largest SMSS the formulas take (far above any real MSS: the MSS option is
+ *  16 bits); keeps 10*SMSS and friends well inside u32. */
+const SMSS_MAX: u32 = 1 << 20;
+
 /** An MSS of 0 would make every formula degenerate; treat it as 1. */
 // @ts-ignore: decorator
-@inline function smss(mss: u32): u32 { return mss == 0 ? 1 : mss; }
+@inline function smss(mss: u32): u32 { return mss == 0 ? 1 : mss > SMSS_MAX ? SMSS_MAX : mss; }
 
 /** RFC 6928 §2: IW = min(10*MSS, max(2*MSS, 14600)). */
 export function cc_initial_window(mss: u32): u32 {
