@@ -205,7 +205,13 @@ export class Stack {
     for (let round = 0; round < 64; round++) {
       this.drainTx();
       this.drainEvents();
-      const next: number = this.guard(() => ex.drain());
+      let next: number;
+      try {
+        next = ex.drain();
+      } catch (e) {
+        this.failure = e as Error;
+        throw e;
+      }
       const u32 = this.mem32();
       const pending = u32[(this.layout.txRing >>> 2) + RING_HEAD] !== u32[(this.layout.txRing >>> 2) + RING_TAIL] ||
         u32[(this.layout.evRing >>> 2) + RING_HEAD] !== u32[(this.layout.evRing >>> 2) + RING_TAIL];
@@ -368,15 +374,21 @@ export class Stack {
   input(iface: Interface, frame: Uint8Array): void {
     if (this.closed || this.failure) return;
     iface.rxFrames++;
-    const p: number = this.guard(() => this.ex.rx_alloc(frame.length));
-    if (p === 0) {
-      iface.rxDropped++;
-      return;
+    // The hottest path: no closures, one try for both calls.
+    const ex = this.ex;
+    try {
+      const p: number = ex.rx_alloc(frame.length);
+      if (p === 0) {
+        iface.rxDropped++;
+        return;
+      }
+      const u8 = this.mem();
+      u8.set(frame, this.u32[(p >>> 2) + 1]);
+      ex.netif_input_frame(iface.index, p);
+    } catch (e) {
+      this.failure = e as Error;
+      throw e;
     }
-    const u8 = this.mem();
-    const payload = this.u32[(p >>> 2) + 1];
-    u8.set(frame, payload);
-    this.guard(() => this.ex.netif_input_frame(iface.index, p));
     this.kick();
   }
 
