@@ -12,7 +12,9 @@
 //   RFC 6675 HighACK  = snd_una − 1  (we pass snd_una)
 //   RFC 6675 HighData = snd_nxt − 1  (we pass snd_nxt)
 //   high_rxt  = one past the highest octet retransmitted in this recovery
-//               (RFC HighRxt + 1); starts at snd_una
+//               (RFC HighRxt + 1); starts at snd_una; only meaningful while
+//               in recovery (sack_enter_recovery until the ACK passes
+//               recovery_point or sack_reset)
 //   rescue_rxt = RFC RescueRxt + 1, valid when SBF_RESCUE is set
 //   recovery_point = snd_nxt when recovery began (RFC RecoveryPoint + 1)
 // All comparisons wrap (tcp_seq.ts); everything on the board lies within
@@ -79,6 +81,7 @@ export const SACK_BOARD_SIZE: u32 = <u32>OFF_END + 4 * SACK_MAX_RANGES;
 export function sack_range_start(sb: sack_board, i: u32): u32 { return r_start(sb, i); }
 export function sack_range_end(sb: sack_board, i: u32): u32 { return r_end(sb, i); }
 export function sack_count(sb: sack_board): u32 { return sb.n; }
+/** HighRxt (exclusive); meaningful only in recovery. */
 export function sack_high_rxt(sb: sack_board): u32 { return sb.high_rxt; }
 export function sack_in_recovery(sb: sack_board): bool { return (sb.flags & SBF_RECOVERY) != 0; }
 
@@ -156,8 +159,9 @@ export function sack_update(sb: sack_board, snd_una: u32, snd_nxt: u32, blocks: 
 export function sack_advance(sb: sack_board, snd_una: u32): void {
   while (sb.n > 0 && seq_leq(r_end(sb, 0), snd_una)) remove_at(sb, 0);
   if (sb.n > 0 && seq_lt(r_start(sb, 0), snd_una)) set_range(sb, 0, snd_una, r_end(sb, 0));
+  if (!(sb.flags & SBF_RECOVERY)) return;
   if (seq_lt(sb.high_rxt, snd_una)) sb.high_rxt = snd_una;
-  if ((sb.flags & SBF_RECOVERY) && seq_geq(snd_una, sb.recovery_point)) sb.flags &= ~SBF_RECOVERY;
+  if (seq_geq(snd_una, sb.recovery_point)) sb.flags &= ~SBF_RECOVERY;
 }
 
 /** Total bytes on the board. */
@@ -230,7 +234,9 @@ function hole_lost(sb: sack_board, i: u32, mss: u32): bool {
 export function sack_pipe(sb: sack_board, snd_una: u32, snd_nxt: u32, mss: u32): u32 {
   let pipe: u64 = 0;
   const n = <u32>sb.n;
-  const hr = sb.high_rxt;
+  // HighRxt only means something during recovery; outside it nothing has
+  // been retransmitted by NextSeg.
+  const hr = rxt_mark(sb, snd_una);
   for (let i: u32 = 0; i <= n; i++) {
     const hs = hole_start(sb, i, snd_una);
     const he = i < n ? r_start(sb, i) : snd_nxt;
@@ -240,6 +246,12 @@ export function sack_pipe(sb: sack_board, snd_una: u32, snd_nxt: u32, mss: u32):
     if (seq_gt(hr, hs)) pipe += <u64>(seq_min(he, hr) - hs);
   }
   return pipe > 0xffffffff ? 0xffffffff : <u32>pipe;
+}
+
+/** HighRxt as an exclusive mark, never below snd_una; snd_una when not in
+ *  recovery (the board's high_rxt is stale then). */
+function rxt_mark(sb: sack_board, snd_una: u32): u32 {
+  return (sb.flags & SBF_RECOVERY) ? seq_max(sb.high_rxt, snd_una) : snd_una;
 }
 
 /**
@@ -274,7 +286,7 @@ export function sack_enter_recovery(sb: sack_board, snd_una: u32, snd_nxt: u32):
 export function sack_next_seg(sb: sack_board, snd_una: u32, snd_nxt: u32, snd_max_new: u32, mss: u32, out: usize): u32 {
   const m = mss == 0 ? 1 : mss;
   const n = <u32>sb.n;
-  const hr = seq_max(sb.high_rxt, snd_una);
+  const hr = rxt_mark(sb, snd_una);
   // Rules (1) and (3): holes below the highest SACKed octet (i < n).
   let s3: u32 = 0, s3_len: u32 = 0, have3 = false;
   for (let i: u32 = 0; i < n; i++) {
@@ -325,6 +337,7 @@ function emit(out: usize, seq: u32, len: u32, rule: u32): u32 {
  * of snd_una) may be reported as rule 1.
  */
 export function sack_on_sent(sb: sack_board, rule: u32, seq: u32, len: u32): void {
+  if (!(sb.flags & SBF_RECOVERY)) return;   // HighRxt/RescueRxt belong to a recovery episode
   if (rule == SACK_NEXT_RULE1 || rule == SACK_NEXT_RULE3) {
     const e = seq + len;
     if (seq_gt(e, sb.high_rxt)) sb.high_rxt = e;
