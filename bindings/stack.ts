@@ -16,6 +16,11 @@ import {
   type Layout, type StackStats, type PoolName,
 } from "./abi.js";
 import type { LinkDriver } from "./netif/driver.js";
+import { rawApi, type RawApi } from "./api/raw.js";
+import { netconnApi, type NetconnApi } from "./api/netconn.js";
+import { socketsApi, type SocketsApi } from "./api/sockets.js";
+import { dgramApi, type DgramApi } from "./api/dgram.js";
+import { streamsApi, type StreamsApi } from "./api/streams.js";
 
 /** Options of {@link Stack.create}. */
 export interface StackOptions {
@@ -412,4 +417,16 @@ export class Stack {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }
+
+  // ---- host APIs (bindings/api/*), created on first use, one of each per stack ----
+  /** lwIP's raw API: callback-based UDP / raw IP (/ TCP) pcbs. */
+  get raw(): RawApi { return rawApi(this); }
+  /** lwIP's sequential API with async/await. */
+  get netconn(): NetconnApi { return netconnApi(this); }
+  /** BSD sockets. */
+  get sockets(): SocketsApi { return socketsApi(this); }
+  /** node:dgram-compatible UDP. */
+  get dgram(): DgramApi { return dgramApi(this); }
+  /** WHATWG streams (Direct Sockets shapes). */
+  get streams(): StreamsApi { return streamsApi(this); }
 }

@@ -1,0 +1,496 @@
+/**
+ * node:dgram over asip: `stack.dgram.createSocket('udp4')` returns a Socket
+ * that behaves like Node's own (same methods, events, argument checks and
+ * error codes), built on the raw API's UDP pcbs (bindings/api/raw.ts).
+ *
+ * ```ts
+ * const s = stack.dgram.createSocket("udp4");
+ * s.on("message", (msg, rinfo) => s.send(msg, rinfo.port, rinfo.address));
+ * s.bind(7);
+ * ```
+ *
+ * Differences from Node, all because asip is IPv4-only for now or has no
+ * resolver: 'udp6' is refused with EAFNOSUPPORT; addresses are IPv4 literals
+ * or "localhost"; multicast membership (IGMP) is ENOSYS. Messages are
+ * Buffers copied out of the core (the core's buffer is released at once).
+ * A bound, ref'd socket keeps the process alive, like Node's.
+ *
+ * @module
+ */
+import { EventEmitter } from "node:events";
+import { Buffer } from "node:buffer";
+import type { Stack } from "../stack.js";
+import { AsipError, ip4ToU32 } from "../abi.js";
+import { rawApi, UDP_MAX_PAYLOAD, type UdpPcb } from "./raw.js";
+import { errno, nodeError, nodeErrorFromErr, nodeCodeError, Refs, RefHandle, type NodeSystemError } from "./errno.js";
+
+/** What `rinfo` of a 'message' event holds. */
+export interface RemoteInfo {
+  address: string;
+  family: "IPv4";
+  port: number;
+  size: number;
+}
+
+/** Options of {@link DgramApi.createSocket} (Node's dgram.SocketOptions). */
+export interface SocketOptions {
+  type: "udp4" | "udp6";
+  reuseAddr?: boolean;
+  reusePort?: boolean;
+  ipv6Only?: boolean;
+  recvBufferSize?: number;
+  sendBufferSize?: number;
+  lookup?: unknown;
+  signal?: AbortSignal;
+}
+
+export interface BindOptions {
+  port?: number;
+  address?: string;
+  exclusive?: boolean;
+  fd?: number;
+}
+
+type Msg = string | ArrayBufferView | ReadonlyArray<string | ArrayBufferView>;
+type SendCb = (err: Error | null, bytes?: number) => void;
+
+const enum State { UNBOUND, BOUND, CLOSED }
+
+/** Parses an IPv4 literal or "localhost"; anything else is ENOTFOUND like a failed lookup. */
+export function resolve4(host: string, syscall: string): string {
+  if (host === "localhost") return "127.0.0.1";
+  try {
+    ip4ToU32(host);
+    return host;
+  } catch {
+    const e = nodeError(errno.EINVAL, syscall, host) as NodeSystemError;
+    (e as { code: string }).code = "ENOTFOUND";
+    e.message = `getaddrinfo ENOTFOUND ${host}`;
+    e.syscall = "getaddrinfo";
+    throw e;
+  }
+}
+
+/** True when `ip` is ANY, loopback, or an address of one of the stack's interfaces (else bind fails with EADDRNOTAVAIL). */
+export function isLocalAddress(stack: Stack, ip: string): boolean {
+  if (ip === "0.0.0.0" || ip.startsWith("127.")) return true;
+  return stack.ifaces.some((i) => i.ip === ip);
+}
+
+function validatePort(port: unknown, name = "Port", allowZero = true): number {
+  if ((typeof port !== "number" && typeof port !== "string") || (typeof port === "string" && port.trim() === "")) {
+    throw nodeCodeError("ERR_SOCKET_BAD_PORT", `${name} should be >= 0 and < 65536. Received type ${typeof port} (${String(port)}).`, "RangeError");
+  }
+  const n = +port;
+  if (!Number.isInteger(n) || n < 0 || n > 65535 || (!allowZero && n === 0)) {
+    throw nodeCodeError("ERR_SOCKET_BAD_PORT", `${name} should be ${allowZero ? ">=" : ">"} 0 and < 65536. Received ${String(port)}.`, "RangeError");
+  }
+  return n;
+}
+
+function toBuffers(msg: Msg): Buffer[] {
+  const one = (m: unknown): Buffer => {
+    if (typeof m === "string") return Buffer.from(m);
+    if (ArrayBuffer.isView(m)) return Buffer.from(m.buffer, m.byteOffset, m.byteLength);
+    throw nodeCodeError("ERR_INVALID_ARG_TYPE",
+      `The "buffer" argument must be of type string or an instance of Buffer, TypedArray, or DataView. Received ${m === null ? "null" : typeof m}`, "TypeError");
+  };
+  if (Array.isArray(msg)) return msg.map(one);
+  return [one(msg)];
+}
+
+/** A node:dgram Socket on an asip stack. */
+export class Socket extends EventEmitter {
+  readonly type: "udp4";
+  private state = State.UNBOUND;
+  private pcb: UdpPcb | undefined;
+  private connectState: 0 | 1 | 2 = 0; // none, connecting, connected
+  private remote: { address: string; port: number } | undefined;
+  private reuseAddr: boolean;
+  private recvBufSize: number;
+  private sendBufSize: number;
+  private readonly refh: RefHandle;
+  private wantRef = true;
+  private ttl = 64;
+
+  /** @internal */
+  constructor(private readonly api: DgramApi, opts: SocketOptions) {
+    super();
+    this.type = "udp4";
+    this.reuseAddr = !!opts.reuseAddr;
+    this.recvBufSize = opts.recvBufferSize ?? 212992;
+    this.sendBufSize = opts.sendBufferSize ?? 212992;
+    this.refh = new RefHandle(api.refs);
+    if (opts.signal) {
+      const sig = opts.signal;
+      if (sig.aborted) queueMicrotask(() => this.close());
+      else sig.addEventListener("abort", () => { if (this.state !== State.CLOSED) this.close(); }, { once: true });
+    }
+  }
+
+  private healthCheck(): void {
+    if (this.state === State.CLOSED) throw nodeCodeError("ERR_SOCKET_DGRAM_NOT_RUNNING", "Not running");
+  }
+
+  private boundPcb(syscall: string): UdpPcb {
+    this.healthCheck();
+    if (!this.pcb) throw nodeError(errno.EBADF, syscall);
+    return this.pcb;
+  }
+
+  /** Binds (Node overloads: `bind(port?, address?, cb?)`, `bind(options, cb?)`). Emits 'listening'. */
+  bind(port?: number | BindOptions | (() => void), address?: string | (() => void), callback?: () => void): this {
+    this.healthCheck();
+    let p: number | undefined, addr: string | undefined, cb: (() => void) | undefined;
+    if (typeof port === "function") { cb = port; }
+    else if (port !== null && typeof port === "object") {
+      p = port.port; addr = port.address;
+      cb = typeof address === "function" ? address : callback;
+    } else {
+      p = port;
+      if (typeof address === "function") cb = address; else { addr = address; cb = callback; }
+    }
+    if (this.state !== State.UNBOUND) throw nodeCodeError("ERR_SOCKET_ALREADY_BOUND", "Socket is already bound");
+    const portNum = p === undefined ? 0 : validatePort(p);
+    if (cb) this.once("listening", cb);
+    let ip: string;
+    try {
+      ip = resolve4(addr ?? "0.0.0.0", "bind");
+    } catch (e) {
+      queueMicrotask(() => this.emit("error", e));
+      return this;
+    }
+    const err = this.doBind(ip, portNum);
+    if (err) queueMicrotask(() => this.emit("error", err));
+    else queueMicrotask(() => { if (this.state === State.BOUND) this.emit("listening"); });
+    return this;
+  }
+
+  /** Synchronous bind; returns the error to report, if any. */
+  private doBind(ip: string, port: number): NodeSystemError | undefined {
+    if (!isLocalAddress(this.api.stack, ip)) return nodeError(errno.EADDRNOTAVAIL, "bind", ip, port);
+    let pcb: UdpPcb;
+    try {
+      pcb = this.api.raw.udp.new();
+    } catch (e) {
+      return nodeErrorFromErr((e as AsipError).err ?? -1, "bind", ip, port);
+    }
+    try {
+      if (this.reuseAddr) pcb.reuseaddr = true;
+      pcb.bind(ip, port);
+    } catch (e) {
+      pcb.remove();
+      return nodeErrorFromErr((e as AsipError).err ?? -6, "bind", ip, port);
+    }
+    pcb.recv((data, from, fromPort) => {
+      if (this.listenerCount("message") === 0) return;
+      const rinfo: RemoteInfo = { address: from, family: "IPv4", port: fromPort, size: data.length };
+      this.emit("message", Buffer.from(data), rinfo);
+    });
+    pcb.err((e) => {
+      // Linux reports ICMP errors only on connected sockets (ip(7)
+      // IP_RECVERR off): Node then emits 'error' from recvmsg.
+      if (this.connectState !== 2 || !this.remote) return;
+      if (e.addr !== this.remote.address || e.port !== this.remote.port) return;
+      const code = e.type === 3 && (e.code === 2 || e.code === 3) ? errno.ECONNREFUSED : e.type === 3 ? errno.EHOSTUNREACH : errno.EIO;
+      this.emit("error", nodeError(code, "recvmsg"));
+    });
+    this.pcb = pcb;
+    this.state = State.BOUND;
+    this.refh.hold(this.wantRef);
+    return undefined;
+  }
+
+  /** Binds to ANY:0 if not bound yet (Node does so for send/connect). */
+  private implicitBind(): NodeSystemError | undefined {
+    if (this.state !== State.UNBOUND) return undefined;
+    const err = this.doBind("0.0.0.0", 0);
+    if (!err) queueMicrotask(() => { if (this.state === State.BOUND) this.emit("listening"); });
+    return err;
+  }
+
+  /** Associates the socket with a remote address (Node 12+). Emits 'connect'. */
+  connect(port: number, address?: string | ((err?: Error) => void), callback?: (err?: Error) => void): void {
+    const portNum = validatePort(port, "Port", false);
+    let addr: string | undefined;
+    if (typeof address === "function") { callback = address; addr = undefined; } else addr = address;
+    this.healthCheck();
+    if (this.connectState !== 0) throw nodeCodeError("ERR_SOCKET_DGRAM_IS_CONNECTED", "Already connected");
+    this.connectState = 1;
+    if (callback) this.once("connect", callback);
+    const fail = (e: Error) => {
+      this.connectState = 0;
+      queueMicrotask(() => {
+        if (callback) { this.removeListener("connect", callback); callback(e); }
+        else this.emit("error", e);
+      });
+    };
+    let ip: string;
+    try {
+      ip = resolve4(addr ?? "127.0.0.1", "connect");
+    } catch (e) {
+      return fail(e as Error);
+    }
+    const be = this.implicitBind();
+    if (be) return fail(be);
+    try {
+      this.pcb!.connect(ip, portNum);
+    } catch (e) {
+      return fail(nodeErrorFromErr((e as AsipError).err ?? -6, "connect", ip, portNum));
+    }
+    this.remote = { address: ip, port: portNum };
+    this.connectState = 2;
+    queueMicrotask(() => { if (this.connectState === 2) this.emit("connect"); });
+  }
+
+  /** Dissolves the association made by connect(). */
+  disconnect(): void {
+    this.healthCheck();
+    if (this.connectState !== 2) throw nodeCodeError("ERR_SOCKET_DGRAM_NOT_CONNECTED", "Not connected");
+    this.pcb!.disconnect();
+    this.connectState = 0;
+    this.remote = undefined;
+  }
+
+  /**
+   * Sends a datagram. Node's overloads:
+   * `send(msg, [offset, length,] port?, address?, cb?)`; msg may be an array
+   * of buffers/strings (gathered into one datagram, no offset/length then).
+   */
+  send(msg: Msg, offset?: unknown, length?: unknown, port?: unknown, address?: unknown, callback?: unknown): void {
+    // Node's own argument shuffle (lib/dgram.js Socket.prototype.send).
+    let slice: [number, number] | undefined;
+    let cb: SendCb | undefined;
+    const connected = this.connectState === 2;
+    if (!connected) {
+      if (address || (port && typeof port !== "function")) {
+        slice = [offset as number, length as number];
+      } else {
+        callback = port;
+        port = offset;
+        address = length;
+      }
+    } else {
+      if (typeof length === "number") {
+        slice = [offset as number, length];
+        if (typeof port === "function") {
+          callback = port;
+          port = null;
+        }
+      } else {
+        callback = offset;
+      }
+      if (port || address) throw nodeCodeError("ERR_SOCKET_DGRAM_IS_CONNECTED", "Already connected");
+    }
+    if (typeof address === "function") {
+      callback = address;
+      address = undefined;
+    } else if (address !== undefined && address !== null && typeof address !== "string") {
+      throw nodeCodeError("ERR_INVALID_ARG_TYPE", `The "address" argument must be of type string. Received ${typeof address}`, "TypeError");
+    }
+    if (typeof callback === "function") cb = callback as SendCb;
+    const offsetN = slice?.[0], lengthN = slice?.[1];
+    this.healthCheck();
+    let bufs = toBuffers(msg);
+    if (slice !== undefined && !Array.isArray(msg)) {
+      // Node's sliceBuffer: offsets coerced with >>> 0, then bounds-checked.
+      const b = bufs[0];
+      const offset = (offsetN as number) >>> 0, length = (lengthN as number) >>> 0;
+      if (offset > b.length) throw nodeCodeError("ERR_BUFFER_OUT_OF_BOUNDS", '"offset" is outside of buffer bounds', "RangeError");
+      if (offset + length > b.length) throw nodeCodeError("ERR_BUFFER_OUT_OF_BOUNDS", '"length" is outside of buffer bounds', "RangeError");
+      bufs = [b.subarray(offset, offset + length)];
+    }
+    let dstIp: string, dstPort: number;
+    if (this.connectState === 2) {
+      dstIp = this.remote!.address;
+      dstPort = this.remote!.port;
+    } else {
+      dstPort = validatePort(port, "Port", false);
+      if (address !== undefined && address !== null && typeof address !== "string") {
+        throw nodeCodeError("ERR_INVALID_ARG_TYPE", `The "address" argument must be of type string. Received ${typeof address}`, "TypeError");
+      }
+      try {
+        dstIp = resolve4((address as string | undefined) || "127.0.0.1", "send");
+      } catch (e) {
+        return this.sendDone(cb, e as Error);
+      }
+    }
+    const be = this.implicitBind();
+    if (be) return this.sendDone(cb, be);
+    const data = bufs.length === 1 ? bufs[0] : Buffer.concat(bufs);
+    if (data.length > UDP_MAX_PAYLOAD) return this.sendDone(cb, nodeError(errno.EMSGSIZE, "send", dstIp, dstPort));
+    try {
+      this.pcb!.sendto(data, dstIp, dstPort);
+    } catch (e) {
+      const err = e instanceof AsipError
+        ? (e.code === "ERR_VAL" && /^(255\.255\.255\.255|.*\.255)$/.test(dstIp) ? nodeError(errno.EACCES, "send", dstIp, dstPort) : nodeErrorFromErr(e.err, "send", dstIp, dstPort))
+        : (e as Error);
+      return this.sendDone(cb, err);
+    }
+    this.sendDone(cb, null, data.length);
+  }
+
+  private sendDone(cb: SendCb | undefined, err: Error | null, bytes = 0): void {
+    queueMicrotask(() => {
+      if (cb) cb(err, err ? undefined : bytes);
+      else if (err) this.emit("error", err);
+    });
+  }
+
+  /** Closes the socket; 'close' follows. A second close throws ERR_SOCKET_DGRAM_NOT_RUNNING. */
+  close(callback?: () => void): this {
+    this.healthCheck();
+    if (typeof callback === "function") this.once("close", callback);
+    this.state = State.CLOSED;
+    this.connectState = 0;
+    this.refh.hold(false);
+    if (this.pcb) {
+      const pcb = this.pcb;
+      this.pcb = undefined;
+      try { pcb.remove(); } catch { /* stack already gone */ }
+    }
+    queueMicrotask(() => this.emit("close"));
+    return this;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    if (this.state === State.CLOSED) return Promise.resolve();
+    return new Promise((resolve) => this.close(() => resolve()));
+  }
+
+  /** The bound address; EBADF when not bound. */
+  address(): { address: string; family: "IPv4"; port: number } {
+    const pcb = this.boundPcb("getsockname");
+    return { address: pcb.localAddress, family: "IPv4", port: pcb.localPort };
+  }
+
+  /** The connected remote; ERR_SOCKET_DGRAM_NOT_CONNECTED otherwise. */
+  remoteAddress(): { address: string; family: "IPv4"; port: number } {
+    this.healthCheck();
+    if (this.connectState !== 2) throw nodeCodeError("ERR_SOCKET_DGRAM_NOT_CONNECTED", "Not connected");
+    return { address: this.remote!.address, family: "IPv4", port: this.remote!.port };
+  }
+
+  setBroadcast(flag: boolean): void {
+    this.boundPcb("setBroadcast").broadcast = !!flag;
+  }
+
+  /** Unicast TTL 1..255; returns it. */
+  setTTL(ttl: number): number {
+    if (typeof ttl !== "number") throw nodeCodeError("ERR_INVALID_ARG_TYPE", `The "ttl" argument must be of type number. Received ${typeof ttl}`, "TypeError");
+    const pcb = this.boundPcb("setTTL");
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) throw nodeError(errno.EINVAL, "setTTL");
+    pcb.setTtlTos(ttl, 0);
+    this.ttl = ttl;
+    return ttl;
+  }
+
+  /** Multicast TTL 0..255; returns it. */
+  setMulticastTTL(ttl: number): number {
+    if (typeof ttl !== "number") throw nodeCodeError("ERR_INVALID_ARG_TYPE", `The "ttl" argument must be of type number. Received ${typeof ttl}`, "TypeError");
+    const pcb = this.boundPcb("setMulticastTTL");
+    if (!Number.isInteger(ttl) || ttl < 0 || ttl > 255) throw nodeError(errno.EINVAL, "setMulticastTTL");
+    const s = this.api.stack;
+    s.guard(() => s.ex.udp_host_set_multicast(pcb.handle, ttl, 0, 1));
+    return ttl;
+  }
+
+  setMulticastLoopback(flag: boolean): boolean {
+    const pcb = this.boundPcb("setMulticastLoopback");
+    const s = this.api.stack;
+    s.guard(() => s.ex.udp_host_set_multicast(pcb.handle, 1, 0, flag ? 1 : 0));
+    return flag;
+  }
+
+  setMulticastInterface(_iface: string): void {
+    this.boundPcb("setMulticastInterface");
+  }
+
+  /** IGMP is not in asip yet. */
+  addMembership(_group: string, _iface?: string): void {
+    this.healthCheck();
+    throw nodeError(errno.ENOSYS, "addMembership");
+  }
+  dropMembership(_group: string, _iface?: string): void {
+    this.healthCheck();
+    throw nodeError(errno.ENOSYS, "dropMembership");
+  }
+  addSourceSpecificMembership(): void {
+    throw nodeError(errno.ENOSYS, "addSourceSpecificMembership");
+  }
+  dropSourceSpecificMembership(): void {
+    throw nodeError(errno.ENOSYS, "dropSourceSpecificMembership");
+  }
+
+  private bufSize(which: "recv" | "send", size?: number): number {
+    if (!this.pcb || this.state !== State.BOUND) {
+      const e = nodeCodeError("ERR_SOCKET_BUFFER_SIZE", `Could not get or set buffer size: uv_${which}_buffer_size returned EBADF (bad file descriptor)`, "Error") as Error & { info?: unknown };
+      e.info = { errno: errno.EBADF, code: "EBADF", message: "bad file descriptor", syscall: `uv_${which}_buffer_size` };
+      throw e;
+    }
+    if (size === undefined) return which === "recv" ? this.recvBufSize : this.sendBufSize;
+    if (!Number.isInteger(size) || size < 0) throw nodeCodeError("ERR_INVALID_ARG_TYPE", `The "size" argument must be a positive integer`, "TypeError");
+    // Linux doubles what is asked (socket(7)); Node reports that.
+    if (which === "recv") this.recvBufSize = size * 2; else this.sendBufSize = size * 2;
+    return size * 2;
+  }
+  setRecvBufferSize(size: number): void { this.bufSize("recv", size); }
+  setSendBufferSize(size: number): void { this.bufSize("send", size); }
+  getRecvBufferSize(): number { return this.bufSize("recv"); }
+  getSendBufferSize(): number { return this.bufSize("send"); }
+  /** Sends complete synchronously into the core: nothing waits in a queue. */
+  getSendQueueSize(): number { return 0; }
+  getSendQueueCount(): number { return 0; }
+
+  ref(): this {
+    this.wantRef = true;
+    if (this.state === State.BOUND) this.ref_();
+    return this;
+  }
+  unref(): this {
+    this.wantRef = false;
+    this.refh.hold(false);
+    return this;
+  }
+  private ref_(): void {
+    this.refh.hold(true);
+  }
+}
+
+/** `stack.dgram`: node:dgram's module surface for one stack. */
+export class DgramApi {
+  /** @internal */ readonly raw;
+  /** @internal */ readonly refs = new Refs();
+  /** The Socket class (for instanceof checks). */
+  readonly Socket = Socket;
+
+  constructor(readonly stack: Stack) {
+    this.raw = rawApi(stack);
+  }
+
+  /** node:dgram createSocket: `'udp4'` or `{ type: 'udp4', reuseAddr, signal, … }`; `listener` is added for 'message'. */
+  createSocket(type: "udp4" | "udp6" | SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void): Socket {
+    const opts: SocketOptions = typeof type === "string" ? { type } : { ...type };
+    if (opts.type === "udp6") {
+      throw nodeError(errno.EAFNOSUPPORT, "socket");
+    }
+    if (opts.type !== "udp4") {
+      throw nodeCodeError("ERR_SOCKET_BAD_TYPE", "Bad socket type specified. Valid types are: udp4, udp6", "TypeError");
+    }
+    const s = new Socket(this, opts);
+    if (listener) s.on("message", listener);
+    return s;
+  }
+}
+
+const apis = new WeakMap<Stack, DgramApi>();
+
+/** The stack's dgram API (what `stack.dgram` returns). */
+export function dgramApi(stack: Stack): DgramApi {
+  let d = apis.get(stack);
+  if (!d) {
+    d = new DgramApi(stack);
+    apis.set(stack, d);
+  }
+  return d;
+}

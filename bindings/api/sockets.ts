@@ -1,0 +1,726 @@
+/**
+ * BSD sockets over asip, built on the sequential API (bindings/api/netconn.ts)
+ * the way lwIP's sockets.c is built on netconn.
+ *
+ * The shape (a deliberate choice): C's names, arguments and constants, but
+ * errors are thrown, not returned. Every call either returns its C result
+ * (a descriptor, a byte count, 0) or throws a {@link SocketError} whose
+ * `errno` is the POSIX value (Linux numbering, `errno.EAGAIN` …), `code` its
+ * name ("EAGAIN") and `syscall` the call — `ret = -1; errno = X` becomes
+ * `catch (e) { e.errno === X }`. For code that wants C's style literally,
+ * `sockets.errno` also holds the last error (0 after a success is NOT
+ * guaranteed, as in C).
+ *
+ * Calls that can block in C (accept, connect, recv*, read*, send* on TCP,
+ * write*, select, poll, close with SO_LINGER) return Promises on the main
+ * thread; the others (socket, bind, listen, shutdown, get/setsockopt,
+ * getsockname, getpeername, ioctl, fcntl, inet_pton/ntop) return directly —
+ * `await` on them is harmless. Nonblocking descriptors (O_NONBLOCK, FIONBIO,
+ * SOCK_NONBLOCK, MSG_DONTWAIT) reject with EAGAIN instead of waiting.
+ *
+ * Buffers are Uint8Arrays the caller owns: `recv(fd, buf)` fills `buf`
+ * (its length is C's `len`) and returns the count. Socket addresses are
+ * `{ family: AF_INET, addr: "a.b.c.d", port }`. fd_sets are `Set<number>`
+ * (FD_SET = add, FD_ISSET = has); select() rewrites them in place like C.
+ *
+ * Now: SOCK_DGRAM (UDP, UDP-Lite) and SOCK_RAW. SOCK_STREAM (TCP) comes with
+ * the core's TCP host exports; until then socket(AF_INET, SOCK_STREAM)
+ * throws EPROTONOSUPPORT.
+ *
+ * @module
+ */
+import type { Stack } from "../stack.js";
+import { AsipError, ip4ToU32, u32ToIp4 } from "../abi.js";
+import { errno, errToErrno, SocketError } from "./errno.js";
+import {
+  netconnApi, Netconn, NetconnApi, NETCONN_UDP, NETCONN_UDPLITE, NETCONN_RAW, NETCONN_EVT_ERROR,
+} from "./netconn.js";
+import { isLocalAddress } from "./dgram.js";
+import { UDP_MAX_PAYLOAD } from "./raw.js";
+
+// ---- constants (Linux values) ----------------------------------------------------------------
+
+export const AF_UNSPEC = 0, AF_INET = 2, AF_INET6 = 10;
+export const PF_INET = AF_INET;
+export const SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_RAW = 3;
+export const SOCK_NONBLOCK = 0o4000, SOCK_CLOEXEC = 0o2000000;
+export const IPPROTO_IP = 0, IPPROTO_ICMP = 1, IPPROTO_TCP = 6, IPPROTO_UDP = 17, IPPROTO_UDPLITE = 136;
+export const INADDR_ANY = "0.0.0.0", INADDR_LOOPBACK = "127.0.0.1", INADDR_BROADCAST = "255.255.255.255";
+
+export const SOL_SOCKET = 1;
+export const SO_REUSEADDR = 2, SO_TYPE = 3, SO_ERROR = 4, SO_BROADCAST = 6, SO_SNDBUF = 7, SO_RCVBUF = 8,
+  SO_KEEPALIVE = 9, SO_LINGER = 13, SO_RCVTIMEO = 20, SO_SNDTIMEO = 21, SO_ACCEPTCONN = 30, SO_NO_CHECK = 11;
+export const IP_TOS = 1, IP_TTL = 2, IP_HDRINCL = 3, IP_MULTICAST_TTL = 33, IP_MULTICAST_LOOP = 34;
+export const TCP_NODELAY = 1, TCP_KEEPIDLE = 4, TCP_KEEPINTVL = 5, TCP_KEEPCNT = 6;
+export const UDPLITE_SEND_CSCOV = 10, UDPLITE_RECV_CSCOV = 11;
+
+export const MSG_PEEK = 0x02, MSG_TRUNC = 0x20, MSG_DONTWAIT = 0x40, MSG_WAITALL = 0x100, MSG_NOSIGNAL = 0x4000, MSG_MORE = 0x8000;
+export const SHUT_RD = 0, SHUT_WR = 1, SHUT_RDWR = 2;
+
+export const FIONREAD = 0x541b, FIONBIO = 0x5421;
+export const F_GETFL = 3, F_SETFL = 4, O_NONBLOCK = 0o4000;
+
+export const POLLIN = 0x001, POLLPRI = 0x002, POLLOUT = 0x004, POLLERR = 0x008, POLLHUP = 0x010, POLLNVAL = 0x020,
+  POLLRDNORM = 0x040, POLLWRNORM = 0x100;
+
+/** A socket address (struct sockaddr_in). */
+export interface SockAddr {
+  family: number;
+  addr: string;
+  port: number;
+}
+
+/** struct linger */
+export interface Linger {
+  onoff: number;
+  linger: number;
+}
+
+/** struct msghdr, as recvmsg/sendmsg use it. */
+export interface MsgHdr {
+  /** sendmsg: destination; recvmsg: filled with the source. */
+  name?: SockAddr;
+  iov: Uint8Array[];
+  /** recvmsg: MSG_TRUNC when the datagram did not fit. */
+  flags?: number;
+}
+
+export interface PollFd {
+  fd: number;
+  events: number;
+  revents: number;
+}
+
+type OptVal = number | Linger | boolean;
+
+interface Sock {
+  fd: number;
+  type: number;
+  protocol: number;
+  conn: Netconn;
+  nonblock: boolean;
+  soError: number;
+  rcvTimeo: number;
+  sndTimeo: number;
+  rcvBuf: number;
+  sndBuf: number;
+  reuse: boolean;
+  broadcast: boolean;
+  keepalive: boolean;
+  linger: Linger;
+  ttl: number;
+  tos: number;
+  bound: boolean;
+  shutRd: boolean;
+  shutWr: boolean;
+  /** Wakers of select/poll/recv calls waiting on this socket. */
+  wakers: Set<() => void>;
+}
+
+const FIRST_FD = 3;
+
+/** `stack.sockets`: BSD sockets of one stack. */
+export class SocketsApi {
+  /** The last error, C-style (see module docs). */
+  errno = 0;
+  private readonly nc: NetconnApi;
+  private readonly socks = new Map<number, Sock>();
+  private readonly byConn = new Map<Netconn, Sock>();
+  private nextFd = FIRST_FD;
+
+  constructor(readonly stack: Stack) {
+    this.nc = netconnApi(stack);
+    this.nc.observe((conn, evt) => {
+      const s = this.byConn.get(conn);
+      if (!s) return;
+      if (evt === NETCONN_EVT_ERROR && conn.icmpError && !conn.closed) {
+        // Linux reports ICMP errors on connected sockets only (ip(7)).
+        const r = conn.remoteU32;
+        const ie = conn.icmpError;
+        if (r && ip4ToU32(ie.addr) === r.ip && ie.port === r.port) {
+          s.soError = ie.type === 3 && (ie.code === 2 || ie.code === 3) ? errno.ECONNREFUSED
+            : ie.type === 3 && ie.code === 4 ? errno.EMSGSIZE : errno.EHOSTUNREACH;
+        }
+      }
+      for (const w of [...s.wakers]) w();
+    });
+  }
+
+  private fail(e: number, syscall: string, err?: number): never {
+    this.errno = e;
+    throw new SocketError(e, syscall, err);
+  }
+
+  private fromAsip(e: unknown, syscall: string): never {
+    if (e instanceof AsipError) this.fail(errToErrno(e.err), syscall, e.err);
+    if (e instanceof SocketError) {
+      this.errno = e.errno;
+      throw e;
+    }
+    if (e instanceof TypeError || e instanceof RangeError) this.fail(errno.EINVAL, syscall);
+    throw e;
+  }
+
+  private get(fd: number, syscall: string): Sock {
+    const s = this.socks.get(fd);
+    if (!s) this.fail(typeof fd === "number" ? errno.EBADF : errno.ENOTSOCK, syscall);
+    return s;
+  }
+
+  private addrOf(sa: SockAddr | undefined, syscall: string): { ip: string; port: number } {
+    if (!sa || typeof sa !== "object") this.fail(errno.EFAULT, syscall);
+    if (sa.family !== AF_INET) this.fail(sa.family === AF_INET6 ? errno.EAFNOSUPPORT : errno.EAFNOSUPPORT, syscall);
+    if (!Number.isInteger(sa.port) || sa.port < 0 || sa.port > 65535) this.fail(errno.EINVAL, syscall);
+    try {
+      ip4ToU32(sa.addr);
+    } catch {
+      this.fail(errno.EINVAL, syscall);
+    }
+    return { ip: sa.addr, port: sa.port };
+  }
+
+  // ---- creation -------------------------------------------------------------------------------
+
+  /** socket(2): AF_INET with SOCK_DGRAM (UDP, UDP-Lite) or SOCK_RAW; `| SOCK_NONBLOCK` allowed. */
+  socket(domain: number, type: number, protocol = 0): number {
+    if (domain !== AF_INET) this.fail(errno.EAFNOSUPPORT, "socket");
+    const nonblock = (type & SOCK_NONBLOCK) !== 0;
+    const base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    let conn: Netconn;
+    try {
+      if (base === SOCK_DGRAM) {
+        if (protocol !== 0 && protocol !== IPPROTO_UDP && protocol !== IPPROTO_UDPLITE) this.fail(errno.EPROTONOSUPPORT, "socket");
+        conn = this.nc.new(protocol === IPPROTO_UDPLITE ? NETCONN_UDPLITE : NETCONN_UDP);
+      } else if (base === SOCK_RAW) {
+        if (!Number.isInteger(protocol) || protocol <= 0 || protocol > 255) this.fail(errno.EPROTONOSUPPORT, "socket");
+        conn = this.nc.newWithProto(NETCONN_RAW, protocol);
+      } else if (base === SOCK_STREAM) {
+        // TCP host exports are not in the core yet (assembly/abi/tcp.ts).
+        this.fail(errno.EPROTONOSUPPORT, "socket");
+      } else {
+        this.fail(errno.ESOCKTNOSUPPORT, "socket");
+      }
+    } catch (e) {
+      if (e instanceof AsipError && e.code === "ERR_MEM") this.fail(errno.ENFILE, "socket", e.err);
+      this.fromAsip(e, "socket");
+    }
+    const fd = this.nextFd++;
+    const s: Sock = {
+      fd, type: base, protocol: base === SOCK_DGRAM ? (protocol || IPPROTO_UDP) : protocol, conn, nonblock,
+      soError: 0, rcvTimeo: 0, sndTimeo: 0, rcvBuf: 212992, sndBuf: 212992, reuse: false, broadcast: false,
+      keepalive: false, linger: { onoff: 0, linger: 0 }, ttl: 64, tos: 0, bound: false, shutRd: false, shutWr: false,
+      wakers: new Set(),
+    };
+    this.socks.set(fd, s);
+    this.byConn.set(conn, s);
+    return fd;
+  }
+
+  // ---- addresses -------------------------------------------------------------------------------
+
+  /** bind(2) */
+  bind(fd: number, sa: SockAddr): number {
+    const s = this.get(fd, "bind");
+    const { ip, port } = this.addrOf(sa, "bind");
+    if (s.bound && s.type !== SOCK_RAW) this.fail(errno.EINVAL, "bind");
+    if (!isLocalAddress(this.stack, ip)) this.fail(errno.EADDRNOTAVAIL, "bind");
+    try {
+      s.conn.bind(ip, port);
+    } catch (e) {
+      this.fromAsip(e, "bind");
+    }
+    s.bound = true;
+    return 0;
+  }
+
+  /** connect(2). UDP: sets the default destination and filters what is received. AF_UNSPEC dissolves it. */
+  async connect(fd: number, sa: SockAddr): Promise<number> {
+    const s = this.get(fd, "connect");
+    if (sa && sa.family === AF_UNSPEC) {
+      try {
+        if (s.conn.remoteU32) s.conn.disconnect();
+      } catch (e) {
+        this.fromAsip(e, "connect");
+      }
+      return 0;
+    }
+    const { ip, port } = this.addrOf(sa, "connect");
+    try {
+      if (s.type === SOCK_DGRAM && port === 0) this.fail(errno.EINVAL, "connect");
+      await s.conn.connect(ip, port);
+    } catch (e) {
+      this.fromAsip(e, "connect");
+    }
+    s.bound = true;
+    return 0;
+  }
+
+  /** listen(2): SOCK_STREAM only. */
+  listen(fd: number, _backlog = 0): number {
+    const s = this.get(fd, "listen");
+    if (s.type !== SOCK_STREAM) this.fail(errno.EOPNOTSUPP, "listen");
+    return 0;
+  }
+
+  /** accept(2): SOCK_STREAM only. */
+  async accept(fd: number, _addr?: SockAddr): Promise<number> {
+    const s = this.get(fd, "accept");
+    if (s.type !== SOCK_STREAM) this.fail(errno.EOPNOTSUPP, "accept");
+    return -1;
+  }
+
+  /** getsockname(2) */
+  getsockname(fd: number): SockAddr {
+    const s = this.get(fd, "getsockname");
+    try {
+      const a = s.conn.getaddr(true);
+      return { family: AF_INET, addr: a.addr, port: a.port };
+    } catch (e) {
+      this.fromAsip(e, "getsockname");
+    }
+  }
+
+  /** getpeername(2): ENOTCONN when not connected. */
+  getpeername(fd: number): SockAddr {
+    const s = this.get(fd, "getpeername");
+    const r = s.conn.remoteU32;
+    if (!r) this.fail(errno.ENOTCONN, "getpeername");
+    return { family: AF_INET, addr: u32ToIp4(r.ip), port: r.port };
+  }
+
+  // ---- receiving ---------------------------------------------------------------------------------
+
+  /** Waits until `ready()` or the timeout (ms, 0 = forever). Resolves false on timeout. */
+  private wait(socks: Sock[], ready: () => boolean, timeoutMs: number): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const done = (v: boolean) => {
+        for (const s of socks) s.wakers.delete(wake);
+        if (timer) clearTimeout(timer);
+        resolve(v);
+      };
+      const wake = () => {
+        if (ready()) done(true);
+      };
+      for (const s of socks) s.wakers.add(wake);
+      if (timeoutMs > 0) timer = setTimeout(() => done(ready()), timeoutMs);
+    });
+  }
+
+  /** Takes the pending SO_ERROR, throwing it. */
+  private pendingError(s: Sock, syscall: string): void {
+    if (s.soError) {
+      const e = s.soError;
+      s.soError = 0;
+      this.fail(e, syscall);
+    }
+  }
+
+  /**
+   * The core of recv/recvfrom/recvmsg: fills `iov` from the next datagram.
+   * Returns [bytes (or the full length with MSG_TRUNC), source, truncated].
+   */
+  private async recvInto(fd: number, iov: Uint8Array[], flags: number, syscall: string): Promise<{ n: number; from: SockAddr; trunc: boolean }> {
+    const s = this.get(fd, syscall);
+    for (;;) {
+      this.pendingError(s, syscall);
+      if (s.shutRd || s.conn.closed) return { n: 0, from: { family: AF_INET, addr: "0.0.0.0", port: 0 }, trunc: false };
+      const b = s.conn.peek();
+      if (b) {
+        let n: number;
+        const tot = b.len;
+        const space = iov.reduce((k, v) => k + v.length, 0);
+        if (iov.length === 1) n = b.copy(iov[0]);
+        else {
+          const all = b.copy();
+          n = 0;
+          for (const v of iov) {
+            const k = Math.min(v.length, all.length - n);
+            v.set(all.subarray(n, n + k));
+            n += k;
+          }
+        }
+        const from: SockAddr = { family: AF_INET, addr: b.fromaddr, port: b.fromport };
+        if ((flags & MSG_PEEK) === 0) {
+          // Dequeue (the rest of a datagram that did not fit is discarded: udp(7)).
+          const got = await s.conn.recv();
+          got.delete();
+        }
+        return { n: (flags & MSG_TRUNC) !== 0 ? tot : n, from, trunc: tot > space };
+      }
+      if (s.nonblock || (flags & MSG_DONTWAIT) !== 0) this.fail(errno.EAGAIN, syscall);
+      const ok = await this.wait([s], () => !!s.conn.peek() || s.soError !== 0 || s.conn.closed || !this.socks.has(fd), s.rcvTimeo);
+      if (!this.socks.has(fd)) this.fail(errno.EBADF, syscall);
+      if (!ok) this.fail(errno.EAGAIN, syscall); // SO_RCVTIMEO expired: EAGAIN (socket(7))
+    }
+  }
+
+  /** recv(2): fills `buf`, returns the byte count. */
+  async recv(fd: number, buf: Uint8Array, flags = 0): Promise<number> {
+    return (await this.recvInto(fd, [buf], flags, "recv")).n;
+  }
+
+  /** recvfrom(2): `from` (if given) receives the source address. */
+  async recvfrom(fd: number, buf: Uint8Array, flags = 0, from?: SockAddr): Promise<number> {
+    const r = await this.recvInto(fd, [buf], flags, "recvfrom");
+    if (from) Object.assign(from, r.from);
+    return r.n;
+  }
+
+  /** recvmsg(2): scatters into msg.iov, fills msg.name and msg.flags (MSG_TRUNC). */
+  async recvmsg(fd: number, msg: MsgHdr, flags = 0): Promise<number> {
+    const r = await this.recvInto(fd, msg.iov, flags, "recvmsg");
+    if (msg.name) Object.assign(msg.name, r.from);
+    else msg.name = r.from;
+    msg.flags = r.trunc ? MSG_TRUNC : 0;
+    return r.n;
+  }
+
+  /** read(2) = recv(fd, buf, 0). */
+  read(fd: number, buf: Uint8Array): Promise<number> {
+    return this.recvInto(fd, [buf], 0, "read").then((r) => r.n);
+  }
+
+  /** readv(2) */
+  readv(fd: number, iov: Uint8Array[]): Promise<number> {
+    return this.recvInto(fd, iov, 0, "readv").then((r) => r.n);
+  }
+
+  // ---- sending -----------------------------------------------------------------------------------
+
+  private async sendData(fd: number, data: Uint8Array, flags: number, to: SockAddr | undefined, syscall: string): Promise<number> {
+    const s = this.get(fd, syscall);
+    if (!(data instanceof Uint8Array)) this.fail(errno.EFAULT, syscall);
+    this.pendingError(s, syscall);
+    if (s.shutWr) this.fail(errno.EPIPE, syscall);
+    let ip: number, port: number;
+    if (to) {
+      const a = this.addrOf(to, syscall);
+      ip = ip4ToU32(a.ip);
+      port = a.port;
+      if (s.type === SOCK_DGRAM && port === 0) this.fail(errno.EINVAL, syscall);
+    } else {
+      const r = s.conn.remoteU32;
+      if (!r) this.fail(s.type === SOCK_DGRAM || s.type === SOCK_RAW ? errno.EDESTADDRREQ : errno.ENOTCONN, syscall);
+      ip = r.ip;
+      port = r.port;
+    }
+    if (data.length > (s.type === SOCK_RAW ? 65515 : UDP_MAX_PAYLOAD)) this.fail(errno.EMSGSIZE, syscall);
+    try {
+      s.conn.sendNow(data, ip, port, syscall);
+    } catch (e) {
+      if (e instanceof AsipError && e.code === "ERR_VAL" && !s.broadcast && (u32ToIp4(ip).endsWith(".255"))) this.fail(errno.EACCES, syscall, e.err);
+      this.fromAsip(e, syscall);
+    }
+    s.bound = true;
+    return data.length;
+  }
+
+  /** send(2) */
+  send(fd: number, data: Uint8Array, flags = 0): Promise<number> {
+    return this.sendData(fd, data, flags, undefined, "send");
+  }
+
+  /** sendto(2) (`to` undefined = the connected address). */
+  sendto(fd: number, data: Uint8Array, flags = 0, to?: SockAddr): Promise<number> {
+    return this.sendData(fd, data, flags, to, "sendto");
+  }
+
+  /** sendmsg(2): gathers msg.iov into one datagram to msg.name (or the connected address). */
+  sendmsg(fd: number, msg: MsgHdr, flags = 0): Promise<number> {
+    const iov = msg.iov ?? [];
+    const data = iov.length === 1 ? iov[0] : concat(iov);
+    return this.sendData(fd, data, flags, msg.name, "sendmsg");
+  }
+
+  /** write(2) */
+  write(fd: number, data: Uint8Array): Promise<number> {
+    return this.sendData(fd, data, 0, undefined, "write");
+  }
+
+  /** writev(2) */
+  writev(fd: number, iov: Uint8Array[]): Promise<number> {
+    return this.sendData(fd, concat(iov), 0, undefined, "writev");
+  }
+
+  // ---- teardown -----------------------------------------------------------------------------------
+
+  /** shutdown(2). Datagram sockets: marks the directions shut (Linux allows it on connected sockets). */
+  shutdown(fd: number, how: number): number {
+    const s = this.get(fd, "shutdown");
+    if (how !== SHUT_RD && how !== SHUT_WR && how !== SHUT_RDWR) this.fail(errno.EINVAL, "shutdown");
+    if (s.type !== SOCK_STREAM && !s.conn.remoteU32) this.fail(errno.ENOTCONN, "shutdown");
+    if (how !== SHUT_WR) s.shutRd = true;
+    if (how !== SHUT_RD) s.shutWr = true;
+    for (const w of [...s.wakers]) w();
+    return 0;
+  }
+
+  /** close(2): frees the descriptor; a second close is EBADF. Waiting calls fail with EBADF. */
+  async close(fd: number): Promise<number> {
+    const s = this.get(fd, "close");
+    this.socks.delete(fd);
+    this.byConn.delete(s.conn);
+    await s.conn.delete();
+    for (const w of [...s.wakers]) w();
+    return 0;
+  }
+
+  /** Closes every descriptor (e.g. before stack.close()). */
+  async closeAll(): Promise<void> {
+    for (const fd of [...this.socks.keys()]) await this.close(fd);
+  }
+
+  // ---- options -------------------------------------------------------------------------------------
+
+  /** getsockopt(2): numbers for int options, {onoff, linger} for SO_LINGER, ms for SO_RCVTIMEO/SO_SNDTIMEO. */
+  getsockopt(fd: number, level: number, name: number): OptVal {
+    const s = this.get(fd, "getsockopt");
+    if (level === SOL_SOCKET) {
+      switch (name) {
+        case SO_TYPE: return s.type;
+        case SO_ERROR: { const e = s.soError; s.soError = 0; return e; }
+        case SO_REUSEADDR: return s.reuse ? 1 : 0;
+        case SO_BROADCAST: return s.broadcast ? 1 : 0;
+        case SO_KEEPALIVE: return s.keepalive ? 1 : 0;
+        case SO_RCVBUF: return s.rcvBuf;
+        case SO_SNDBUF: return s.sndBuf;
+        case SO_RCVTIMEO: return s.rcvTimeo;
+        case SO_SNDTIMEO: return s.sndTimeo;
+        case SO_LINGER: return { ...s.linger };
+        case SO_ACCEPTCONN: return 0;
+      }
+    } else if (level === IPPROTO_IP) {
+      switch (name) {
+        case IP_TTL: return s.ttl;
+        case IP_TOS: return s.tos;
+      }
+    } else if (level === IPPROTO_TCP) {
+      if (s.type !== SOCK_STREAM) this.fail(errno.ENOPROTOOPT, "getsockopt");
+    }
+    this.fail(errno.ENOPROTOOPT, "getsockopt");
+  }
+
+  /** setsockopt(2) (see getsockopt for value shapes). */
+  setsockopt(fd: number, level: number, name: number, value: OptVal): number {
+    const s = this.get(fd, "setsockopt");
+    const int = (): number => {
+      const v = typeof value === "boolean" ? (value ? 1 : 0) : value;
+      if (typeof v !== "number" || !Number.isFinite(v)) this.fail(errno.EINVAL, "setsockopt");
+      return v;
+    };
+    const pcb = s.conn.udpPcb;
+    try {
+      if (level === SOL_SOCKET) {
+        switch (name) {
+          case SO_REUSEADDR:
+            s.reuse = int() !== 0;
+            if (pcb) pcb.reuseaddr = s.reuse;
+            return 0;
+          case SO_BROADCAST:
+            s.broadcast = int() !== 0;
+            if (pcb) pcb.broadcast = s.broadcast;
+            else if (s.conn.rawPcb) s.conn.rawPcb.broadcast = s.broadcast;
+            return 0;
+          case SO_KEEPALIVE: s.keepalive = int() !== 0; return 0;
+          case SO_RCVBUF: {
+            const v = int();
+            if (v < 0) this.fail(errno.EINVAL, "setsockopt");
+            s.rcvBuf = Math.max(2304, v * 2); // Linux doubles it (socket(7))
+            s.conn.setRecvBufSize(s.rcvBuf);
+            return 0;
+          }
+          case SO_SNDBUF: {
+            const v = int();
+            if (v < 0) this.fail(errno.EINVAL, "setsockopt");
+            s.sndBuf = Math.max(4608, v * 2);
+            return 0;
+          }
+          case SO_RCVTIMEO: {
+            const v = int();
+            if (v < 0) this.fail(errno.EINVAL, "setsockopt");
+            s.rcvTimeo = v;
+            return 0;
+          }
+          case SO_SNDTIMEO: {
+            const v = int();
+            if (v < 0) this.fail(errno.EINVAL, "setsockopt");
+            s.sndTimeo = v;
+            return 0;
+          }
+          case SO_LINGER: {
+            if (typeof value !== "object" || value === null) this.fail(errno.EINVAL, "setsockopt");
+            s.linger = { onoff: value.onoff ? 1 : 0, linger: Math.max(0, value.linger | 0) };
+            return 0;
+          }
+          case SO_NO_CHECK:
+            if (pcb) this.stack.ex.udp_host_set_nochksum(pcb.handle, int() ? 1 : 0);
+            return 0;
+        }
+      } else if (level === IPPROTO_IP) {
+        switch (name) {
+          case IP_TTL: {
+            const v = int();
+            if (v < -1 || v === 0 || v > 255) this.fail(errno.EINVAL, "setsockopt");
+            s.ttl = v === -1 ? 64 : v;
+            (pcb ?? s.conn.rawPcb)?.setTtlTos(s.ttl, s.tos);
+            return 0;
+          }
+          case IP_TOS: {
+            const v = int();
+            if (v < 0 || v > 255) this.fail(errno.EINVAL, "setsockopt");
+            s.tos = v;
+            (pcb ?? s.conn.rawPcb)?.setTtlTos(s.ttl, s.tos);
+            return 0;
+          }
+          case IP_HDRINCL:
+            if (s.type !== SOCK_RAW) this.fail(errno.ENOPROTOOPT, "setsockopt");
+            s.conn.rawPcb!.setFlags(int() !== 0, false);
+            return 0;
+        }
+      } else if (level === IPPROTO_TCP) {
+        // TCP_NODELAY / TCP_KEEP*: stream sockets only (none until TCP lands).
+        this.fail(errno.ENOPROTOOPT, "setsockopt");
+      }
+    } catch (e) {
+      this.fromAsip(e, "setsockopt");
+    }
+    this.fail(errno.ENOPROTOOPT, "setsockopt");
+  }
+
+  /** ioctl(2): FIONBIO (arg: nonzero = nonblocking) → 0; FIONREAD → bytes of the next datagram (Linux udp(7)). */
+  ioctl(fd: number, request: number, arg?: number): number {
+    const s = this.get(fd, "ioctl");
+    if (request === FIONBIO) {
+      s.nonblock = !!arg;
+      return 0;
+    }
+    if (request === FIONREAD) {
+      const b = s.conn.peek();
+      return b ? b.len : 0;
+    }
+    this.fail(errno.EINVAL, "ioctl");
+  }
+
+  /** fcntl(2): F_GETFL → O_NONBLOCK bit; F_SETFL with O_NONBLOCK. */
+  fcntl(fd: number, cmd: number, arg = 0): number {
+    const s = this.get(fd, "fcntl");
+    if (cmd === F_GETFL) return 2 /* O_RDWR */ | (s.nonblock ? O_NONBLOCK : 0);
+    if (cmd === F_SETFL) {
+      s.nonblock = (arg & O_NONBLOCK) !== 0;
+      return 0;
+    }
+    this.fail(errno.EINVAL, "fcntl");
+  }
+
+  // ---- readiness ---------------------------------------------------------------------------------
+
+  private revents(s: Sock | undefined, events: number): number {
+    if (!s) return POLLNVAL;
+    let r = 0;
+    if (s.conn.peek() || s.shutRd) r |= POLLIN | POLLRDNORM;
+    if (!s.shutWr) r |= POLLOUT | POLLWRNORM; // datagrams are always writable (lwIP sendevent = 1)
+    if (s.soError) r |= POLLERR;
+    if (s.shutRd && s.shutWr) r |= POLLHUP;
+    return r & (events | POLLERR | POLLHUP | POLLNVAL);
+  }
+
+  /** poll(2): fills each `revents`; returns how many fds have some. `timeout` ms, -1 = forever, 0 = no wait. */
+  async poll(fds: PollFd[], timeout = -1): Promise<number> {
+    const scan = (): number => {
+      let n = 0;
+      for (const p of fds) {
+        p.revents = p.fd < 0 ? 0 : this.revents(this.socks.get(p.fd), p.events);
+        if (p.revents) n++;
+      }
+      return n;
+    };
+    let n = scan();
+    if (n > 0 || timeout === 0) return n;
+    const socks = fds.map((p) => this.socks.get(p.fd)).filter((s): s is Sock => !!s);
+    await this.wait(socks, () => scan() > 0, timeout < 0 ? 0 : timeout);
+    n = scan();
+    return n;
+  }
+
+  /**
+   * select(2): `readfds`/`writefds`/`exceptfds` are Sets (or undefined),
+   * rewritten in place to the ready descriptors. `timeout` in ms; null or
+   * undefined = forever. Returns the number of ready bits. EBADF for an
+   * unknown descriptor in a set.
+   */
+  async select(nfds: number, readfds?: Set<number> | null, writefds?: Set<number> | null, exceptfds?: Set<number> | null,
+    timeout?: number | null): Promise<number> {
+    const want = (set: Set<number> | null | undefined) => [...(set ?? [])].filter((fd) => fd < nfds);
+    const r = want(readfds), w = want(writefds), x = want(exceptfds);
+    for (const fd of [...r, ...w, ...x]) this.get(fd, "select");
+    const scan = (commit: boolean): number => {
+      const rr = r.filter((fd) => this.revents(this.socks.get(fd), POLLIN) & (POLLIN | POLLERR | POLLHUP));
+      const ww = w.filter((fd) => this.revents(this.socks.get(fd), POLLOUT) & (POLLOUT | POLLERR));
+      const xx = x.filter((fd) => this.socks.get(fd)?.soError);
+      if (commit) {
+        for (const [set, ready] of [[readfds, rr], [writefds, ww], [exceptfds, xx]] as const) {
+          if (!set) continue;
+          set.clear();
+          for (const fd of ready) set.add(fd);
+        }
+      }
+      return rr.length + ww.length + xx.length;
+    };
+    if (scan(false) === 0 && timeout !== 0) {
+      const socks = [...new Set([...r, ...w, ...x])].map((fd) => this.socks.get(fd)!).filter(Boolean);
+      await this.wait(socks, () => scan(false) > 0, timeout == null ? 0 : Math.max(1, timeout));
+    }
+    return scan(true);
+  }
+
+  // ---- addresses as text ---------------------------------------------------------------------------
+
+  /** inet_pton(3): 1 and the 4 bytes for a valid dotted quad, 0 otherwise (AF_INET6: EAFNOSUPPORT). */
+  inet_pton(af: number, src: string): Uint8Array | 0 {
+    if (af !== AF_INET) this.fail(errno.EAFNOSUPPORT, "inet_pton");
+    if (!/^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(src)) return 0;
+    return Uint8Array.from(src.split(".").map(Number));
+  }
+
+  /** inet_ntop(3): 4 bytes → "a.b.c.d". */
+  inet_ntop(af: number, src: Uint8Array): string {
+    if (af !== AF_INET) this.fail(errno.EAFNOSUPPORT, "inet_ntop");
+    if (!(src instanceof Uint8Array) || src.length < 4) this.fail(errno.ENOSPC, "inet_ntop");
+    return `${src[0]}.${src[1]}.${src[2]}.${src[3]}`;
+  }
+
+  /** htons/ntohs/htonl/ntohl, for code ported from C. */
+  htons(v: number): number { return ((v & 0xff) << 8) | ((v >>> 8) & 0xff); }
+  ntohs(v: number): number { return this.htons(v); }
+  htonl(v: number): number { return (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0; }
+  ntohl(v: number): number { return this.htonl(v); }
+
+  /** Open descriptors (for leak checks). */
+  get open(): number[] {
+    return [...this.socks.keys()];
+  }
+}
+
+function concat(iov: Uint8Array[]): Uint8Array {
+  const n = iov.reduce((k, v) => k + v.length, 0);
+  const out = new Uint8Array(n);
+  let off = 0;
+  for (const v of iov) {
+    out.set(v, off);
+    off += v.length;
+  }
+  return out;
+}
+
+const apis = new WeakMap<Stack, SocketsApi>();
+
+/** The stack's BSD sockets (what `stack.sockets` returns). */
+export function socketsApi(stack: Stack): SocketsApi {
+  let s = apis.get(stack);
+  if (!s) {
+    s = new SocketsApi(stack);
+    apis.set(stack, s);
+  }
+  return s;
+}
