@@ -11,3 +11,11 @@ export { pair, PairEnd, type PairOptions, type Impairment } from "./netif/pair.j
 export type { LinkDriver } from "./netif/driver.js";
 export { TapDevice } from "./netif/tap.js";
 export { PcapWriter, capture } from "./netif/pcap.js";
+export { rawApi, RawApi, UdpPcb, RawPcb } from "./api/raw.js";
+export { SocketError, errno, errnoName, strerror, errToErrno } from "./api/errno.js";
+export * as netconn from "./api/netconn.js";
+export { Netconn, Netbuf, NetconnApi } from "./api/netconn.js";
+export * as sockets from "./api/sockets.js";
+export { SocketsApi } from "./api/sockets.js";
+export { DgramApi, Socket as DgramSocket } from "./api/dgram.js";
+export { StreamsApi, UDPSocket } from "./api/streams.js";
