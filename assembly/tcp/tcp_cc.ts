@@ -138,6 +138,13 @@ function cubic_ssthresh(cc: cc_state, mss: u32): u32 {
   return umax(t, two_smss(mss));
 }
 
+/** Keeps cwnd within [SMSS, CC_CWND_MAX] whatever was stored before (a pcb
+ *  field the engine or a test set directly, an MSS that changed). */
+function sane(cc: cc_state, m: u32): void {
+  if (cc.cwnd > CC_CWND_MAX) cc.cwnd = CC_CWND_MAX;
+  if (cc.cwnd < m) cc.cwnd = m;
+}
+
 // ---------------------------------------------------------------- interface
 
 /** Connection start: cwnd = IW (RFC 6928), ssthresh arbitrarily high
@@ -187,11 +194,10 @@ export function cc_in_slow_start(cc: cc_state): bool {
  *  CUBIC — RFC 9438 §4.2–4.5, see cubic_ca().
  */
 export function cc_on_ack(cc: cc_state, mss: u32, acked: u32, flight: u32, now_ms: u32, srtt_ms: u32): void {
-  cc.flags &= ~CCF_IN_RTO;
-  if (acked == 0) return;
   const m = smss(mss);
-  if (cc.cwnd > CC_CWND_MAX) cc.cwnd = CC_CWND_MAX;   // state poked from outside: clamp first
-  if (cc.cwnd < m) cc.cwnd = m;
+  sane(cc, m);
+  if (acked == 0) return;
+  cc.flags &= ~CCF_IN_RTO;
   if (<u64>flight * 2 < <u64>cc.cwnd) return;         // application-limited: hold cwnd
 
   let rest = acked;
@@ -311,7 +317,7 @@ function cubic_w(cc: cc_state, mf: f64, t: f64): f64 {
  */
 export function cc_on_loss(cc: cc_state, mss: u32, flight: u32, now_ms: u32): void {
   const m = smss(mss);
-  if (cc.cwnd > CC_CWND_MAX) cc.cwnd = CC_CWND_MAX;
+  sane(cc, m);
   if (flight > CC_CWND_MAX) flight = CC_CWND_MAX;
   if (cc.algo == CcAlgo.CUBIC) cubic_reduce(cc, m);
   else cc.ssthresh = reno_ssthresh(m, flight);
@@ -357,7 +363,7 @@ export function cc_on_recovery_end(cc: cc_state, mss: u32, flight: u32): void {
  */
 export function cc_on_rto(cc: cc_state, mss: u32, flight: u32, now_ms: u32): void {
   const m = smss(mss);
-  if (cc.cwnd > CC_CWND_MAX) cc.cwnd = CC_CWND_MAX;
+  sane(cc, m);
   if (flight > CC_CWND_MAX) flight = CC_CWND_MAX;
   if (!(cc.flags & CCF_IN_RTO)) {
     if (cc.algo == CcAlgo.CUBIC) {
@@ -379,6 +385,7 @@ export function cc_on_rto(cc: cc_state, mss: u32, flight: u32, now_ms: u32): voi
  */
 export function cc_on_idle_restart(cc: cc_state, mss: u32): void {
   const iw = cc_initial_window(mss);
+  sane(cc, smss(mss));
   if (cc.cwnd > iw) cc.cwnd = iw;
   cc.bytes_acked = 0;
   cc.flags &= ~CCF_EPOCH;

@@ -142,9 +142,13 @@ export function sack_update(sb: sack_board, snd_una: u32, snd_nxt: u32, blocks: 
   for (let k: u32 = 0; k < nblocks; k++) {
     const l = bswap<u32>(load<u32>(blocks + (<usize>k << 3)));
     const r = bswap<u32>(load<u32>(blocks + (<usize>k << 3) + 4));
-    if (!seq_lt(l, r)) continue;            // empty or reversed
-    if (!seq_gt(l, snd_una)) continue;      // at/below the cumulative ACK: D-SACK or stale
-    if (seq_gt(r, snd_nxt)) continue;       // SACKs data we never sent
+    // Offsets from snd_una, unsigned: 0 < left < right ≤ snd_nxt − snd_una.
+    // (Three separate signed comparisons are not enough: a block whose edges
+    // are each within 2^31 of the window's edges can still lie outside it.)
+    const ol = l - snd_una, or = r - snd_una;
+    if (ol == 0) continue;                  // at/below the cumulative ACK: D-SACK or stale
+    if (ol >= or) continue;                 // empty, reversed, or straddling snd_una
+    if (or > snd_nxt - snd_una) continue;   // SACKs data we never sent
     insert_range(sb, l, r);
   }
   const after = sack_sacked_bytes(sb);

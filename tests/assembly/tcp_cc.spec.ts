@@ -355,6 +355,13 @@ describe("tcp_cc: extreme inputs never trap", () => {
         cc_on_ack(cc, m, 1, 1, 0x80000000, 0xffffffff);
         expect(cc.cwnd).toBeGreaterThan(0);
         expect(cc.cwnd).toBeLessThanOrEqual(CC_CWND_MAX);
+        // garbage stored in the pcb is brought back into [SMSS, CC_CWND_MAX]
+        cc.cwnd = 0;
+        cc_on_idle_restart(cc, m);
+        expect(cc.cwnd).toBeGreaterThan(0);
+        cc.cwnd = 0xffffffff;
+        cc_on_ack(cc, m, 0, 0, 0, 0);
+        expect(cc.cwnd).toBe(CC_CWND_MAX);
       }
     }
   });

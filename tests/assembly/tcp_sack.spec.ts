@@ -65,6 +65,9 @@ describe("tcp_sack: scoreboard ranges", () => {
     expect(sack(5000, 10000, [7000, 7000])).toBe(0);              // empty
     expect(sack(5000, 10000, [8000, 7000])).toBe(0);              // reversed
     expect(sack(5000, 10000, [0x80000000, 0x80001000])).toBe(0);  // far away
+    // each edge within 2^31 of the window's edges, the block itself outside
+    // (found by fuzzing: separate signed comparisons accepted it)
+    expect(sack(0x480e07a4, 0x480f551c, [0xc6547066, 0x1d80f29f])).toBe(0);
     expect(sack_count(sb)).toBe(0);
     // a D-SACK first block followed by a real one (RFC 2883): only the real one counts
     expect(sack(5000, 10000, [4000, 5000, 9000, 10000])).toBe(1000);
@@ -240,5 +243,60 @@ describe("tcp_sack: RFC 6675 IsLost, SetPipe, NextSeg", () => {
     sack_reset(sb);
     expect(sack_count(sb)).toBe(0);
     expect(sack_in_recovery(sb)).toBe(false);
+  });
+});
+
+// xorshift32, deterministic
+let rs: u32 = 1;
+function rnd(): u32 { let x = rs; x ^= x << 13; x ^= x >> 17; x ^= x << 5; rs = x; return x; }
+
+describe("tcp_sack: random blocks, ACKs and recoveries keep the invariants", () => {
+  it("ranges stay sorted, disjoint, inside (snd_una, snd_nxt]; NextSeg never picks SACKed or unsent data", () => {
+    let bad = 0;
+    for (let seed: u32 = 1; seed <= 200 && bad == 0; seed++) {
+      rs = seed * 2654435761 | 1;
+      sack_reset(sb);
+      let una = rnd(), nxt = una + (rnd() & 0xfffff);
+      for (let step = 0; step < 400 && bad == 0; step++) {
+        const op = rnd() & 7;
+        if (op < 4) {
+          const nb = rnd() & 3;
+          for (let k: u32 = 0; k < nb; k++) {
+            const l = (rnd() & 1) ? una + (rnd() % (nxt - una + 2)) : rnd();
+            const r = (rnd() & 1) ? l + (rnd() & 0xffff) : rnd();
+            store<u32>(blk + k * 8, bswap<u32>(l));
+            store<u32>(blk + k * 8 + 4, bswap<u32>(r));
+          }
+          sack_update(sb, una, nxt, blk, nb);
+        } else if (op == 4) {
+          una += rnd() % (nxt - una + 1);
+          sack_advance(sb, una);
+        } else if (op == 5) {
+          nxt += rnd() & 0xffff;
+        } else if (op == 6) {
+          sack_enter_recovery(sb, una, nxt);
+        } else {
+          const mss: u32 = (rnd() & 1) ? 1460 : 1 + (rnd() & 0xffff);
+          const rule = next(una, nxt, nxt + (rnd() & 0xfff), mss);
+          const s = out_seq(), l = out_len();
+          if (rule != SACK_NEXT_NONE) {
+            if (l == 0 || l > mss || <i32>(s - una) < 0) bad = 1;
+            if (rule != SACK_NEXT_NEW && <i32>(nxt - (s + l)) < 0) bad = 2;
+            if (rule != SACK_NEXT_NEW && sack_is_sacked(sb, s, 1)) bad = 3;
+            sack_on_sent(sb, rule, s, l);
+          }
+          if (sack_pipe(sb, una, nxt, mss) > 2 * (nxt - una)) bad = 4;
+        }
+        const n = sack_count(sb);
+        if (n > SACK_MAX_RANGES) bad = 5;
+        for (let k: u32 = 0; k < n; k++) {
+          const a = sack_range_start(sb, k), b = sack_range_end(sb, k);
+          if (!(a - una < b - una && b - una <= nxt - una)) bad = 7;
+          if (k > 0 && !(sack_range_end(sb, k - 1) - una < a - una)) bad = 8;
+        }
+        if (bad != 0) log<string>("seed " + seed.toString() + " step " + step.toString());
+      }
+    }
+    expect(bad).toBe(0);
   });
 });
