@@ -106,8 +106,12 @@ export class RawApi {
   readonly udp: UdpApi;
   /** Raw IP pcbs: lwIP raw_new & co. */
   readonly ip: RawIpApi;
-  /** @internal pcbs by handle */
+  /** TCP pcbs: lwIP tcp_new & co. */
+  readonly tcp: TcpApi;
+  /** @internal UDP and raw pcbs by handle (the pcb pointer) */
   readonly pcbs = new Map<number, Dispatch>();
+  /** @internal TCP pcbs by handle (generation-tagged: never reused while live) */
+  readonly tcpPcbs = new Map<number, Dispatch>();
   /**
    * @internal Handles removed while events for them may still be queued,
    * with the event ring's head at removal: older events are dropped even if
@@ -124,14 +128,28 @@ export class RawApi {
     this.evRing = readLayout(stack.core.memory, stack.ex.abi_layout()).evRing;
     this.udp = new UdpApi(this);
     this.ip = new RawIpApi(this);
+    this.tcp = new TcpApi(this);
     for (const type of [EV.UDP_RECV, EV.UDP_ERR, EV.RAW_RECV]) {
       stack.on(type, (h, p, a, b, c, d, e, index) => this.dispatch(type, h, p, a, b, c, d, e, index));
     }
-  }
-
-  /** @internal Registers an event type more (TCP). */
-  listen(type: number): void {
-    this.stack.on(type, (h, p, a, b, c, d, e, index) => this.dispatch(type, h, p, a, b, c, d, e, index));
+    for (let type = EV_TCP.ACCEPT; type <= EV_TCP.POLL; type++) {
+      const t = type;
+      stack.on(t, (h, p, a, b, c, d, e, index) => {
+        const pcb = this.tcpPcbs.get(h);
+        if (!pcb) {
+          // A connection nobody will ever accept (its listener was closed in JS): drop it.
+          if (t === EV_TCP.ACCEPT) this.stack.guard(() => this.stack.ex.tcp_host_abort(a));
+          return;
+        }
+        try {
+          pcb.ev(t, p, a, b, c, d, e, index);
+        } catch (err) {
+          queueMicrotask(() => {
+            throw err;
+          });
+        }
+      });
+    }
   }
 
   private dispatch(type: number, h: number, p: number, a: number, b: number, c: number, d: number, e: number, index: number): void {
@@ -211,6 +229,9 @@ export class RawApi {
     return this.stack.mem().subarray(payload, payload + len);
   }
 }
+
+/** TCP event types (assembly/abi/tcp.ts). */
+export const EV_TCP = { ACCEPT: 50, CONNECTED: 51, RECV: 52, SENT: 53, ERR: 54, FIN: 55, POLL: 56 } as const;
 
 const apis = new WeakMap<Stack, RawApi>();
 
@@ -625,5 +646,368 @@ export class RawPcb implements Dispatch {
     info.proto = d;
     info.hlen = e;
     this.recvFn(this.api.view(p), this.api.addr(a), info);
+  }
+}
+
+// ---- TCP ----------------------------------------------------------------------------------------
+
+/** tcp_state names, by value (assembly/tcp/tcp.ts). */
+export const TCP_STATES = [
+  "CLOSED", "LISTEN", "SYN_SENT", "SYN_RCVD", "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING",
+  "LAST_ACK", "TIME_WAIT",
+] as const;
+export type TcpStateName = (typeof TCP_STATES)[number];
+
+/** tcp_host_write flags (assembly/abi/tcp.ts). */
+const TCP_WRITE_FLAG_MORE = 0x02;
+const TCP_HOST_WRITE_OUTPUT = 0x80;
+const TCP_TX_BUF_SIZE = 64 * 1024;
+
+/** `data` is valid only during the call; null means the peer closed its side (FIN). */
+export type TcpRecvFn = (data: Uint8Array | null) => void;
+export type TcpAcceptFn = (pcb: TcpPcb) => void;
+/** `err` null: connected. */
+export type TcpConnectedFn = (err: AsipError | null) => void;
+/** `len` bytes newly acknowledged; `sndbuf` bytes may be written now. */
+export type TcpSentFn = (len: number, sndbuf: number) => void;
+/** The connection is gone (ERR_RST, ERR_ABRT, …); the pcb is dead already. */
+export type TcpErrFn = (err: AsipError) => void;
+
+/** Options of {@link TcpPcb.write}. */
+export interface TcpWriteOptions {
+  /** More data follows at once: no PSH, and Nagle may hold a small tail (TCP_WRITE_FLAG_MORE). */
+  more?: boolean;
+  /** Call tcp_output after queueing (default true; false = lwIP's write-then-output). */
+  output?: boolean;
+}
+
+/** `raw.tcp`: lwIP's tcp_new. */
+export class TcpApi {
+  constructor(private readonly api: RawApi) {}
+
+  /** TIME_WAIT duration (ms) for connections of this stack from now on (default 2*MSL = 60 s). */
+  setTimeWait(ms: number): void {
+    if (!Number.isInteger(ms) || ms < 0) throw new RangeError(`tcp.setTimeWait: bad duration ${ms}`);
+    const s = this.api.stack;
+    s.guard(() => s.ex.tcp_host_set_time_wait(ms >>> 0));
+  }
+
+  /** A new TCP pcb (lwIP tcp_new). Throws ERR_MEM when the pool is empty. */
+  new(): TcpPcb {
+    const s = this.api.stack;
+    const h: number = s.guard(() => s.ex.tcp_host_new());
+    if (h === 0) throw new AsipError(-1, "tcp.new");
+    return new TcpPcb(this.api, h);
+  }
+}
+
+/** A TCP pcb owned by JS: a listener or a connection. */
+export class TcpPcb implements Dispatch {
+  private h: number;
+  private recvFn: TcpRecvFn | undefined;
+  private acceptFn: TcpAcceptFn | undefined;
+  private connectedFn: TcpConnectedFn | undefined;
+  private sentFn: TcpSentFn | undefined;
+  private errFn: TcpErrFn | undefined;
+  private pollFn: (() => void) | undefined;
+  private txBuf = 0;
+  private inRecv = 0;
+  /**
+   * Reopen the receive window (tcp_recved) by the bytes of each recv
+   * callback as soon as it returns (default). Set false to call
+   * {@link recved} yourself: the window stays closed by what you have not
+   * acknowledged — backpressure on the sender.
+   */
+  autoRecved = true;
+  /** Bytes received and bytes written so far. */
+  bytesReceived = 0;
+  bytesWritten = 0;
+
+  /** @internal */
+  constructor(private readonly api: RawApi, h: number) {
+    this.h = h;
+    api.tcpPcbs.set(h, this);
+  }
+
+  /** The core's handle (0 once closed, aborted or reset). */
+  get handle(): number {
+    return this.h;
+  }
+
+  private live(what: string): number {
+    if (this.h === 0) throw new Error(`tcp.${what}: pcb is closed`);
+    return this.h;
+  }
+
+  private call(what: string, f: (ex: Record<string, any>, h: number) => number): number {
+    const h = this.live(what);
+    const s = this.api.stack;
+    const r: number = s.guard(() => f(s.ex, h));
+    ok(r, `tcp.${what}`);
+    return r;
+  }
+
+  private dead(): void {
+    this.api.tcpPcbs.delete(this.h);
+    this.h = 0;
+  }
+
+  /** Binds to `ip` ("0.0.0.0" = any) and `port` (0 = ephemeral). */
+  bind(ip: string, port: number): this {
+    const a = addrArg(ip, "tcp.bind");
+    portArg(port, "tcp.bind");
+    this.call("bind", (ex, h) => ex.tcp_host_bind(h, a, port));
+    return this;
+  }
+
+  /**
+   * Listens (lwIP tcp_listen_with_backlog). Unlike lwIP the same object stays
+   * valid (the core moves the handle to the listen pcb). Connections arrive
+   * through {@link accept}.
+   */
+  listen(backlog = 255, synQueue?: number): this {
+    if (!Number.isInteger(backlog) || backlog < 1 || backlog > 255) throw new RangeError(`tcp.listen: backlog out of range: ${backlog} (1..255)`);
+    if (synQueue !== undefined && (!Number.isInteger(synQueue) || synQueue < 1 || synQueue > 65535)) {
+      throw new RangeError(`tcp.listen: SYN queue out of range: ${synQueue} (1..65535)`);
+    }
+    this.call("listen", (ex, h) => ex.tcp_host_listen(h, backlog));
+    if (synQueue !== undefined) this.call("listen", (ex, h) => ex.tcp_host_set_syn_queue(h, synQueue));
+    this.api.stack.kick();
+    return this;
+  }
+
+  /** The accept callback: gets the new connection's pcb (set its callbacks there). */
+  accept(fn: TcpAcceptFn | undefined): this {
+    this.live("accept");
+    this.acceptFn = fn;
+    return this;
+  }
+
+  /** Connects (lwIP tcp_connect); `fn` runs when the handshake completes. Failures go to {@link err}. */
+  connect(ip: string, port: number, fn?: TcpConnectedFn): this {
+    const a = addrArg(ip, "tcp.connect");
+    portArg(port, "tcp.connect", true);
+    this.connectedFn = fn;
+    this.call("connect", (ex, h) => ex.tcp_host_connect(h, a, port));
+    this.api.stack.kick();
+    return this;
+  }
+
+  /** The receive callback (lwIP tcp_recv). `data` is valid only during the call; null = FIN. */
+  recv(fn: TcpRecvFn | undefined): this {
+    this.live("recv");
+    this.recvFn = fn;
+    return this;
+  }
+
+  /** The sent callback (lwIP tcp_sent): acknowledged bytes, and room to write. */
+  sent(fn: TcpSentFn | undefined): this {
+    this.live("sent");
+    this.sentFn = fn;
+    return this;
+  }
+
+  /** The error callback (lwIP tcp_err): the connection is gone. */
+  err(fn: TcpErrFn | undefined): this {
+    this.live("err");
+    this.errFn = fn;
+    return this;
+  }
+
+  /** The poll callback every `interval` × 500 ms (lwIP tcp_poll); undefined or 0 stops it. */
+  poll(fn: (() => void) | undefined, interval = 2): this {
+    byteArg(interval, "tcp.poll interval");
+    this.pollFn = fn;
+    this.call("poll", (ex, h) => ex.tcp_host_poll(h, fn ? interval : 0));
+    return this;
+  }
+
+  /**
+   * Queues `data` for sending (lwIP tcp_write with TCP_WRITE_FLAG_COPY, then
+   * tcp_output unless `output: false`). Returns how many bytes were taken:
+   * at most {@link sndbuf}; the rest must wait for the sent callback.
+   */
+  write(data: Uint8Array, opts: TcpWriteOptions = {}): number {
+    dataArg(data, "tcp.write");
+    const h = this.live("write");
+    const s = this.api.stack;
+    const ex = s.ex;
+    if (this.txBuf === 0) this.txBuf = s.guard(() => ex.tcp_tx_buffer());
+    const flagsBase = (opts.more ? TCP_WRITE_FLAG_MORE : 0);
+    const wantOutput = opts.output !== false;
+    let room: number = s.guard(() => ex.tcp_host_sndbuf(h));
+    let done = 0;
+    while (done < data.length && room > 0) {
+      const n = Math.min(data.length - done, room, TCP_TX_BUF_SIZE);
+      s.mem().set(data.subarray(done, done + n), this.txBuf);
+      const last = done + n >= data.length || n >= room;
+      const flags = flagsBase | (last ? 0 : TCP_WRITE_FLAG_MORE) | (last && wantOutput ? TCP_HOST_WRITE_OUTPUT : 0);
+      const r: number = s.guard(() => ex.tcp_host_write(h, this.txBuf, n, flags));
+      ok(r, "tcp.write");
+      done += r;
+      room -= r;
+      if (r < n) break;
+    }
+    if (done < data.length && done > 0 && wantOutput && room > 0) s.guard(() => ex.tcp_host_output(h));
+    this.bytesWritten += done;
+    s.kick();
+    return done;
+  }
+
+  /** Sends what the window allows now (lwIP tcp_output). */
+  output(): void {
+    this.call("output", (ex, h) => ex.tcp_host_output(h));
+    this.api.stack.kick();
+  }
+
+  /** Reopens the receive window by `len` consumed bytes (lwIP tcp_recved; with autoRecved false). */
+  recved(len: number): void {
+    if (!Number.isInteger(len) || len < 0) throw new RangeError(`tcp.recved: bad length ${len}`);
+    this.call("recved", (ex, h) => ex.tcp_host_recved(h, len));
+    this.api.stack.kick();
+  }
+
+  /** Bytes that may be written now (lwIP tcp_sndbuf). */
+  get sndbuf(): number {
+    const h = this.live("sndbuf");
+    return this.api.stack.ex.tcp_host_sndbuf(h);
+  }
+
+  /** Segments queued (lwIP tcp_sndqueuelen). */
+  get sndqueuelen(): number {
+    const h = this.live("sndqueuelen");
+    return this.api.stack.ex.tcp_host_sndqueuelen(h);
+  }
+
+  /** The RFC 9293 state ("CLOSED" once the handle is dead). */
+  get state(): TcpStateName {
+    if (this.h === 0) return "CLOSED";
+    const st: number = this.api.stack.ex.tcp_host_state(this.h);
+    return st < 0 ? "CLOSED" : TCP_STATES[st];
+  }
+
+  get localAddress(): string {
+    return u32ToIp4(this.api.stack.ex.tcp_host_addr(this.live("localAddress"), 0) >>> 0);
+  }
+  get localPort(): number {
+    return this.api.stack.ex.tcp_host_addr(this.live("localPort"), 1);
+  }
+  get remoteAddress(): string {
+    return u32ToIp4(this.api.stack.ex.tcp_host_addr(this.live("remoteAddress"), 2) >>> 0);
+  }
+  get remotePort(): number {
+    return this.api.stack.ex.tcp_host_addr(this.live("remotePort"), 3);
+  }
+
+  /** Nagle's algorithm (default on); false = TCP_NODELAY. */
+  set nagle(on: boolean) {
+    this.call("nagle", (ex, h) => ex.tcp_host_nagle(h, on ? 1 : 0));
+  }
+
+  /** SO_REUSEADDR (bind a port still in TIME_WAIT, or share a listener's port). */
+  set reuseaddr(on: boolean) {
+    this.call("reuseaddr", (ex, h) => ex.tcp_host_set_options(h, SOF_REUSEADDR, on ? 1 : 0));
+  }
+
+  /** Keepalive on/off with idle time and probe interval in ms and probe count (0 = unchanged). */
+  keepalive(on: boolean, idleMs = 0, intervalMs = 0, count = 0): this {
+    this.call("keepalive", (ex, h) => ex.tcp_host_keepalive(h, on ? 1 : 0, idleMs >>> 0, intervalMs >>> 0, count >>> 0));
+    return this;
+  }
+
+  /** Congestion control of this connection. */
+  set cc(algo: "newreno" | "cubic") {
+    if (algo !== "newreno" && algo !== "cubic") throw new TypeError(`tcp.cc: unknown algorithm ${String(algo)} (newreno, cubic)`);
+    this.call("cc", (ex, h) => ex.tcp_host_set_cc(h, algo === "cubic" ? 1 : 0));
+  }
+
+  /** Priority for pcb reclaim when the pool is empty (lwIP tcp_setprio, 1..127). */
+  set prio(p: number) {
+    byteArg(p, "tcp.prio");
+    this.call("prio", (ex, h) => ex.tcp_host_set_prio(h, p));
+  }
+
+  setTtlTos(ttl: number, tos = 0): this {
+    byteArg(ttl, "tcp.ttl");
+    byteArg(tos, "tcp.tos");
+    this.call("setTtlTos", (ex, h) => ex.tcp_host_set_ttl_tos(h, ttl, tos));
+    return this;
+  }
+
+  /**
+   * Closes (lwIP tcp_close): FIN after the queued data; a listener stops.
+   * No callback runs afterwards. Unread data makes it a RST (RFC 2525 §2.17),
+   * as in lwIP — with autoRecved that only happens for data still in flight.
+   */
+  close(): void {
+    const h = this.live("close");
+    const s = this.api.stack;
+    // Closing from inside recv: the bytes being delivered count as read.
+    if (this.inRecv !== 0) {
+      s.guard(() => s.ex.tcp_host_recved(h, this.inRecv));
+      this.inRecv = 0;
+    }
+    const r: number = s.guard(() => s.ex.tcp_host_close(h));
+    ok(r, "tcp.close");
+    this.dead();
+    s.kick();
+  }
+
+  /** Half-close (lwIP tcp_shutdown): `tx` sends FIN and keeps receiving; both = close(). */
+  shutdown(rx: boolean, tx: boolean): void {
+    if (rx && tx) return this.close();
+    this.call("shutdown", (ex, h) => ex.tcp_host_shutdown(h, rx ? 1 : 0, tx ? 1 : 0));
+    this.api.stack.kick();
+  }
+
+  /** Aborts with a RST (lwIP tcp_abort). No callback runs afterwards. */
+  abort(): void {
+    const h = this.live("abort");
+    const s = this.api.stack;
+    this.dead();
+    ok(s.guard(() => s.ex.tcp_host_abort(h)), "tcp.abort");
+    s.kick();
+  }
+
+  /** @internal */
+  ev(type: number, p: number, a: number, b: number): void {
+    switch (type) {
+      case EV_TCP.RECV: {
+        this.bytesReceived += a;
+        const fn = this.recvFn;
+        this.inRecv = this.autoRecved || !fn ? a : 0;
+        if (fn) fn(this.api.view(p));
+        if (this.inRecv !== 0 && this.h !== 0) this.api.stack.ex.tcp_host_recved(this.h, this.inRecv);
+        this.inRecv = 0;
+        break;
+      }
+      case EV_TCP.SENT:
+        this.sentFn?.(a, b);
+        break;
+      case EV_TCP.ACCEPT: {
+        const child = new TcpPcb(this.api, a);
+        if (this.acceptFn) this.acceptFn(child);
+        else child.abort();
+        break;
+      }
+      case EV_TCP.CONNECTED: {
+        const fn = this.connectedFn;
+        this.connectedFn = undefined;
+        fn?.(a === 0 ? null : new AsipError(a | 0, "tcp.connect"));
+        break;
+      }
+      case EV_TCP.FIN:
+        this.recvFn?.(null);
+        break;
+      case EV_TCP.ERR: {
+        this.dead();
+        const e = new AsipError(a | 0, "tcp");
+        if (this.errFn) this.errFn(e);
+        break;
+      }
+      case EV_TCP.POLL:
+        this.pollFn?.();
+        break;
+    }
   }
 }
