@@ -1,0 +1,604 @@
+/**
+ * The relay (`asip relay --port 8080`): a WebSocket server that is a learning
+ * Ethernet switch between its clients (IEEE 802.1D transparent bridging:
+ * learn the source MAC per port, forward known unicast to its port, flood
+ * broadcast, multicast and unknown unicast to every other port, age entries
+ * out after 300 s), with an optional uplink to a Linux TAP device and
+ * in-process ports for stacks running next to it (the gateway).
+ *
+ * Each WebSocket client sends and receives one Ethernet frame per binary
+ * message (bindings/netif/websocket.ts). Text messages are a small JSON
+ * control channel: on connect the relay sends `{type:"config", id, ip, ...}`
+ * (the client's id on the switch and an address it may take while asip has
+ * no DHCP client), `{type:"peers"}` when clients come and go, and forwards
+ * `{type:"signal", to, data}` between clients (WebRTC signalling).
+ *
+ * Protection, per client: frames shorter than an Ethernet header (14 bytes),
+ * longer than `maxFrame`, with a group (multicast) source address, text that
+ * is not a control message, and frames over the client's rate (token bucket
+ * in bytes/s) are dropped and counted; a client that sends more than
+ * `maxBadFrames` bad frames is disconnected (close 1008) and nobody else
+ * notices. A client may use at most `maxMacs` source MACs (so one client
+ * cannot flood the MAC table). Egress never queues without bound: a frame for
+ * a client whose socket buffers more than `maxBuffered` bytes is dropped.
+ * `token`: clients must connect with `?token=…` (else close 1008).
+ *
+ * @module
+ */
+import http from "node:http";
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import { WebSocketServer, WebSocket } from "ws";
+import type { LinkDriver } from "../netif/driver.js";
+import type { ControlMessage } from "../netif/websocket.js";
+
+/** Ethernet header: dst(6) src(6) type(2). */
+export const ETH_HLEN = 14;
+/** Default largest frame: a 64 KiB IP packet plus the Ethernet header. */
+export const DEFAULT_MAX_FRAME = 65535 + ETH_HLEN;
+
+/** Options of {@link Relay.start}. */
+export interface RelayOptions {
+  /** TCP port (0 = any free port; default 8080). */
+  port?: number;
+  /** Listen address (default "0.0.0.0"). */
+  host?: string;
+  /** Serve WebSockets on this existing HTTP server instead of making one (then port/host are ignored). */
+  server?: http.Server;
+  /** Clients must present `?token=` equal to this. */
+  token?: string;
+  /** Largest frame accepted from a client (default 65549 = 65535 + 14). */
+  maxFrame?: number;
+  /** Per-client ingress rate in bytes/s (default 0 = unlimited). */
+  rateBytes?: number;
+  /** Token bucket depth in bytes (default: a quarter second at `rateBytes`, at least 2 max frames). */
+  burstBytes?: number;
+  /** Bad frames after which a client is disconnected (default 64). */
+  maxBadFrames?: number;
+  /** Source MACs one client may use (default 16). */
+  maxMacs?: number;
+  /** A client's socket may buffer this much before frames to it are dropped (default 4 MiB). */
+  maxBuffered?: number;
+  /** MAC table ageing time in ms (default 300000, IEEE 802.1D). */
+  ageingMs?: number;
+  /** Most clients at once (default 1024); more are refused with close 1013. */
+  maxClients?: number;
+  /** Addresses announced to clients: the virtual network (default 192.0.2.0/24, gateway .1). */
+  network?: NetworkPlan;
+  /** Announce addresses from the pool to clients (default true). */
+  announce?: boolean;
+  /** Log lines go here (default: nowhere). */
+  log?: (line: string) => void;
+}
+
+/** The virtual network's numbering. */
+export interface NetworkPlan {
+  /** "a.b.c.d/len" of the virtual network. */
+  subnet: string;
+  /** The router's address (the gateway, when one runs). */
+  gateway: string;
+  /** The DNS server announced (the gateway). */
+  dns: string;
+  /** An address in the subnet that stands for the host's loopback (the gateway NATs it to 127.0.0.1). */
+  hostAlias: string;
+  /** First and last host number (last octets) handed out. */
+  first: number;
+  last: number;
+  mtu: number;
+}
+
+export const DEFAULT_NETWORK: NetworkPlan = {
+  subnet: "192.0.2.0/24", gateway: "192.0.2.1", dns: "192.0.2.1", hostAlias: "192.0.2.254", first: 10, last: 249, mtu: 1500,
+};
+
+/** Dropped-frame counters (of one client, or of the whole relay). */
+export interface DropCounters {
+  /** Shorter than 14 bytes. */
+  short: number;
+  /** Longer than maxFrame. */
+  long: number;
+  /** Text that is not a control message (or not a message we know). */
+  notBinary: number;
+  /** Source address is a group address (invalid, IEEE 802.3 §3.2.3). */
+  badSource: number;
+  /** From a source MAC beyond the client's maxMacs. */
+  macLimit: number;
+  /** Over the client's rate. */
+  rate: number;
+  /** To a client whose socket buffer was full. */
+  egressFull: number;
+}
+
+function drops(): DropCounters {
+  return { short: 0, long: 0, notBinary: 0, badSource: 0, macLimit: 0, rate: 0, egressFull: 0 };
+}
+
+/** Counters of the whole relay. */
+export interface RelayStats {
+  clients: number;
+  connections: number;
+  refusedAuth: number;
+  refusedFull: number;
+  disconnectedBad: number;
+  rxFrames: number;
+  rxBytes: number;
+  txFrames: number;
+  txBytes: number;
+  flooded: number;
+  forwarded: number;
+  /** Unicast frames whose destination is on the port they came from (a switch drops them). */
+  filtered: number;
+  macTable: number;
+  dropped: DropCounters;
+}
+
+/** A port of the switch. */
+export abstract class Port {
+  /** MACs learned on this port. */
+  readonly macs = new Set<number>();
+  rxFrames = 0;
+  rxBytes = 0;
+  txFrames = 0;
+  txBytes = 0;
+  bad = 0;
+  readonly dropped = drops();
+  constructor(readonly id: string, readonly kind: "ws" | "local" | "tap") {}
+  /** Hands a frame to the port's owner; the frame stays valid (the relay never reuses it). */
+  abstract deliver(frame: Uint8Array): void;
+}
+
+/** The key of a MAC in the table: 48 bits as a number. */
+function macKey(b: Uint8Array, off: number): number {
+  return (b[off] * 0x10000000000) + (b[off + 1] * 0x100000000) + ((b[off + 2] << 24) >>> 0) + (b[off + 3] << 16) + (b[off + 4] << 8) + b[off + 5];
+}
+
+function macText(k: number): string {
+  const s = k.toString(16).padStart(12, "0");
+  return s.match(/../g)!.join(":");
+}
+
+class WsPort extends Port {
+  bucket: number;
+  bucketAt = performance.now();
+  constructor(id: string, readonly ws: WebSocket, private readonly relay: Relay, readonly ip: string | undefined) {
+    super(id, "ws");
+    this.bucket = relay.burst;
+  }
+  deliver(frame: Uint8Array): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    if (this.ws.bufferedAmount > this.relay.maxBuffered) {
+      this.dropped.egressFull++;
+      this.relay.totals.egressFull++;
+      return;
+    }
+    this.txFrames++;
+    this.txBytes += frame.length;
+    this.ws.send(frame, { binary: true });
+  }
+}
+
+/** An in-process port: a {@link LinkDriver} for a stack running next to the relay. */
+export class LocalPort extends Port implements LinkDriver {
+  readonly mtu: number;
+  #rx: (frame: Uint8Array) => void = () => {};
+  #closed = false;
+  constructor(id: string, private readonly relay: Relay, mtu: number) {
+    super(id, "local");
+    this.mtu = mtu;
+  }
+  deliver(frame: Uint8Array): void {
+    if (this.#closed) return;
+    this.txFrames++;
+    this.txBytes += frame.length;
+    this.#rx(frame);
+  }
+  /** LinkDriver: a frame from the stack (a view over its memory: copied). */
+  send(frame: Uint8Array): void {
+    if (this.#closed) return;
+    this.relay.input(this, frame.slice());
+  }
+  onReceive(cb: (frame: Uint8Array) => void): void {
+    this.#rx = cb;
+  }
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.relay.detach(this);
+  }
+}
+
+/** A pool of addresses in the virtual network, leased by key (a client id, a DHCP client identifier). */
+export class AddressPool {
+  readonly plan: NetworkPlan;
+  readonly prefix: number;
+  /** Network number as a host-order u32. */
+  readonly base: number;
+  readonly byKey = new Map<string, number>();
+  readonly byHost = new Map<number, string>();
+  constructor(plan: NetworkPlan) {
+    this.plan = plan;
+    const [net, len] = plan.subnet.split("/");
+    this.prefix = Number(len ?? 24);
+    const mask = this.prefix === 0 ? 0 : (0xffffffff << (32 - this.prefix)) >>> 0;
+    this.base = (hostU32(net) & mask) >>> 0;
+    for (const fixed of [plan.gateway, plan.dns, plan.hostAlias]) this.reserve(`fixed:${fixed}`, fixed);
+  }
+  /** The address leased to `key`, leasing a free one if needed; undefined when the pool is exhausted. */
+  lease(key: string): string | undefined {
+    const had = this.byKey.get(key);
+    if (had !== undefined) return hostText(this.base + had);
+    for (let h = this.plan.first; h <= this.plan.last; h++) {
+      if (!this.byHost.has(h)) {
+        this.byKey.set(key, h);
+        this.byHost.set(h, key);
+        return hostText(this.base + h);
+      }
+    }
+    return undefined;
+  }
+  /** Marks `ip` as `key`'s (a static address in use, a DHCP REQUEST for a specific address); false if someone else has it. */
+  reserve(key: string, ip: string): boolean {
+    const h = (hostU32(ip) - this.base) >>> 0;
+    if (h >= 2 ** (32 - this.prefix)) return false;
+    const owner = this.byHost.get(h);
+    if (owner !== undefined && owner !== key) return false;
+    const old = this.byKey.get(key);
+    if (old !== undefined && old !== h) this.byHost.delete(old);
+    this.byKey.set(key, h);
+    this.byHost.set(h, key);
+    return true;
+  }
+  /** Who holds `ip`, if anyone. */
+  holder(ip: string): string | undefined {
+    return this.byHost.get((hostU32(ip) - this.base) >>> 0);
+  }
+  release(key: string): void {
+    const h = this.byKey.get(key);
+    if (h === undefined) return;
+    this.byKey.delete(key);
+    this.byHost.delete(h);
+  }
+  contains(ip: string): boolean {
+    return ((hostU32(ip) - this.base) >>> 0) < 2 ** (32 - this.prefix);
+  }
+}
+
+/** "a.b.c.d" → host-order u32. */
+export function hostU32(ip: string): number {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
+  if (!m || m.slice(1).some((x) => Number(x) > 255)) throw new TypeError(`not an IPv4 address: ${ip}`);
+  return ((Number(m[1]) << 24) | (Number(m[2]) << 16) | (Number(m[3]) << 8) | Number(m[4])) >>> 0;
+}
+
+/** Host-order u32 → "a.b.c.d". */
+export function hostText(v: number): string {
+  return `${(v >>> 24) & 255}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a), y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** The relay: a WebSocket learning switch. */
+export class Relay {
+  readonly server: http.Server;
+  readonly wss: WebSocketServer;
+  readonly pool: AddressPool;
+  readonly plan: NetworkPlan;
+  readonly maxFrame: number;
+  readonly maxBuffered: number;
+  readonly burst: number;
+  readonly rate: number;
+  readonly totals = drops();
+  readonly stats0 = { connections: 0, refusedAuth: 0, refusedFull: 0, disconnectedBad: 0, flooded: 0, forwarded: 0, filtered: 0 };
+  /** Every port, by id. */
+  readonly ports = new Map<string, Port>();
+  private readonly table = new Map<number, { port: Port; at: number }>();
+  private readonly opts: RelayOptions;
+  private readonly ownServer: boolean;
+  private sweep: ReturnType<typeof setInterval>;
+  private closed = false;
+  private tapClose: (() => Promise<void> | void) | undefined;
+
+  private constructor(opts: RelayOptions, server: http.Server, own: boolean) {
+    this.opts = opts;
+    this.server = server;
+    this.ownServer = own;
+    this.plan = opts.network ?? DEFAULT_NETWORK;
+    this.pool = new AddressPool(this.plan);
+    this.maxFrame = opts.maxFrame ?? DEFAULT_MAX_FRAME;
+    this.maxBuffered = opts.maxBuffered ?? 4 << 20;
+    this.rate = opts.rateBytes ?? 0;
+    this.burst = opts.burstBytes ?? Math.max(this.rate / 4, 2 * this.maxFrame);
+    // ws refuses (closes 1009) messages above maxPayload before we see them;
+    // keep it well above maxFrame so a slightly long frame is dropped and
+    // counted here, and only absurd ones end the connection.
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: Math.max(2 * this.maxFrame, 256 << 10), perMessageDeflate: false });
+    server.on("upgrade", (req, socket, head) => {
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req));
+    });
+    const ageing = opts.ageingMs ?? 300000;
+    this.sweep = setInterval(() => this.age(ageing), Math.max(1000, Math.min(ageing / 2, 30000)));
+    this.sweep.unref();
+  }
+
+  /** Starts a relay; resolves once it listens. */
+  static async start(opts: RelayOptions = {}): Promise<Relay> {
+    if (opts.server) return new Relay(opts, opts.server, false);
+    const server = http.createServer((_req, res) => {
+      res.writeHead(426, { "content-type": "text/plain" });
+      res.end("asip relay: connect with a WebSocket\n");
+    });
+    const relay = new Relay(opts, server, true);
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(opts.port ?? 8080, opts.host ?? "0.0.0.0", () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    return relay;
+  }
+
+  /** The port the relay listens on. */
+  get port(): number {
+    const a = this.server.address();
+    return typeof a === "object" && a ? a.port : 0;
+  }
+
+  /** ws://host:port/ for a client on this machine. */
+  get url(): string {
+    return `ws://127.0.0.1:${this.port}/`;
+  }
+
+  private log(line: string): void {
+    this.opts.log?.(line);
+  }
+
+  private accept(ws: WebSocket, req: http.IncomingMessage): void {
+    if (this.closed) {
+      ws.close(1001, "relay closing");
+      return;
+    }
+    const url = new URL(req.url ?? "/", "http://x");
+    if (this.opts.token !== undefined && !sameSecret(url.searchParams.get("token") ?? "", this.opts.token)) {
+      this.stats0.refusedAuth++;
+      ws.close(1008, "bad token");
+      return;
+    }
+    let clients = 0;
+    for (const p of this.ports.values()) if (p.kind === "ws") clients++;
+    if (clients >= (this.opts.maxClients ?? 1024)) {
+      this.stats0.refusedFull++;
+      ws.close(1013, "relay full");
+      return;
+    }
+    this.stats0.connections++;
+    const id = randomBytes(6).toString("hex");
+    const ip = this.opts.announce === false ? undefined : this.pool.lease(`client:${id}`);
+    const port = new WsPort(id, ws, this, ip);
+    this.ports.set(id, port);
+    const plan = this.plan;
+    const pool = this.pool;
+    const cfg: ControlMessage = {
+      type: "config", id, mtu: plan.mtu, hostAlias: plan.hostAlias,
+      ...(ip ? { ip: `${ip}/${pool.prefix}`, gateway: plan.gateway, dns: plan.dns } : {}),
+    };
+    ws.send(JSON.stringify(cfg));
+    this.announcePeers();
+    this.log(`client ${id} connected from ${req.socket.remoteAddress}${ip ? `, announced ${ip}` : ""}`);
+    ws.on("message", (data, isBinary) => this.fromClient(port, data as Buffer, isBinary));
+    ws.on("close", () => {
+      this.detach(port);
+      this.pool.release(`client:${id}`);
+      this.announcePeers();
+      this.log(`client ${id} disconnected`);
+    });
+    ws.on("error", () => {
+      // 'close' follows
+    });
+  }
+
+  private announcePeers(): void {
+    if (this.closed) return;
+    const ids = [...this.ports.values()].filter((p) => p.kind === "ws").map((p) => p.id);
+    if (ids.length > 64) return; // a big crowd: clients learn peers from signalling instead
+    for (const p of this.ports.values()) {
+      if (p instanceof WsPort && p.ws.readyState === WebSocket.OPEN) {
+        p.ws.send(JSON.stringify({ type: "peers", peers: ids.filter((x) => x !== p.id) }));
+      }
+    }
+  }
+
+  private badFrame(port: Port, why: keyof DropCounters): void {
+    port.dropped[why]++;
+    this.totals[why]++;
+    port.bad++;
+    if (port instanceof WsPort && port.bad > (this.opts.maxBadFrames ?? 64) && port.ws.readyState === WebSocket.OPEN) {
+      this.stats0.disconnectedBad++;
+      this.log(`client ${port.id} disconnected: ${port.bad} bad frames`);
+      port.ws.close(1008, "too many bad frames");
+      this.detach(port);
+    }
+  }
+
+  private fromClient(port: WsPort, data: Buffer, isBinary: boolean): void {
+    if (!this.ports.has(port.id)) return; // thrown out already; late messages are ignored
+    if (!isBinary) {
+      this.control(port, data);
+      return;
+    }
+    if (this.rate > 0) {
+      const now = performance.now();
+      port.bucket = Math.min(this.burst, port.bucket + ((now - port.bucketAt) * this.rate) / 1000);
+      port.bucketAt = now;
+      if (port.bucket < data.length) {
+        // Over the rate: dropped like a policer does, but not "bad".
+        port.dropped.rate++;
+        this.totals.rate++;
+        return;
+      }
+      port.bucket -= data.length;
+    }
+    this.input(port, data);
+  }
+
+  private control(port: WsPort, data: Buffer): void {
+    let msg: ControlMessage;
+    try {
+      if (data.length > 65536) throw new Error("too long");
+      msg = JSON.parse(data.toString("utf8"));
+      if (!msg || typeof msg !== "object" || typeof msg.type !== "string") throw new Error("no type");
+    } catch {
+      this.badFrame(port, "notBinary");
+      return;
+    }
+    if (msg.type === "signal" && typeof msg.to === "string") {
+      const to = this.ports.get(msg.to as string);
+      if (to instanceof WsPort && to.ws.readyState === WebSocket.OPEN) {
+        to.ws.send(JSON.stringify({ type: "signal", to: msg.to, from: port.id, data: msg.data }));
+      }
+      return;
+    }
+    if (msg.type === "ping") {
+      port.ws.send(JSON.stringify({ type: "pong", t: msg.t }));
+      return;
+    }
+    this.badFrame(port, "notBinary");
+  }
+
+  /**
+   * A frame entering the switch on `port`. The relay keeps no reference
+   * beyond the call except through the ports it delivers to, so `frame` must
+   * not be reused by the caller (LocalPort copies; ws hands fresh buffers).
+   */
+  input(port: Port, frame: Uint8Array): void {
+    if (this.closed) return;
+    if (frame.length < ETH_HLEN) return this.badFrame(port, "short");
+    if (frame.length > this.maxFrame) return this.badFrame(port, "long");
+    if (frame[6] & 1) return this.badFrame(port, "badSource");
+    const src = macKey(frame, 6);
+    const now = performance.now();
+    const e = this.table.get(src);
+    if (e && e.port === port) {
+      e.at = now;
+    } else {
+      if (!port.macs.has(src) && port.macs.size >= (this.opts.maxMacs ?? 16) && port.kind === "ws") {
+        return this.badFrame(port, "macLimit");
+      }
+      if (e) e.port.macs.delete(src); // the station moved
+      this.table.set(src, { port, at: now });
+      port.macs.add(src);
+    }
+    port.rxFrames++;
+    port.rxBytes += frame.length;
+    if (frame[0] & 1) {
+      this.flood(port, frame);
+      return;
+    }
+    const d = this.table.get(macKey(frame, 0));
+    const ageing = this.opts.ageingMs ?? 300000;
+    if (!d || now - d.at > ageing) {
+      this.flood(port, frame);
+      return;
+    }
+    if (d.port === port) {
+      this.stats0.filtered++;
+      return;
+    }
+    this.stats0.forwarded++;
+    d.port.deliver(frame);
+  }
+
+  private flood(from: Port, frame: Uint8Array): void {
+    this.stats0.flooded++;
+    for (const p of this.ports.values()) if (p !== from) p.deliver(frame);
+  }
+
+  private age(ageing: number): void {
+    const now = performance.now();
+    for (const [k, e] of this.table) {
+      if (now - e.at > ageing) {
+        this.table.delete(k);
+        e.port.macs.delete(k);
+      }
+    }
+  }
+
+  /** Removes a port and the MACs learned on it. */
+  detach(port: Port): void {
+    if (this.ports.get(port.id) !== port) return;
+    this.ports.delete(port.id);
+    for (const k of port.macs) {
+      if (this.table.get(k)?.port === port) this.table.delete(k);
+    }
+    port.macs.clear();
+  }
+
+  /** A port for a stack in this process (the gateway, a test stack). */
+  attachLocal(name = "local"): LocalPort {
+    const id = `${name}-${randomBytes(3).toString("hex")}`;
+    const p = new LocalPort(id, this, this.plan.mtu);
+    this.ports.set(id, p);
+    return p;
+  }
+
+  /**
+   * Uplinks the switch to a TAP device (bindings/netif/tap.ts): the kernel
+   * side of the TAP becomes one more station on the virtual network.
+   */
+  async attachTap(name: string, opts: { netns?: string } = {}): Promise<void> {
+    const { TapDevice } = await import("../netif/tap.js");
+    const tap = await TapDevice.open(name, { netns: opts.netns });
+    await tap.waitUp();
+    const relay = this;
+    class TapPort extends Port {
+      deliver(frame: Uint8Array): void {
+        this.txFrames++;
+        this.txBytes += frame.length;
+        tap.send(frame);
+      }
+    }
+    const port = new TapPort(`tap-${name}`, "tap");
+    this.ports.set(port.id, port);
+    // TAP receive buffers are reused: copy each frame once on the way in.
+    tap.onReceive((frame) => relay.input(port, frame.slice()));
+    this.tapClose = async () => {
+      this.detach(port);
+      await tap.close();
+    };
+    this.log(`uplink to TAP ${name}${opts.netns ? ` in netns ${opts.netns}` : ""}`);
+  }
+
+  /** The MAC table as text (for logs and tests): mac → port id. */
+  macTable(): Map<string, string> {
+    const m = new Map<string, string>();
+    const now = performance.now(), ageing = this.opts.ageingMs ?? 300000;
+    for (const [k, e] of this.table) if (now - e.at <= ageing) m.set(macText(k), e.port.id);
+    return m;
+  }
+
+  stats(): RelayStats {
+    let clients = 0, rxFrames = 0, rxBytes = 0, txFrames = 0, txBytes = 0;
+    for (const p of this.ports.values()) {
+      if (p.kind === "ws") clients++;
+      rxFrames += p.rxFrames; rxBytes += p.rxBytes; txFrames += p.txFrames; txBytes += p.txBytes;
+    }
+    return { clients, ...this.stats0, rxFrames, rxBytes, txFrames, txBytes, macTable: this.table.size, dropped: { ...this.totals } };
+  }
+
+  /** Disconnects every client, closes the TAP uplink and (if it made it) the HTTP server. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.sweep);
+    for (const c of this.wss.clients) c.terminate();
+    this.wss.close();
+    await this.tapClose?.();
+    for (const p of [...this.ports.values()]) this.detach(p);
+    if (this.ownServer) {
+      this.server.closeAllConnections?.();
+      await new Promise<void>((r) => this.server.close(() => r()));
+    }
+  }
+}
