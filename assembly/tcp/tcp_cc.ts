@@ -7,6 +7,9 @@
 //
 // Calls the engine makes (see each function for the RFC it implements):
 //   cc_init            connection start: IW (RFC 6928), ssthresh = "infinite"
+//                      (call again when the handshake settles the MSS: IW
+//                      depends on it; cc_init_after_syn_loss if the SYN or
+//                      SYN-ACK had to be retransmitted)
 //   cc_on_ack          new data cumulatively ACKed, NOT in fast recovery
 //   cc_on_loss         entering fast recovery (3 dupacks or RFC 6675 IsLost)
 //   cc_on_recovery_end full ACK ends fast recovery (RFC 6582 §3.2 step 3)
@@ -161,6 +164,15 @@ export function cc_init(cc: cc_state, algo: u32, mss: u32): void {
   cc.k = 0.0;
   cc.w_est = 0.0;
   cc.inc_frac = 0.0;
+}
+
+/** The handshake needed a retransmitted SYN or SYN-ACK: RFC 5681 §3.1 (kept
+ *  by RFC 6928 §2) — the initial window after a correctly transmitted SYN
+ *  MUST be one SMSS. Call once the connection is established (after cc_init
+ *  with the negotiated MSS). ssthresh is left as is. */
+export function cc_init_after_syn_loss(cc: cc_state, mss: u32): void {
+  cc.cwnd = smss(mss);
+  cc.bytes_acked = 0;
 }
 
 /** Switches algorithm mid-connection (tcp_set_cc): keeps cwnd and ssthresh,

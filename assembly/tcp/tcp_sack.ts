@@ -12,9 +12,11 @@
 //   RFC 6675 HighACK  = snd_una − 1  (we pass snd_una)
 //   RFC 6675 HighData = snd_nxt − 1  (we pass snd_nxt)
 //   high_rxt  = one past the highest octet retransmitted in this recovery
-//               (RFC HighRxt + 1); starts at snd_una; only meaningful while
-//               in recovery (sack_enter_recovery until the ACK passes
-//               recovery_point or sack_reset)
+//               (RFC HighRxt + 1); starts at snd_una; meaningful only while
+//               SBF_RXT is set: from the first reported retransmission or
+//               sack_enter_recovery (whichever comes first — the engine may
+//               report its fast retransmit before or after entering
+//               recovery) until the ACK passes it / recovery_point, or a reset
 //   rescue_rxt = RFC RescueRxt + 1, valid when SBF_RESCUE is set
 //   recovery_point = snd_nxt when recovery began (RFC RecoveryPoint + 1)
 // All comparisons wrap (tcp_seq.ts); everything on the board lies within
@@ -51,6 +53,8 @@ export const SACK_NEXT_RESCUE: u32 = 4;  // rescue retransmission
 const SBF_RESCUE: u16 = 1;
 /** flags: in loss recovery (sack_enter_recovery ran, no reset since). */
 const SBF_RECOVERY: u16 = 2;
+/** flags: high_rxt holds a value. */
+const SBF_RXT: u16 = 4;
 
 @unmanaged
 export class sack_board {
@@ -163,9 +167,12 @@ export function sack_update(sb: sack_board, snd_una: u32, snd_nxt: u32, blocks: 
 export function sack_advance(sb: sack_board, snd_una: u32): void {
   while (sb.n > 0 && seq_leq(r_end(sb, 0), snd_una)) remove_at(sb, 0);
   if (sb.n > 0 && seq_lt(r_start(sb, 0), snd_una)) set_range(sb, 0, snd_una, r_end(sb, 0));
-  if (!(sb.flags & SBF_RECOVERY)) return;
-  if (seq_lt(sb.high_rxt, snd_una)) sb.high_rxt = snd_una;
-  if (seq_geq(snd_una, sb.recovery_point)) sb.flags &= ~SBF_RECOVERY;
+  if (sb.flags & SBF_RECOVERY) {
+    if (seq_geq(snd_una, sb.recovery_point)) sb.flags &= ~(SBF_RECOVERY | SBF_RXT);
+  } else if ((sb.flags & SBF_RXT) && seq_leq(sb.high_rxt, snd_una)) {
+    sb.flags &= ~SBF_RXT;                   // a retransmission outside recovery, now acked
+  }
+  if ((sb.flags & SBF_RXT) && seq_lt(sb.high_rxt, snd_una)) sb.high_rxt = snd_una;
 }
 
 /** Total bytes on the board. */
@@ -252,10 +259,10 @@ export function sack_pipe(sb: sack_board, snd_una: u32, snd_nxt: u32, mss: u32):
   return pipe > 0xffffffff ? 0xffffffff : <u32>pipe;
 }
 
-/** HighRxt as an exclusive mark, never below snd_una; snd_una when not in
- *  recovery (the board's high_rxt is stale then). */
+/** HighRxt as an exclusive mark, never below snd_una; snd_una when nothing
+ *  was retransmitted (the board's high_rxt is stale then). */
 function rxt_mark(sb: sack_board, snd_una: u32): u32 {
-  return (sb.flags & SBF_RECOVERY) ? seq_max(sb.high_rxt, snd_una) : snd_una;
+  return (sb.flags & SBF_RXT) ? seq_max(sb.high_rxt, snd_una) : snd_una;
 }
 
 /**
@@ -263,9 +270,10 @@ function rxt_mark(sb: sack_board, snd_una: u32): u32 {
  * HighData, HighRxt = HighACK, RescueRxt undefined.
  */
 export function sack_enter_recovery(sb: sack_board, snd_una: u32, snd_nxt: u32): void {
-  sb.flags = (sb.flags & ~SBF_RESCUE) | SBF_RECOVERY;
+  // A fast retransmit reported just before (sack_on_sent) is kept.
+  if (!(sb.flags & SBF_RXT) || seq_lt(sb.high_rxt, snd_una)) sb.high_rxt = snd_una;
+  sb.flags = (sb.flags & ~SBF_RESCUE) | SBF_RECOVERY | SBF_RXT;
   sb.recovery_point = snd_nxt;
-  sb.high_rxt = snd_una;
   sb.rescue_rxt = 0;
 }
 
@@ -307,7 +315,9 @@ export function sack_next_seg(sb: sack_board, snd_una: u32, snd_nxt: u32, snd_ma
   // Rule (3).
   if (have3) return emit(out, s3, s3_len, SACK_NEXT_RULE3);
   // Rule (4): rescue retransmission.
-  if (!(sb.flags & SBF_RESCUE) || seq_gt(snd_una, sb.rescue_rxt)) {
+  // Only inside a recovery episode: outside one there is no RecoveryPoint to
+  // make it happen once.
+  if ((sb.flags & SBF_RECOVERY) && (!(sb.flags & SBF_RESCUE) || seq_gt(snd_una, sb.rescue_rxt))) {
     // The highest outstanding unSACKed octet: just below snd_nxt, or below
     // the top range if that reaches snd_nxt.
     let top = snd_nxt, below = n;
@@ -337,15 +347,18 @@ function emit(out: usize, seq: u32, len: u32, rule: u32): u32 {
  * rules 1 and 3 move HighRxt to the segment's end (RFC 6675 §4 NextSeg
  * notes); rule 4 sets RescueRxt = RecoveryPoint and leaves HighRxt alone;
  * new data (rule 2) changes nothing here (snd_nxt moves in the engine).
- * Any other retransmission during recovery (e.g. the first fast retransmit
- * of snd_una) may be reported as rule 1.
+ * Report any other retransmission (the fast retransmit of snd_una, RFC 6675
+ * §5 step (4.3)) as rule 1 — before or after sack_enter_recovery, both work.
+ * [seq, seq+len) must reach past the sequence number NextSeg returned, or
+ * NextSeg will return it again. A rescue reported outside recovery is
+ * ignored.
  */
 export function sack_on_sent(sb: sack_board, rule: u32, seq: u32, len: u32): void {
-  if (!(sb.flags & SBF_RECOVERY)) return;   // HighRxt/RescueRxt belong to a recovery episode
   if (rule == SACK_NEXT_RULE1 || rule == SACK_NEXT_RULE3) {
     const e = seq + len;
-    if (seq_gt(e, sb.high_rxt)) sb.high_rxt = e;
-  } else if (rule == SACK_NEXT_RESCUE) {
+    if (!(sb.flags & SBF_RXT) || seq_gt(e, sb.high_rxt)) sb.high_rxt = e;
+    sb.flags |= SBF_RXT;
+  } else if (rule == SACK_NEXT_RESCUE && (sb.flags & SBF_RECOVERY)) {
     sb.rescue_rxt = sb.recovery_point;
     sb.flags |= SBF_RESCUE;
   }

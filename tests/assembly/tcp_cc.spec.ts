@@ -2,7 +2,7 @@
 import {
   cc_state, CC_STATE_SIZE, CcAlgo, CC_CWND_MAX, CC_SSTHRESH_INF,
   cc_init, cc_on_ack, cc_on_loss, cc_on_recovery_end, cc_on_rto, cc_on_idle_restart,
-  cc_initial_window, cc_in_slow_start,
+  cc_initial_window, cc_in_slow_start, cc_init_after_syn_loss,
 } from "../../assembly/tcp/tcp_cc";
 
 const buf = memory.data(64, 8);
@@ -47,6 +47,15 @@ describe("tcp_cc: initial window (RFC 6928)", () => {
     expect(cc.cwnd).toBe(5360);
     cc_init(cc, 99, 536);                          // unknown: NewReno
     expect(cc.algo).toBe(CcAlgo.NEWRENO);
+  });
+});
+
+describe("tcp_cc: SYN loss", () => {
+  it("a retransmitted SYN leaves an initial window of one SMSS (RFC 5681 §3.1)", () => {
+    cc_init(cc, CcAlgo.NEWRENO, 1460);
+    cc_init_after_syn_loss(cc, 1460);
+    expect(cc.cwnd).toBe(1460);
+    expect(cc.ssthresh).toBe(CC_SSTHRESH_INF);
   });
 });
 

@@ -225,6 +225,29 @@ describe("tcp_sack: RFC 6675 IsLost, SetPipe, NextSeg", () => {
     expect(out_seq()).toBe(2000); expect(out_len()).toBe(300);
   });
 
+  it("a fast retransmit reported before entering recovery still moves HighRxt", () => {
+    sack(1000, 11000, [3000, 6000]);
+    sack_on_sent(sb, SACK_NEXT_RULE1, 1000, 1000);                 // tcp_rexmit_fast first
+    expect(sack_pipe(sb, 1000, 11000, 1000)).toBe(6000);
+    sack_enter_recovery(sb, 1000, 11000);
+    expect(sack_high_rxt(sb)).toBe(2000);
+    expect(next(1000, 11000, 11000, 1000)).toBe(SACK_NEXT_RULE1);
+    expect(out_seq()).toBe(2000);
+    // recovery ends when the ACK reaches RecoveryPoint: HighRxt forgotten
+    sack_advance(sb, 11000);
+    expect(sack_in_recovery(sb)).toBe(false);
+    expect(sack_pipe(sb, 11000, 12000, 1000)).toBe(1000);
+  });
+
+  it("no rescue retransmission outside recovery", () => {
+    sack(1000, 11000, [3000, 6000]);
+    sack_on_sent(sb, SACK_NEXT_RULE1, 1000, 2000);
+    expect(next(1000, 11000, 11000, 1000)).toBe(SACK_NEXT_NONE);
+    sack_on_sent(sb, SACK_NEXT_RESCUE, 10000, 1000);               // ignored
+    sack_enter_recovery(sb, 1000, 11000);
+    expect(next(1000, 11000, 11000, 1000)).toBe(SACK_NEXT_RESCUE);
+  });
+
   it("the rescue segment lies below a top SACK that reaches snd_nxt", () => {
     sack(1000, 6000, [5000, 6000]);
     sack_enter_recovery(sb, 1000, 6000);
