@@ -23,12 +23,14 @@ import { ip4_init } from "./ipv4/ip4";
 import { random_seed } from "./core/random";
 import { etharp_init } from "./netif/etharp";
 import { udp_init } from "./udp";
+import { tcp_init } from "./tcp/tcp";
 
 export * from "./abi/chksum";
 export * from "./abi/etharp";
 export * from "./abi/udp";
 export * from "./abi/raw";
 export * from "./abi/services";
+export * from "./abi/tcp";
 
 /** ABI version: bump when a structure or export the host relies on changes. */
 export const ABI_VERSION: u32 = 1;
@@ -56,6 +58,7 @@ export function asip_init(now: u32, seed: u32): void {
   if (heap_size) mem_init(heap_size); else mem_init();
   // Protocols size their pools before the pools are carved.
   udp_init();
+  tcp_init();
   memp_init();
   rings_init();
   random_seed(seed);

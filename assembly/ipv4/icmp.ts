@@ -20,7 +20,7 @@ import { sys_now } from "../core/timeouts";
 import { netif } from "../netif/netif";
 import { ip4_addr_ismulticast } from "../ip_addr";
 import {
-  IP_HLEN, IP_OFFMASK, IP_PROTO_ICMP, IP_PROTO_UDP, IP_PROTO_UDPLITE,
+  IP_HLEN, IP_OFFMASK, IP_PROTO_ICMP, IP_PROTO_UDP, IP_PROTO_UDPLITE, IP_PROTO_TCP,
   ip4_hdr_hlen, ip4_hdr_offset, ip4_hdr_proto, ip4_hdr_src, ip4_hdr_dest,
   ip4_hdr_set_src, ip4_hdr_set_dest, ip4_hdr_set_ttl,
 } from "./ip4_hdr";
@@ -29,6 +29,7 @@ import {
   ip4_output_if_hdrincl, chksum_adjust,
 } from "./ip4";
 import { udp_icmp_error } from "../udp";
+import { tcp_icmp_error } from "../tcp/tcp_in";
 
 export const ICMP_ER: u8 = 0; // echo reply
 export const ICMP_DUR: u8 = 3; // destination unreachable
@@ -155,7 +156,10 @@ export function icmp_input(p: pbuf, inp: netif): void {
 }
 
 /** TCP's hook for ICMP errors about its segments (set when TCP lands). */
-function icmp_error_hook(quoted_iph: usize, len: u32, type: u8, code: u8, rest: u32): void {}
+function icmp_error_hook(quoted_iph: usize, len: u32, type: u8, code: u8, rest: u32): void {
+  // RFC 1191: the next-hop MTU is the low 16 bits of the rest-of-header word.
+  if (ip4_hdr_proto(quoted_iph) == IP_PROTO_TCP) tcp_icmp_error(quoted_iph, len, type, code, rest & 0xffff);
+}
 
 /** Turns an echo request into the reply in place and sends it (RFC 792). */
 function echo_reply(p: pbuf, inp: netif): void {

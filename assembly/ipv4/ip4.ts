@@ -23,7 +23,7 @@ import {
 import { etharp_output } from "../netif/etharp";
 import { ip4_addr_ismulticast, ip4_addr_isloopback, ip4_addr_islinklocal, ip4_addr_net_eq, IP4_ADDR_BROADCAST } from "../ip_addr";
 import {
-  IP_HLEN, IP_MF, IP_OFFMASK, IP_DF, IP_PROTO_ICMP, IP_PROTO_UDP, IP_PROTO_UDPLITE,
+  IP_HLEN, IP_MF, IP_OFFMASK, IP_DF, IP_PROTO_ICMP, IP_PROTO_UDP, IP_PROTO_UDPLITE, IP_PROTO_TCP,
   ip4_hdr_version, ip4_hdr_hlen, ip4_hdr_len, ip4_hdr_offset, ip4_hdr_ttl, ip4_hdr_proto, ip4_hdr_src, ip4_hdr_dest,
   ip4_hdr_id, ip4_hdr_chksum,
   ip4_hdr_set_vhl, ip4_hdr_set_tos, ip4_hdr_set_len, ip4_hdr_set_id, ip4_hdr_set_offset, ip4_hdr_set_ttl,
@@ -32,6 +32,7 @@ import {
 import { ip4_reass, ip4_frag, ip4_frag_init } from "./ip4_frag";
 import { icmp_input, icmp_dest_unreach, icmp_time_exceeded, icmp_frag_needed, ICMP_DUR_PROTO, ICMP_DUR_NET, ICMP_TE_TTL } from "./icmp";
 import { udp_input } from "../udp";
+import { tcp_input } from "../tcp/tcp_in";
 import { raw_input } from "../raw";
 
 /** TTL of packets we originate (Linux's default; lwIP uses 255). */
@@ -192,6 +193,8 @@ export function ip4_input(p: pbuf, inp: netif): err_t {
     const proto = ip4_hdr_proto(h);
     if (proto == IP_PROTO_UDP || proto == IP_PROTO_UDPLITE) {
       udp_input(q, inp);
+    } else if (proto == IP_PROTO_TCP) {
+      tcp_input(q, inp);
     } else if (proto == IP_PROTO_ICMP) {
       icmp_input(q, inp);
     } else {
