@@ -836,6 +836,11 @@ export class TcpPcb implements Dispatch {
     const flagsBase = (opts.more ? TCP_WRITE_FLAG_MORE : 0);
     const wantOutput = opts.output !== false;
     let room: number = s.guard(() => ex.tcp_host_sndbuf(h));
+    // No room (or not a connection): let the core say which (0, or ERR_CONN for a listener).
+    if (room === 0) {
+      ok(s.guard(() => ex.tcp_host_write(h, this.txBuf, 0, 0)), "tcp.write");
+      return 0;
+    }
     let done = 0;
     while (done < data.length && room > 0) {
       const n = Math.min(data.length - done, room, TCP_TX_BUF_SIZE);

@@ -1,0 +1,544 @@
+// Host-facing exports for TCP (re-exported by assembly/index.ts).
+//
+// A host-side TCP pcb is an ordinary raw-API pcb (tcp/tcp.ts) whose callbacks
+// are the functions below: each turns what happened into an event on the
+// ring (rings.ts), so the host learns everything from one drain.
+//
+// Handles. A handle is NOT the pcb pointer: pcbs are freed by the core on
+// their own (RST, retransmission limit) and their memory is reused at once,
+// while the host may still hold the handle until it has read the ERR event.
+// A handle is (generation << 16) | slot, slot indexing a table of host pcbs;
+// a freed slot gets a new generation, so a stale handle is refused (ERR_ARG)
+// instead of reaching whichever connection took over the memory. The handle
+// survives listen() (which swaps the pcb for a listen pcb in lwIP).
+//
+// Events (type, handle, p, a, b, c, d, e):
+//   EV_TCP_ACCEPT    (50) handle = the listener; a = the new connection's
+//                         handle; b = remote address; c = remote port;
+//                         d = local address; e = local port.
+//   EV_TCP_CONNECTED (51) a = err_t (ERR_OK: the handshake completed).
+//   EV_TCP_RECV      (52) p = the data (a pbuf chain, ring-referenced);
+//                         a = its length. The host reads it during the drain,
+//                         or keeps it with ev_take and frees it later with
+//                         pbuf_release. Either way it calls tcp_host_recved
+//                         when it has consumed the bytes: until then the
+//                         receive window stays closed by that much (the
+//                         host's backpressure). When the ring is full the data
+//                         is refused and TCP redelivers it later (lwIP's
+//                         refused_data).
+//   EV_TCP_SENT      (53) a = bytes newly acknowledged; b = tcp_sndbuf (room
+//                         for writes now); c = tcp_sndqueuelen. The host's
+//                         "writable" signal. Bytes acknowledged while the ring
+//                         was full are added to the next SENT.
+//   EV_TCP_ERR       (54) a = err_t (ERR_RST reset by the peer, ERR_ABRT
+//                         aborted — retransmission limit, pool reclaim —,
+//                         ERR_CLSD, ERR_CONN refused during connect). The pcb
+//                         is gone: the handle is dead from this event on.
+//   EV_TCP_FIN       (55) the peer closed its side (no more data will come).
+//   EV_TCP_POLL      (56) the poll interval set with tcp_host_poll elapsed.
+//
+// Sending: the host writes its bytes into core memory — the buffer from
+// tcp_tx_buffer (TCP_TX_BUF_SIZE bytes, reused by every call) or anywhere
+// else it owns — and calls tcp_host_write, which copies them into the send
+// queue (one copy, taking the checksum later per segment) and returns how
+// many it took: at most tcp_sndbuf, 0 when the queue is full (wait for SENT).
+//
+// Built-in services (apps/tcp_services.ts) also start from here.
+
+import { pbuf, pbuf_free } from "../core/pbuf";
+import { err_t, ERR_OK, ERR_ARG, ERR_MEM, ERR_VAL, ERR_CONN } from "../core/err";
+import { MEMP, memp_num } from "../core/memp";
+import { ev_push } from "../core/rings";
+import { ip_addr, ip_addr_set_ip4, IP_ADDR_SIZE } from "../ip_addr";
+import { netif_get_by_index } from "../netif/netif";
+import {
+  tcp_pcb, tcp_new, tcp_arg, tcp_bind, tcp_bind_netif, tcp_listen_with_backlog, tcp_accept, tcp_connect,
+  tcp_write, tcp_output, tcp_recved, tcp_sndbuf, tcp_sndqueuelen, tcp_recv, tcp_sent, tcp_err, tcp_poll,
+  tcp_close, tcp_shutdown, tcp_abort, tcp_setprio, tcp_nagle_disable, tcp_nagle_enable, tcp_set_cc,
+  tcp_state_of, tcp_local_ip, tcp_remote_ip, tcp_backlog_delayed, tcp_backlog_accepted, tcp_keepalive_set,
+  tcp_set_syn_queue, tcp_set_time_wait, TCP_PCB_SIZE, TF_HOST, SOF_KEEPALIVE, TCP_WRITE_FLAG_COPY, TCP_WRITE_FLAG_MORE,
+} from "../tcp/tcp";
+import { tcp_service_start, tcp_service_stop } from "../apps/tcp_services";
+
+export const EV_TCP_ACCEPT: u16 = 50;
+export const EV_TCP_CONNECTED: u16 = 51;
+export const EV_TCP_RECV: u16 = 52;
+export const EV_TCP_SENT: u16 = 53;
+export const EV_TCP_ERR: u16 = 54;
+export const EV_TCP_FIN: u16 = 55;
+export const EV_TCP_POLL: u16 = 56;
+
+/** tcp_host_write flag: call tcp_output after queueing (saves the host a call). */
+export const TCP_HOST_WRITE_OUTPUT: u32 = 0x80;
+/** Bytes of the shared write buffer tcp_tx_buffer returns. */
+export const TCP_TX_BUF_SIZE: u32 = 64 * 1024;
+
+// ---- the handle table ---------------------------------------------------------------
+//
+//   slot (12 bytes): +0 pcb usize (0 = free)  +4 handle u32  +8 next free slot / unsent-SENT bytes
+//
+// Allocated with heap.alloc on first use (outside the `mem` heap, like the
+// rings: it never shrinks, and leak checks of `mem` stay exact), sized for
+// every pcb the pools can hold.
+
+const SLOT: usize = 12;
+/** tcp_state.LISTEN (a listener is a shorter pcb: only the common prefix may be touched). */
+const LISTEN: u8 = 1;
+let tab: usize = 0;
+let tab_n: u32 = 0;
+let free_head: u32 = 0xffffffff;
+let tx_buf: usize = 0;
+const arg_addr: usize = memory.data(<i32>IP_ADDR_SIZE, 8);
+
+function addr4(a: u32): ip_addr {
+  const r = changetype<ip_addr>(arg_addr);
+  ip_addr_set_ip4(r, a);
+  return r;
+}
+
+function tab_init(): void {
+  if (tab != 0) return;
+  tab_n = memp_num(MEMP.TCP_PCB) + memp_num(MEMP.TCP_PCB_LISTEN);
+  if (tab_n > 0xffff) tab_n = 0xffff;
+  tab = heap.alloc(<usize>tab_n * SLOT);
+  // Generations start at 1 so no handle is 0.
+  for (let i: u32 = 0; i < tab_n; i++) {
+    const s = tab + <usize>i * SLOT;
+    store<usize>(s, 0);
+    store<u32>(s, (1 << 16) | i, 4);
+    store<u32>(s, i + 1 < tab_n ? i + 1 : 0xffffffff, 8);
+  }
+  free_head = tab_n > 0 ? 0 : 0xffffffff;
+}
+
+/** A slot for `pcb`; returns the handle, 0 when the table is full. */
+function slot_new(pcb: tcp_pcb): u32 {
+  tab_init();
+  if (free_head == 0xffffffff) return 0;
+  const i = free_head;
+  const s = tab + <usize>i * SLOT;
+  free_head = load<u32>(s, 8);
+  store<usize>(s, changetype<usize>(pcb));
+  store<u32>(s, 0, 8);
+  const h = load<u32>(s, 4);
+  pcb.host = h;
+  pcb.flags |= TF_HOST;
+  tcp_arg(pcb, <usize>h);
+  return h;
+}
+
+function slot_addr(h: u32): usize {
+  if (tab == 0) return 0;
+  const i = h & 0xffff;
+  if (i >= tab_n) return 0;
+  const s = tab + <usize>i * SLOT;
+  if (load<u32>(s, 4) != h || load<usize>(s) == 0) return 0;
+  return s;
+}
+
+/** The live host pcb of handle `h`, or null (stale, unknown or detached handles are refused). */
+function host_pcb(h: u32): tcp_pcb | null {
+  const s = slot_addr(h);
+  if (s == 0) return null;
+  return changetype<tcp_pcb>(load<usize>(s));
+}
+
+/** Frees the slot of `h`: the handle is dead from now on (the next one gets a new generation). */
+function slot_free(h: u32): void {
+  const s = slot_addr(h);
+  if (s == 0) return;
+  const i = h & 0xffff;
+  store<usize>(s, 0);
+  let gen = (h >>> 16) + 1;
+  if (gen > 0xffff) gen = 1;
+  store<u32>(s, (gen << 16) | i, 4);
+  store<u32>(s, free_head, 8);
+  free_head = i;
+}
+
+/** Drops every callback of a pcb the host no longer owns; data still arriving is consumed. */
+function quiet(pcb: tcp_pcb): void {
+  pcb.host = 0;
+  pcb.flags &= ~TF_HOST;
+  tcp_arg(pcb, 0);
+  if (pcb.state == LISTEN) {
+    tcp_accept(pcb, null);
+  } else {
+    tcp_recv(pcb, detached_recv);
+    tcp_sent(pcb, null);
+    tcp_err(pcb, null);
+    tcp_poll(pcb, null, 0);
+  }
+}
+
+function detach(pcb: tcp_pcb): void {
+  slot_free(pcb.host);
+  quiet(pcb);
+}
+
+// ---- callbacks: everything becomes an event ----------------------------------------------
+
+function host_accept(arg: usize, newpcb: tcp_pcb | null, err: err_t): err_t {
+  const lh = <u32>arg;
+  if (newpcb == null || err != ERR_OK) return ERR_VAL;
+  if (slot_addr(lh) == 0) {
+    // The listener was closed meanwhile.
+    tcp_arg(newpcb, 0);
+    return ERR_VAL;
+  }
+  const h = slot_new(newpcb);
+  if (h == 0) {
+    tcp_arg(newpcb, 0);
+    return ERR_MEM;
+  }
+  install(newpcb);
+  const ok = ev_push(EV_TCP_ACCEPT, lh, null, h, tcp_remote_ip(newpcb).a0, <u32>newpcb.remote_port,
+    tcp_local_ip(newpcb).a0, <u32>newpcb.local_port);
+  if (!ok) {
+    // The host would never hear of it: refuse (TCP aborts it; the client sees RST).
+    slot_free(h);
+    newpcb.host = 0;
+    newpcb.flags &= ~TF_HOST;
+    tcp_arg(newpcb, 0);
+    return ERR_MEM;
+  }
+  return ERR_OK;
+}
+
+function host_connected(arg: usize, pcb: tcp_pcb, err: err_t): err_t {
+  ev_push(EV_TCP_CONNECTED, <u32>arg, null, <u32>err, 0, 0, 0, 0);
+  return ERR_OK;
+}
+
+function host_recv(arg: usize, pcb: tcp_pcb, p: pbuf | null, err: err_t): err_t {
+  const h = <u32>arg;
+  if (h == 0 || slot_addr(h) == 0) return detached_recv(0, pcb, p, err);
+  if (p == null) {
+    return ev_push(EV_TCP_FIN, h, null, 0, 0, 0, 0, 0) ? ERR_OK : ERR_MEM;
+  }
+  // The ring takes its own reference; ours goes. Refused (kept by TCP) when full.
+  if (!ev_push(EV_TCP_RECV, h, p, p.tot_len, 0, 0, 0, 0)) return ERR_MEM;
+  pbuf_free(p);
+  return ERR_OK;
+}
+
+/** After the host closed: data still arriving (half-close) is acknowledged and dropped. */
+function detached_recv(arg: usize, pcb: tcp_pcb, p: pbuf | null, err: err_t): err_t {
+  if (p != null) {
+    tcp_recved(pcb, p.tot_len);
+    pbuf_free(p);
+  }
+  return ERR_OK;
+}
+
+function host_sent(arg: usize, pcb: tcp_pcb, len: u32): err_t {
+  const h = <u32>arg;
+  const s = slot_addr(h);
+  if (s == 0) return ERR_OK;
+  const total = load<u32>(s, 8) + len;
+  if (ev_push(EV_TCP_SENT, h, null, total, tcp_sndbuf(pcb), tcp_sndqueuelen(pcb), 0, 0)) {
+    store<u32>(s, 0, 8);
+  } else {
+    store<u32>(s, total, 8);
+  }
+  return ERR_OK;
+}
+
+function host_err(arg: usize, err: err_t): void {
+  // The pcb is already freed: touch only the table.
+  const h = <u32>arg;
+  if (h == 0 || slot_addr(h) == 0) return;
+  slot_free(h);
+  ev_push(EV_TCP_ERR, h, null, <u32>err, 0, 0, 0, 0);
+}
+
+function host_poll(arg: usize, pcb: tcp_pcb): err_t {
+  const h = <u32>arg;
+  if (slot_addr(h) != 0) ev_push(EV_TCP_POLL, h, null, 0, 0, 0, 0, 0);
+  return ERR_OK;
+}
+
+function install(pcb: tcp_pcb): void {
+  tcp_recv(pcb, host_recv);
+  tcp_sent(pcb, host_sent);
+  tcp_err(pcb, host_err);
+}
+
+// ---- exports ------------------------------------------------------------------------------
+
+/** A new host-side pcb (IPv4). Returns its handle, or 0 when out of pcbs. */
+export function tcp_host_new(): u32 {
+  const pcb = tcp_new();
+  if (pcb == null) return 0;
+  const h = slot_new(pcb);
+  if (h == 0) {
+    tcp_abort(pcb);
+    return 0;
+  }
+  install(pcb);
+  return h;
+}
+
+/** Binds to `ip` (0 = any) and `port` (0 = ephemeral). */
+export function tcp_host_bind(h: u32, ip: u32, port: u32): err_t {
+  const pcb = host_pcb(h);
+  if (pcb == null || port > 0xffff) return ERR_ARG;
+  return tcp_bind(pcb, addr4(ip), <u16>port);
+}
+
+/** Restricts the pcb to netif `idx` (0 = any). */
+export function tcp_host_bind_netif(h: u32, idx: u32): err_t {
+  const pcb = host_pcb(h);
+  if (pcb == null) return ERR_ARG;
+  if (idx == 0) { tcp_bind_netif(pcb, null); return ERR_OK; }
+  const n = netif_get_by_index(idx);
+  if (n == null) return ERR_ARG;
+  tcp_bind_netif(pcb, n);
+  return ERR_OK;
+}
+
+/**
+ * Listens with a backlog of `backlog` pending connections (1..255). The
+ * handle stays the same; new connections arrive as EV_TCP_ACCEPT.
+ */
+export function tcp_host_listen(h: u32, backlog: u32): err_t {
+  const pcb = host_pcb(h);
+  if (pcb == null) return ERR_ARG;
+  const b: u8 = backlog == 0 ? 1 : backlog > 255 ? 255 : <u8>backlog;
+  const lpcb = tcp_listen_with_backlog(pcb, b);
+  if (lpcb == null) return ERR_MEM; // the original pcb is still ours and unchanged
+  // lwIP frees the original pcb and returns a listen pcb: move the handle over.
+  store<usize>(slot_addr(h), changetype<usize>(lpcb));
+  lpcb.host = h;
+  lpcb.flags |= TF_HOST;
+  tcp_arg(lpcb, <usize>h);
+  tcp_accept(lpcb, host_accept);
+  return ERR_OK;
+}
+
+/** lwIP tcp_backlog_delayed / _accepted for an accepted connection. */
+export function tcp_host_backlog(h: u32, delayed: u32): err_t {
+  const pcb = host_pcb(h);
+  if (pcb == null) return ERR_ARG;
+  if (delayed != 0) tcp_backlog_delayed(pcb); else tcp_backlog_accepted(pcb);
+  return ERR_OK;
+}
+
+/** Connects to `ip`:`port`; EV_TCP_CONNECTED (or EV_TCP_ERR) follows. */
+export function tcp_host_connect(h: u32, ip: u32, port: u32): err_t {
+  const pcb = host_pcb(h);
+  if (pcb == null || port == 0 || port > 0xffff) return ERR_ARG;
+  return tcp_connect(pcb, addr4(ip), <u16>port, host_connected);
+}
+
+/** The shared write buffer (TCP_TX_BUF_SIZE bytes): write here, then tcp_host_write. */
+export function tcp_tx_buffer(): usize {
+  if (tx_buf == 0) tx_buf = heap.alloc(<usize>TCP_TX_BUF_SIZE);
+  return tx_buf;
+}
+
+/**
+ * Queues up to `len` bytes at `data` (core memory) for sending: copies
+ * min(len, tcp_sndbuf) bytes into the send queue. `flags`:
+ * TCP_WRITE_FLAG_MORE (2, no PSH: more follows), TCP_HOST_WRITE_OUTPUT (0x80,
+ * send now). Returns the bytes queued (0: queue full, wait for EV_TCP_SENT)
+ * or an err_t (ERR_CONN not connected, ERR_ARG bad handle).
+ */
+export function tcp_host_write(h: u32, data: usize, len: u32, flags: u32): i32 {
+  const pcb = host_pcb(h);
+  if (pcb == null) return ERR_ARG;
+  if (pcb.state == LISTEN) return ERR_CONN;
+  let n = tcp_sndbuf(pcb);
+  if (n > len) n = len;
+  if (n > 0x7fffffff) n = 0x7fffffff;
+  let err: err_t = ERR_OK;
+  if (n > 0) {
+    const more = n < len || (flags & TCP_WRITE_FLAG_MORE) != 0;
+    err = tcp_write(pcb, data, n, TCP_WRITE_FLAG_COPY | (more ? TCP_WRITE_FLAG_MORE : 0));
+    // Short of segments or pbufs: nothing queued, try again after SENT.
+    if (err == ERR_MEM) { n = 0; err = ERR_OK; }
+  }
+  if (err != ERR_OK) return err;
+  if ((flags & TCP_HOST_WRITE_OUTPUT) != 0) {
+    const e = tcp_output(pcb);
+    if (e != ERR_OK && e != ERR_MEM) return e;
+  }
+  return <i32>n;
+}
+
+/** lwIP tcp_output: sends what the window allows now. */
+export function tcp_host_output(h: u32): err_t {
+  const pcb = host_pcb(h);
+  if (pcb == null) return ERR_ARG;
+  if (pcb.state == LISTEN) return ERR_CONN;
+  return tcp_output(pcb);
+}
+
+/** The host consumed `len` received bytes: reopen the window by that much. */
+export function tcp_host_recved(h: u32, len: u32): err_t {
+  const pcb = host_pcb(h);
+  if (pcb == null) return ERR_ARG;
+  tcp_recved(pcb, len);
+  return ERR_OK;
+}
+
+export function tcp_host_sndbuf(h: u32): u32 {
+  const pcb = host_pcb(h);
+  return pcb != null ? tcp_sndbuf(pcb) : 0;
+}
+
+export function tcp_host_sndqueuelen(h: u32): u32 {
+  const pcb = host_pcb(h);
+  return pcb != null ? tcp_sndqueuelen(pcb) : 0;
+}
+
+/** The pcb's tcp_state (0 CLOSED … 10 TIME_WAIT), or -1 for a dead handle. */
+export function tcp_host_state(h: u32): i32 {
+  const pcb = host_pcb(h);
+  return pcb != null ? <i32>tcp_state_of(pcb) : -1;
+}
+
+/** Local and remote address (network-order u32) and port. `which`: 0 local ip, 1 local port, 2 remote ip, 3 remote port. */
+export function tcp_host_addr(h: u32, which: u32): u32 {
+  const pcb = host_pcb(h);
+  if (pcb == null) return 0;
+  if (which >= 2 && pcb.state == LISTEN) return 0;
+  if (which == 0) return tcp_local_ip(pcb).a0;
+  if (which == 1) return <u32>pcb.local_port;
+  if (which == 2) return tcp_remote_ip(pcb).a0;
+  return <u32>pcb.remote_port;
+}
+
+/**
+ * Closes (lwIP tcp_close: FIN after queued data; a listener is freed). On
+ * success the handle is dead at once and nothing more is reported; ERR_MEM
+ * means try again later (lwIP).
+ */
+export function tcp_host_close(h: u32): err_t {
+  const pcb = host_pcb(h);
+  if (pcb == null) return ERR_ARG;
+  // Quiet the pcb first: tcp_close may free it at once (listeners, SYN_SENT).
+  quiet(pcb);
+  const err = tcp_close(pcb);
+  if (err != ERR_OK) {
+    // lwIP: ERR_MEM, no room for the FIN; the pcb is unchanged and still ours.
+    pcb.flags |= TF_HOST;
+    pcb.host = h;
+    tcp_arg(pcb, <usize>h);
+    install(pcb);
+    if (pcb.state == LISTEN) tcp_accept(pcb, host_accept);
+    return err;
+  }
+  slot_free(h);
+  return ERR_OK;
+}
+
+/** lwIP tcp_shutdown: `rx` ≠ 0 stops receiving, `tx` ≠ 0 sends FIN. Both: like close. */
+export function tcp_host_shutdown(h: u32, rx: u32, tx: u32): err_t {
+  const pcb = host_pcb(h);
+  if (pcb == null) return ERR_ARG;
+  if (rx != 0 && tx != 0) return tcp_host_close(h);
+  return tcp_shutdown(pcb, rx != 0, tx != 0);
+}
+
+/** Aborts (RST); the handle is dead at once (no EV_TCP_ERR follows). */
+export function tcp_host_abort(h: u32): err_t {
+  const pcb = host_pcb(h);
+  if (pcb == null) return ERR_ARG;
+  detach(pcb);
+  tcp_abort(pcb);
+  return ERR_OK;
+}
+
+/** Nagle's algorithm on (≠ 0) or off. */
+export function tcp_host_nagle(h: u32, on: u32): err_t {
+  const pcb = host_pcb(h);
+  if (pcb == null) return ERR_ARG;
+  if (on != 0) tcp_nagle_enable(pcb); else tcp_nagle_disable(pcb);
+  return ERR_OK;
+}
+
+/** Keepalive on/off with idle time, probe interval (ms) and probe count (0 = keep current). */
+export function tcp_host_keepalive(h: u32, on: u32, idle_ms: u32, intvl_ms: u32, cnt: u32): err_t {
+  const pcb = host_pcb(h);
+  if (pcb == null) return ERR_ARG;
+  if (pcb.state == LISTEN) return ERR_CONN; // a listener has no connection fields
+  if (on != 0) pcb.so_options |= SOF_KEEPALIVE; else pcb.so_options &= ~SOF_KEEPALIVE;
+  tcp_keepalive_set(pcb, idle_ms != 0 ? idle_ms : pcb.keep_idle, intvl_ms != 0 ? intvl_ms : pcb.keep_intvl,
+    cnt != 0 ? cnt : pcb.keep_cnt);
+  return ERR_OK;
+}
+
+/** Sets (`on` ≠ 0) or clears SOF_* options (SOF_REUSEADDR 0x04, SOF_KEEPALIVE 0x08). */
+export function tcp_host_set_options(h: u32, sof: u32, on: u32): err_t {
+  const pcb = host_pcb(h);
+  if (pcb == null || sof > 0xff) return ERR_ARG;
+  if (on != 0) pcb.so_options |= <u8>sof; else pcb.so_options &= ~<u8>sof;
+  return ERR_OK;
+}
+
+/** Congestion control: 0 NewReno, 1 CUBIC (tcp_cc.ts CcAlgo). */
+export function tcp_host_set_cc(h: u32, algo: u32): err_t {
+  const pcb = host_pcb(h);
+  if (pcb == null || algo > 1) return ERR_ARG;
+  tcp_set_cc(pcb, algo);
+  return ERR_OK;
+}
+
+export function tcp_host_set_prio(h: u32, prio: u32): err_t {
+  const pcb = host_pcb(h);
+  if (pcb == null || prio > 255) return ERR_ARG;
+  tcp_setprio(pcb, <u8>prio);
+  return ERR_OK;
+}
+
+export function tcp_host_set_ttl_tos(h: u32, ttl: u32, tos: u32): err_t {
+  const pcb = host_pcb(h);
+  if (pcb == null || ttl > 255 || tos > 255) return ERR_ARG;
+  pcb.ttl = <u8>ttl;
+  pcb.tos = <u8>tos;
+  return ERR_OK;
+}
+
+/** EV_TCP_POLL every `interval` coarse ticks (lwIP: 500 ms units); 0 = off. */
+export function tcp_host_poll(h: u32, interval: u32): err_t {
+  const pcb = host_pcb(h);
+  if (pcb == null || interval > 255) return ERR_ARG;
+  if (pcb.state == LISTEN) return ERR_CONN;
+  tcp_poll(pcb, interval != 0 ? host_poll : null, <u8>interval);
+  return ERR_OK;
+}
+
+/** Half-open connections (SYN_RCVD) the listener `h` keeps before dropping the oldest (default 16). */
+export function tcp_host_set_syn_queue(h: u32, n: u32): err_t {
+  const pcb = host_pcb(h);
+  if (pcb == null || pcb.state != LISTEN || n > 0xffff) return ERR_ARG;
+  tcp_set_syn_queue(pcb, <u16>n);
+  return ERR_OK;
+}
+
+/** Bytes of one connection pcb (a pool element), for memory figures. */
+export function tcp_host_pcb_size(): u32 {
+  return TCP_PCB_SIZE;
+}
+
+/** TIME_WAIT duration for every connection from now on, ms (default 2*MSL = 60 s; tests shorten it). */
+export function tcp_host_set_time_wait(ms: u32): void {
+  tcp_set_time_wait(ms);
+}
+
+// ---- built-in services -------------------------------------------------------------------
+
+/**
+ * Starts a built-in TCP service on `port`: `kind` 0 echo (RFC 862), 1 discard
+ * (RFC 863), 2 chargen (RFC 864), 3 http (test responder: GET / and
+ * GET /bytes/N). Returns a handle > 0 for service_tcp_stop, or an err_t.
+ */
+export function service_tcp(kind: u32, port: u32): isize {
+  if (port == 0 || port > 0xffff || kind > 3) return ERR_ARG;
+  return tcp_service_start(kind, <u16>port);
+}
+
+export function service_tcp_stop(handle: usize): void {
+  tcp_service_stop(handle);
+}
