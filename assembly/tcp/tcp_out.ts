@@ -470,7 +470,13 @@ export function tcp_output(pcb: tcp_pcb): err_t {
   const st = pcb.state;
   if (st == tcp_state.CLOSED || st == tcp_state.LISTEN || st == tcp_state.TIME_WAIT) return ERR_OK;
   const n = tcp_route(pcb);
-  if (n == null) { STATS_INC(Proto.TCP, Ctr.RTERR); return ERR_RTE; }
+  if (n == null) {
+    // No route (link down): data waits, but the retransmission timer runs so
+    // the retry limits still end the connection (lwIP rto_timeout_link_down).
+    STATS_INC(Proto.TCP, Ctr.RTERR);
+    if (pcb.unsent != 0 && pcb.t_rtx == 0) tcp_set_deadline_rtx(pcb);
+    return ERR_RTE;
+  }
   const cc = tcp_cc(pcb);
   const mss = <u32>pcb.mss;
 
@@ -559,7 +565,9 @@ export function tcp_rexmit_rto_prepare(pcb: tcp_pcb): void {
  * recovery, forget SACK state (RFC 2018 §8) and resend from snd_una.
  */
 export function tcp_timer_rto(pcb: tcp_pcb): void {
-  if (pcb.unacked == 0 && (pcb.unsent == 0 || pcb.snd_una == pcb.snd_nxt)) return;
+  if (pcb.unacked == 0 && pcb.unsent == 0) return;
+  // Held back only by the peer's window: that is the persist timer's job.
+  if (pcb.unacked == 0 && pcb.t_persist != 0) return;
   const syn = pcb.state == tcp_state.SYN_SENT || pcb.state == tcp_state.SYN_RCVD;
   if (pcb.nrtx >= (syn ? TCP_SYNMAXRTX : TCP_MAXRTX)) {
     STATS_INC(Proto.TCP, Ctr.ERR);
