@@ -110,6 +110,35 @@ describe("tcp retransmission and windows", () => {
     leak_check();
   });
 
+  test("SACK loss recovery (RFC 6675): the hole is resent, SACKed data is not", () => {
+    const pcb = connect(65535, 1000, true);
+    tcp_nagle_disable(pcb);
+    tcp_write(pcb, fill_pat(0, 8000), 8000, TCP_WRITE_FLAG_COPY);
+    tcp_output(pcb);
+    expect(drain()).toBe(8);
+    const b = new StaticArray<u32>(2);
+    b[0] = iss + 1 + 1000;
+    for (let k: u32 = 2; k <= 4; k++) {
+      b[1] = iss + 1 + 1000 * k;
+      opt_sack(1, b);
+      ack(iss + 1);
+    }
+    // the hole [0, 1000) goes out again, and only it
+    expect(out()).toBe(true);
+    expect(o_seq).toBe(iss + 1);
+    expect(o_len).toBe(1000);
+    expect_pat(0);
+    let again = false;
+    while (out()) if (o_seq == iss + 1001 || o_seq == iss + 2001) again = true;
+    expect(again).toBe(false);
+    ack(iss + 8001);
+    expect(pcb.flags & 4).toBe(0);
+    expect(cb_sent).toBe(8000);
+    tcp_abort(pcb);
+    tx_clear();
+    leak_check();
+  });
+
   test("zero-window probes back off; a zero-window reply resets the count; then the window opens", () => {
     const pcb = connect(65535, 1000);
     tcp_write(pcb, fill_pat(0, 500), 500, TCP_WRITE_FLAG_COPY);
