@@ -9,6 +9,11 @@ import { check } from "../abi.js";
 /** Services `--serve` knows, with their default ports. */
 export const SERVICES: Record<string, { port: number; start: (s: Stack, port: number) => number }> = {
   "udp-echo": { port: 7, start: (s, port) => s.guard(() => s.ex.service_udp_echo(port)) },
+  // TCP services (assembly/apps/tcp_services.ts): RFC 862, 863, 864, and a test HTTP responder.
+  echo: { port: 7, start: (s, port) => Number(s.guard(() => s.ex.service_tcp(0, port))) },
+  discard: { port: 9, start: (s, port) => Number(s.guard(() => s.ex.service_tcp(1, port))) },
+  chargen: { port: 19, start: (s, port) => Number(s.guard(() => s.ex.service_tcp(2, port))) },
+  http: { port: 80, start: (s, port) => Number(s.guard(() => s.ex.service_tcp(3, port))) },
 };
 export const SERVICE_NAMES = Object.keys(SERVICES);
 
