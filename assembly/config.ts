@@ -8,7 +8,7 @@
 //
 // | option               | default | meaning                                            |
 // |----------------------|---------|----------------------------------------------------|
-// | MEM_SIZE             | 1 MiB   | bytes in the `mem` heap (PBUF_RAM, variable blocks) |
+// | MEM_SIZE             | 8 MiB   | bytes in the `mem` heap (PBUF_RAM, variable blocks) |
 // | MEM_ALIGNMENT        | 8       | alignment of heap blocks and pool elements          |
 // | PBUF_POOL_SIZE       | 512     | buffers in the PBUF_POOL pool (RX frames)          |
 // | PBUF_POOL_BUFSIZE    | 1536    | payload bytes per pool buffer (one 1500-MTU frame) |
@@ -26,8 +26,8 @@
 // | ARP_TABLE_SIZE       | 32      | entries in the ARP cache                           |
 // | ARP_QUEUE_LEN        | 3       | packets one unresolved ARP entry holds             |
 // | TCP_MSS              | 1460    | default MSS (lowered to fit the netif MTU)         |
-// | TCP_WND              | 64 KiB  | receive window (scaled with TCP_RCV_SCALE)         |
-// | TCP_SND_BUF          | 64 KiB  | send buffer per pcb                                |
+// | TCP_WND              | 256 KiB | receive window (scaled with TCP_RCV_SCALE)         |
+// | TCP_SND_BUF          | 256 KiB | send buffer per pcb                                |
 // | TCP_RCV_SCALE        | 3       | window scale we announce (RFC 7323)                |
 // | TX_RING_SIZE         | 1024    | frames the core can queue for the host per call    |
 // | EVENT_RING_SIZE      | 1024    | events the core can queue for the host per call    |
@@ -35,7 +35,7 @@
 // The pbuf layer header room (PBUF_LINK_HLEN etc.) follows lwIP's opt.h.
 
 // Each option: `--use ASIP_<NAME>=value` overrides it at build time.
-export const MEM_SIZE: i32 = isDefined(ASIP_MEM_SIZE) ? ASIP_MEM_SIZE : 1 << 20;
+export const MEM_SIZE: i32 = isDefined(ASIP_MEM_SIZE) ? ASIP_MEM_SIZE : 8 << 20;
 export const MEM_ALIGNMENT: i32 = 8;
 export const PBUF_POOL_SIZE: i32 = isDefined(ASIP_PBUF_POOL_SIZE) ? ASIP_PBUF_POOL_SIZE : 512;
 export const PBUF_POOL_BUFSIZE: i32 = isDefined(ASIP_PBUF_POOL_BUFSIZE) ? ASIP_PBUF_POOL_BUFSIZE : 1536;
@@ -53,8 +53,8 @@ export const IP_REASS_MAXAGE_S: i32 = isDefined(ASIP_IP_REASS_MAXAGE) ? ASIP_IP_
 export const ARP_TABLE_SIZE: i32 = isDefined(ASIP_ARP_TABLE_SIZE) ? ASIP_ARP_TABLE_SIZE : 32;
 export const ARP_QUEUE_LEN: u32 = isDefined(ASIP_ARP_QUEUE_LEN) ? <u32>ASIP_ARP_QUEUE_LEN : 3;
 export const TCP_MSS: i32 = isDefined(ASIP_TCP_MSS) ? ASIP_TCP_MSS : 1460;
-export const TCP_WND: i32 = isDefined(ASIP_TCP_WND) ? ASIP_TCP_WND : 65535;
-export const TCP_SND_BUF: i32 = isDefined(ASIP_TCP_SND_BUF) ? ASIP_TCP_SND_BUF : 65535;
+export const TCP_WND: i32 = isDefined(ASIP_TCP_WND) ? ASIP_TCP_WND : 256 * 1024;
+export const TCP_SND_BUF: i32 = isDefined(ASIP_TCP_SND_BUF) ? ASIP_TCP_SND_BUF : 256 * 1024;
 export const TCP_RCV_SCALE: i32 = isDefined(ASIP_TCP_RCV_SCALE) ? ASIP_TCP_RCV_SCALE : 3;
 export const TX_RING_SIZE: i32 = isDefined(ASIP_TX_RING_SIZE) ? ASIP_TX_RING_SIZE : 1024;
 export const EVENT_RING_SIZE: i32 = isDefined(ASIP_EVENT_RING_SIZE) ? ASIP_EVENT_RING_SIZE : 1024;

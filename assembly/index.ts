@@ -20,7 +20,7 @@ import {
 } from "./netif/netif";
 import { ERR_ARG, ERR_OK, ERR_MEM, err_t } from "./core/err";
 import { ip4_init } from "./ipv4/ip4";
-import { random_seed } from "./core/random";
+import { random_seed, random_set_entropy } from "./core/random";
 import { etharp_init } from "./netif/etharp";
 import { udp_init } from "./udp";
 import { tcp_init } from "./tcp/tcp";
@@ -40,6 +40,11 @@ let initialised = false;
 /** Before asip_init: set a pool's element count (memp.ts MEMP order). */
 export function config_pool(pool: i32, num: u32): bool {
   return memp_set_num(pool, num);
+}
+
+/** Before asip_init: 16 bytes of the host's randomness at `ptr`, for secrets (TCP ISNs, RFC 6528). */
+export function config_entropy(ptr: usize): void {
+  random_set_entropy(ptr);
 }
 
 let heap_size: u32 = 0;

@@ -127,6 +127,13 @@ export class Stack {
       if (i < 0) throw new RangeError(`unknown pool ${name}`);
       ex.config_pool(i, num! >>> 0);
     }
+    if (opts.seed === undefined) {
+      // 128 random bits for the core's secrets (TCP ISNs); a fixed seed keeps tests repeatable.
+      const key = new Uint8Array(16);
+      globalThis.crypto.getRandomValues(key);
+      new Uint8Array(core.memory.buffer).set(key, ex.abi_scratch());
+      ex.config_entropy(ex.abi_scratch());
+    }
     ex.asip_init(this.now(), (opts.seed ?? randomSeed()) >>> 0);
     this.layout = readLayout(core.memory, ex.abi_layout());
     this.u8 = new Uint8Array(core.memory.buffer);

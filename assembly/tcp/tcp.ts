@@ -41,7 +41,7 @@ import { err_t, ERR_OK, ERR_VAL, ERR_MEM, ERR_USE, ERR_RTE, ERR_CONN, ERR_ABRT, 
 import { MEMP, memp_malloc, memp_free, memp_set_size, memp_size } from "../core/memp";
 import { STATS_INC, Proto, Ctr } from "../core/stats";
 import { sys_now, sys_timeout, sys_untimeout, TIME_LESS_THAN } from "../core/timeouts";
-import { asip_random } from "../core/random";
+import { asip_random, random_secret } from "../core/random";
 import { ip_addr, ip_addr_copy, ip_addr_isany, ip_addr_eq, ip_addr_set_ip4, IP_ADDR_SIZE, IPADDR_TYPE_V4, IPADDR_TYPE_ANY } from "../ip_addr";
 import { netif, netif_get_by_index } from "../netif/netif";
 import { ip4_route_src, IP_DEFAULT_TTL } from "../ipv4/ip4";
@@ -307,10 +307,11 @@ export function tcp_init(): void {
   memp_set_size(MEMP.TCP_PCB, TCP_PCB_SIZE);
   memp_set_size(MEMP.TCP_PCB_LISTEN, TCP_PCB_LISTEN_SIZE);
   memp_set_size(MEMP.TCP_SEG, TCP_SEG_SIZE);
-  // RFC 6528: the ISN secret comes from the host's random source (asip_init seeds it).
-  const k0 = (<u64>asip_random() << 32) | <u64>asip_random();
-  const k1 = (<u64>asip_random() << 32) | <u64>asip_random();
-  tcp_isn_set_secret(k0, k1);
+  // RFC 6528: the ISN secret comes from the host's random source
+  // (config_entropy before asip_init; else derived from the init seed).
+  const key = memory.data(16, 8);
+  random_secret(key);
+  tcp_isn_set_secret(load<u64>(key), load<u64>(key, 8));
 }
 
 // ---- allocation and reclaim (lwIP tcp_alloc) ----------------------------------------------------------
@@ -659,7 +660,7 @@ export function tcp_close(pcb: tcp_pcb): err_t {
 function tcp_close_shutdown(pcb: tcp_pcb, rst_on_unacked_data: bool): err_t {
   const st = pcb.state;
   if (rst_on_unacked_data && (st == tcp_state.ESTABLISHED || st == tcp_state.CLOSE_WAIT || st == tcp_state.SYN_RCVD) &&
-      (pcb.refused_data != 0 || pcb.rcv_wnd != TCP_WND_MAX)) {
+      (pcb.refused_data != 0 || pcb.rcv_wnd != tcp_rcv_wnd_max(pcb))) {
     // Data the application never read: tell the peer it is lost (RFC 2525 §2.17).
     tcp_rst(pcb.snd_nxt, pcb.rcv_nxt, tcp_local_ip(pcb).a0, tcp_remote_ip(pcb).a0, pcb.local_port, pcb.remote_port, true, pcb);
     tcp_pcb_remove(pcb);
@@ -745,13 +746,24 @@ export function tcp_abandon(pcb: tcp_pcb, reset: bool): void {
 // ---- receive window ---------------------------------------------------------------------------
 
 /**
+ * The largest receive window this connection can use: TCP_WND_MAX with
+ * window scaling, 65535 without (RFC 7323 §2.2: the field is 16 bits).
+ */
+export function tcp_rcv_wnd_max(pcb: tcp_pcb): u32 {
+  if ((pcb.flags & TF_WND_SCALE) != 0 || TCP_WND_MAX <= 0xffff) return TCP_WND_MAX;
+  // Before the handshake settles the option, the window is what we set up.
+  if (pcb.state == tcp_state.SYN_SENT || pcb.state == tcp_state.LISTEN || pcb.state == tcp_state.CLOSED) return TCP_WND_MAX;
+  return 0xffff;
+}
+
+/**
  * Moves the announced right edge only by at least min(half the buffer, one
  * MSS) (receiver SWS avoidance, RFC 9293 §3.8.6.2.2). Returns by how much
  * the edge may move (0 = keep announcing what we did).
  */
 export function tcp_update_rcv_ann_wnd(pcb: tcp_pcb): u32 {
   const new_right = pcb.rcv_nxt + pcb.rcv_wnd;
-  const half = TCP_WND_MAX >> 1;
+  const half = tcp_rcv_wnd_max(pcb) >> 1;
   const step = half < <u32>pcb.rcv_mss ? half : <u32>pcb.rcv_mss;
   if (seq_geq32(new_right, pcb.rcv_ann_right_edge + step)) {
     pcb.rcv_ann_wnd = pcb.rcv_wnd;
@@ -773,11 +785,12 @@ export function tcp_update_rcv_ann_wnd(pcb: tcp_pcb): u32 {
 export function tcp_recved(pcb: tcp_pcb, len: u32): void {
   if (pcb.state == tcp_state.LISTEN) return;
   const was = pcb.rcv_ann_wnd;
+  const max = tcp_rcv_wnd_max(pcb);
   let w = <u64>pcb.rcv_wnd + <u64>len;
-  if (w > <u64>TCP_WND_MAX) w = <u64>TCP_WND_MAX;
+  if (w > <u64>max) w = <u64>max;
   pcb.rcv_wnd = <u32>w;
   const grow = tcp_update_rcv_ann_wnd(pcb);
-  let thr = TCP_WND_MAX >> 2;
+  let thr = max >> 2;
   if (thr > 4 * <u32>pcb.rcv_mss) thr = 4 * <u32>pcb.rcv_mss;
   if (grow != 0 && (grow >= thr || was < <u32>pcb.rcv_mss)) {
     pcb.flags |= TF_ACK_NOW;

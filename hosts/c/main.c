@@ -112,6 +112,12 @@ int main(int argc, char **argv) {
   Z_asip_instantiate(&core);
   uint32_t seed;
   if (getentropy(&seed, sizeof seed) < 0) seed = (uint32_t)time(NULL);
+  {
+    /* 128 bits for the core's secrets (TCP ISNs, RFC 6528). */
+    wasm_rt_memory_t *mm = Z_asipZ_memory(&core);
+    uint32_t at = Z_asipZ_abi_scratch(&core);
+    if (getentropy(mm->data + at, 16) == 0) Z_asipZ_config_entropy(&core, at);
+  }
   Z_asipZ_asip_init(&core, now_ms(), seed);
   wasm_rt_memory_t *m = Z_asipZ_memory(&core);
 #define MEM (m->data) /* re-read after every call: memory may grow */
