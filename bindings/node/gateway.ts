@@ -31,9 +31,10 @@
  * @module
  */
 import dgram from "node:dgram";
+import net from "node:net";
 import dns from "node:dns/promises";
 import { Stack } from "../stack.js";
-import { rawApi, type UdpPcb } from "../api/raw.js";
+import { rawApi, type UdpPcb, type TcpPcb } from "../api/raw.js";
 import type { LinkDriver } from "../netif/driver.js";
 import { Relay, hostU32, hostText, type LocalPort, type NetworkPlan } from "./relay.js";
 
@@ -60,8 +61,8 @@ export interface GatewayOptions {
 export interface GatewayStats {
   dhcp: { discover: number; offer: number; request: number; ack: number; nak: number; release: number; decline: number; inform: number; bad: number };
   dns: { queries: number; answered: number; nxdomain: number; bad: number };
-  nat: { udpFlows: number; udpOpen: number; udpIn: number; udpOut: number; icmpEcho: number; refused: number; fragments: number; tcpRefused: number; dropped: number };
-  forwards: { udp: number };
+  nat: { udpFlows: number; udpOpen: number; udpIn: number; udpOut: number; icmpEcho: number; refused: number; fragments: number; tcpFlows: number; tcpOpen: number; tcpRefused: number; dropped: number };
+  forwards: { udp: number; tcp: number };
 }
 
 const ETH_HLEN = 14;
@@ -203,6 +204,96 @@ interface UdpFlow {
   pending: Uint8Array[] | undefined;
 }
 
+interface TcpFlow {
+  key: string;
+  clientIp: number;
+  clientPort: number;
+  dstIp: number;
+  dstPort: number;
+  natPort: number;
+  listener: TcpPcb | undefined;
+  sock?: net.Socket;
+  last: number;
+  /** Both sides closed: the flow only waits to release its port. */
+  done: boolean;
+}
+
+/**
+ * Joins an asip TCP connection and a node:net socket, with backpressure both
+ * ways: what the pcb cannot take yet waits (and the socket is paused) until
+ * the sent callback; the pcb's window stays closed by what the socket has
+ * not flushed. FIN and RST travel across.
+ */
+export function pipeTcp(pcb: TcpPcb, sock: net.Socket, onDone: () => void): void {
+  let pending: Uint8Array[] = [];
+  let finPending = false, gotFin = false, sentFin = false, finished = false;
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    onDone();
+  };
+  const flush = () => {
+    while (pending.length > 0 && pcb.handle !== 0) {
+      const d = pending[0];
+      const n = pcb.write(d);
+      if (n < d.length) {
+        pending[0] = d.subarray(n);
+        return;
+      }
+      pending.shift();
+    }
+    if (pending.length === 0) {
+      sock.resume();
+      if (finPending && !sentFin && pcb.handle !== 0) {
+        sentFin = true;
+        pcb.shutdown(false, true);
+        if (gotFin) closeBoth();
+      }
+    }
+  };
+  const closeBoth = () => {
+    if (pcb.handle !== 0) try { pcb.close(); } catch { /* gone */ }
+    sock.destroy();
+    finish();
+  };
+  pcb.autoRecved = false;
+  pcb.recv((data) => {
+    if (data === null) {
+      gotFin = true;
+      sock.end();
+      if (sentFin) closeBoth();
+      return;
+    }
+    const n = data.length;
+    sock.write(data.slice(), () => {
+      if (pcb.handle !== 0) pcb.recved(n);
+    });
+  });
+  pcb.sent(() => flush());
+  pcb.err(() => {
+    sock.destroy();
+    finish();
+  });
+  sock.on("data", (chunk) => {
+    if (pcb.handle === 0) return;
+    pending.push(chunk);
+    flush();
+    if (pending.length > 0) sock.pause();
+  });
+  sock.on("end", () => {
+    finPending = true;
+    flush();
+  });
+  sock.on("error", () => {
+    pending = [];
+    if (pcb.handle !== 0) try { pcb.abort(); } catch { /* gone */ }
+    finish();
+  });
+  sock.on("close", () => {
+    if (!finPending && pcb.handle !== 0) try { pcb.abort(); } catch { /* gone */ }
+  });
+}
+
 /** The gateway: a stack on the relay plus the services and NAT around it. */
 export class Gateway {
   readonly stack: Stack;
@@ -212,8 +303,8 @@ export class Gateway {
   readonly counters: GatewayStats = {
     dhcp: { discover: 0, offer: 0, request: 0, ack: 0, nak: 0, release: 0, decline: 0, inform: 0, bad: 0 },
     dns: { queries: 0, answered: 0, nxdomain: 0, bad: 0 },
-    nat: { udpFlows: 0, udpOpen: 0, udpIn: 0, udpOut: 0, icmpEcho: 0, refused: 0, fragments: 0, tcpRefused: 0, dropped: 0 },
-    forwards: { udp: 0 },
+    nat: { udpFlows: 0, udpOpen: 0, udpIn: 0, udpOut: 0, icmpEcho: 0, refused: 0, fragments: 0, tcpFlows: 0, tcpOpen: 0, tcpRefused: 0, dropped: 0 },
+    forwards: { udp: 0, tcp: 0 },
   };
   /** Host-order addresses. */
   readonly gwIp: number;
@@ -226,6 +317,8 @@ export class Gateway {
   private rx: (frame: Uint8Array) => void = () => {};
   private readonly udpFlows = new Map<string, UdpFlow>();
   private readonly udpByNatPort = new Map<number, UdpFlow>();
+  private readonly tcpFlows = new Map<string, TcpFlow>();
+  private readonly tcpByNatPort = new Map<number, TcpFlow>();
   private nextNatPort = NAT_PORT_FIRST;
   /** Echo requests NATed to the gateway: "client/id/seq" → destination the client pinged. */
   private readonly echoes = new Map<string, { dst: number; at: number }>();
@@ -250,7 +343,7 @@ export class Gateway {
 
   /** Starts a gateway on `relay`'s switch. */
   static async start(relay: Relay, opts: GatewayOptions = {}): Promise<Gateway> {
-    const stack = await Stack.create({ pools: { UDP_PCB: 320 } });
+    const stack = await Stack.create({ pools: { UDP_PCB: 320, TCP_PCB: 512, TCP_PCB_LISTEN: 64 } });
     const port = relay.attachLocal("gateway");
     const gw = new Gateway(relay, stack, port, opts);
     const link: LinkDriver = {
@@ -335,10 +428,8 @@ export class Gateway {
       rewrite32(f, ip + 16, this.gwIp, [ip + 10]);
       this.counters.nat.icmpEcho++;
       this.rx(f);
-    } else if (proto === PROTO_TCP) {
-      // TCP NAT waits for asip's TCP engine; until then refuse like a closed port.
-      this.counters.nat.tcpRefused++;
-      this.sendRst(frame, ihl);
+    } else if (proto === PROTO_TCP && total >= ihl + 20) {
+      this.natTcpIn(frame, ip, l4, ihl, dst, real);
     } else {
       this.sendUnreachable(frame, ihl, 1); // host unreachable: we do not proxy this
     }
@@ -426,6 +517,82 @@ export class Gateway {
     return flow;
   }
 
+  /**
+   * TCP through the NAT: the first SYN of a flow makes a listener on a fresh
+   * gateway port; every segment of the flow is rewritten to that port, so the
+   * gateway's TCP terminates the connection and {@link pipeTcp} joins it to
+   * a node:net socket connected to the real destination.
+   */
+  private natTcpIn(frame: Uint8Array, ip: number, l4: number, ihl: number, dst: number, real: number): void {
+    const client = rd32(frame, ip + 12), sport = rd16(frame, l4), dport = rd16(frame, l4 + 2);
+    const key = `${client}:${sport}>${dst}:${dport}`;
+    let flow = this.tcpFlows.get(key);
+    const flags = frame[l4 + 13];
+    if (!flow || (flow.done && (flags & 0x12) === 0x02)) {
+      if (flow) this.closeTcpFlow(flow);
+      if ((flags & 0x17) !== 0x02) {
+        // Not a SYN and no flow: answer like a closed port (RFC 9293 §3.10.7.1).
+        this.counters.nat.tcpRefused++;
+        this.sendRst(frame, ihl);
+        return;
+      }
+      flow = this.newTcpFlow(key, client, sport, dst, dport, hostText(real));
+      if (!flow) {
+        this.counters.nat.dropped++;
+        return; // out of ports or pcbs: the SYN is dropped, the client retries
+      }
+    }
+    flow.last = performance.now();
+    const f = frame.slice();
+    rewrite32(f, ip + 16, this.gwIp, [ip + 10, l4 + 16]);
+    rewrite16(f, l4 + 2, flow.natPort, [l4 + 16]);
+    this.rx(f);
+  }
+
+  private newTcpFlow(key: string, clientIp: number, clientPort: number, dstIp: number, dstPort: number, realIp: string): TcpFlow | undefined {
+    let natPort = 0;
+    for (let i = 0; i <= NAT_PORT_LAST - NAT_PORT_FIRST; i++) {
+      const p = this.nextNatPort;
+      this.nextNatPort = p === NAT_PORT_LAST ? NAT_PORT_FIRST : p + 1;
+      if (!this.udpByNatPort.has(p) && !this.tcpByNatPort.has(p)) { natPort = p; break; }
+    }
+    if (!natPort) return undefined;
+    let listener: TcpPcb;
+    try {
+      listener = rawApi(this.stack).tcp.new();
+      listener.reuseaddr = true;
+      listener.bind(this.plan.gateway, natPort).listen(1);
+    } catch {
+      return undefined;
+    }
+    const flow: TcpFlow = { key, clientIp, clientPort, dstIp, dstPort, natPort, listener, last: performance.now(), done: false };
+    listener.accept((pcb) => {
+      try { listener.close(); } catch { /* closed */ }
+      flow.listener = undefined;
+      const sock = net.connect({ host: realIp, port: dstPort });
+      flow.sock = sock;
+      pipeTcp(pcb, sock, () => {
+        flow.done = true;
+        flow.last = performance.now();
+      });
+    });
+    this.tcpFlows.set(key, flow);
+    this.tcpByNatPort.set(natPort, flow);
+    this.counters.nat.tcpFlows++;
+    this.counters.nat.tcpOpen++;
+    this.log(`NAT tcp ${hostText(clientIp)}:${clientPort} → ${hostText(dstIp)}:${dstPort} (host ${realIp}:${dstPort}) via port ${natPort}`);
+    return flow;
+  }
+
+  private closeTcpFlow(flow: TcpFlow): void {
+    if (this.tcpFlows.get(flow.key) !== flow) return;
+    this.tcpFlows.delete(flow.key);
+    this.tcpByNatPort.delete(flow.natPort);
+    this.counters.nat.tcpOpen--;
+    try { flow.listener?.close(); } catch { /* closed */ }
+    flow.sock?.destroy();
+  }
+
   private closeUdpFlow(flow: UdpFlow): void {
     if (this.udpFlows.get(flow.key) !== flow) return;
     this.udpFlows.delete(flow.key);
@@ -439,6 +606,11 @@ export class Gateway {
     const now = performance.now();
     const idle = this.opts.udpIdleMs ?? 60000;
     for (const f of [...this.udpFlows.values()]) if (now - f.last > idle) this.closeUdpFlow(f);
+    // A finished TCP flow keeps its port for 2 MSL-ish (the gateway's TIME_WAIT side), then goes;
+    // one whose SYN never completed goes after 75 s (RFC 1122 §4.2.3.5 connect timeout).
+    for (const f of [...this.tcpFlows.values()]) {
+      if ((f.done && now - f.last > 5000) || (f.listener && now - f.last > 75000)) this.closeTcpFlow(f);
+    }
     for (const [k, e] of this.echoes) if (now - e.at > 10000) this.echoes.delete(k);
   }
 
@@ -457,7 +629,16 @@ export class Gateway {
       const l4 = ip + ihl;
       const proto = view[ip + 9];
       const frag = rd16(view, ip + 6) & 0x3fff;
-      if (proto === PROTO_UDP && frag === 0 && view.length >= l4 + 8) {
+      if (proto === PROTO_TCP && frag === 0 && view.length >= l4 + 20) {
+        const flow = this.tcpByNatPort.get(rd16(view, l4));
+        if (flow && rd32(view, ip + 16) === flow.clientIp && rd16(view, l4 + 2) === flow.clientPort) {
+          const f = view.slice();
+          rewrite32(f, ip + 12, flow.dstIp, [ip + 10, l4 + 16]);
+          rewrite16(f, l4, flow.dstPort, [l4 + 16]);
+          this.relay.input(this.port, f);
+          return;
+        }
+      } else if (proto === PROTO_UDP && frag === 0 && view.length >= l4 + 8) {
         const flow = this.udpByNatPort.get(rd16(view, l4));
         if (flow) {
           const f = view.slice();
@@ -741,7 +922,31 @@ export class Gateway {
     const proto = m[1] ?? "tcp";
     const hostPort = Number(m[2]), ip = m[3], port = Number(m[4]);
     if (proto === "tcp") {
-      throw new Error(`TCP forward ${spec}: waits for asip's TCP engine (bindings/api/raw.ts tcp); use udp:${m[2]}:${ip}:${port} for now`);
+      // Each host connection becomes a connection from the gateway's stack into the virtual network.
+      const server = net.createServer((sock) => {
+        this.counters.forwards.tcp++;
+        let pcb: TcpPcb;
+        try {
+          pcb = rawApi(this.stack).tcp.new();
+        } catch {
+          sock.destroy();
+          return;
+        }
+        sock.pause();
+        pipeTcp(pcb, sock, () => {});
+        pcb.connect(ip, port, (err) => {
+          if (err) sock.destroy();
+          else sock.resume();
+        });
+      });
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(hostPort, this.opts.forwardHost ?? "127.0.0.1", () => { server.off("error", reject); resolve(); });
+      });
+      const bound = (server.address() as net.AddressInfo).port;
+      this.closers.push(() => new Promise<void>((r) => { server.close(() => r()); }));
+      this.log(`forward tcp ${this.opts.forwardHost ?? "127.0.0.1"}:${bound} → ${ip}:${port}`);
+      return bound;
     }
     // UDP: one gateway pcb per host-side sender, so replies find their way back.
     const sock = dgram.createSocket("udp4");
@@ -787,6 +992,7 @@ export class Gateway {
     if (this.closed) return;
     clearInterval(this.sweep);
     for (const f of [...this.udpFlows.values()]) this.closeUdpFlow(f);
+    for (const f of [...this.tcpFlows.values()]) this.closeTcpFlow(f);
     for (const c of this.closers) {
       try { await c(); } catch { /* best effort */ }
     }

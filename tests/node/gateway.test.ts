@@ -8,6 +8,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
+import http from "node:http";
+import net from "node:net";
+import { createHash } from "node:crypto";
 import { WebSocket } from "ws";
 import { Relay } from "../../bindings/node/relay.js";
 import { Gateway, inetChecksum, dhcpOptions } from "../../bindings/node/gateway.js";
@@ -257,7 +260,7 @@ test("the allowlist can open other destinations; fragments to NATed destinations
   }
 });
 
-test("UDP port forward: the host reaches a service inside the virtual network; TCP forwards say they wait for TCP", async () => {
+test("UDP port forward: the host reaches a service inside the virtual network", async () => {
   const { relay, gw } = await setup();
   const c = await client(relay);
   try {
@@ -274,7 +277,109 @@ test("UDP port forward: the host reaches a service inside the virtual network; T
     }
     assert.equal(got[0], "ping!");
     sock.close();
-    await assert.rejects(gw.addForward(`8081:${c.ip}:80`), /waits for asip's TCP/);
+  } finally {
+    await c.stack.close();
+    await gw.close();
+    await relay.close();
+  }
+});
+
+/** Reads everything a raw TCP connection from the client stack gets until FIN. */
+function tcpRequest(raw: ReturnType<typeof rawApi>, ip: string, port: number, send: Uint8Array): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const chunks: Uint8Array[] = [];
+    const pcb = raw.tcp.new();
+    pcb.err((e) => reject(e));
+    pcb.recv((d) => {
+      if (d === null) {
+        pcb.close();
+        resolve(Buffer.concat(chunks));
+      } else chunks.push(d.slice());
+    });
+    let off = 0;
+    const pump = () => {
+      while (off < send.length && pcb.handle !== 0) {
+        const n = pcb.write(send.subarray(off, off + 65536));
+        if (n === 0) return;
+        off += n;
+      }
+      if (off === send.length && !shut && pcb.handle !== 0) {
+        shut = true;
+        pcb.shutdown(false, true); // our FIN: the request is complete
+      }
+    };
+    let shut = false;
+    pcb.sent(() => pump());
+    pcb.connect(ip, port, (err) => (err ? reject(err) : pump()));
+  });
+}
+
+test("TCP NAT: an HTTP GET and 2 MB both ways to host servers on 127.0.0.1 through the host alias; refused destinations get a RST", async () => {
+  const { relay, gw } = await setup();
+  const c = await client(relay);
+  const web = http.createServer((req, res) => {
+    res.writeHead(200, { "content-type": "text/plain", connection: "close" });
+    res.end(`hello from the host, ${req.url}`);
+  });
+  const sink = net.createServer((s) => {
+    const h = createHash("sha256");
+    let n = 0;
+    s.on("data", (d) => { h.update(d); n += d.length; });
+    s.on("end", () => {
+      const big = Buffer.alloc(2 << 20, 0x5a);
+      s.end(Buffer.concat([Buffer.from(`${n} ${h.digest("hex")}\n`), big]));
+    });
+  });
+  await new Promise<void>((r) => web.listen(0, "127.0.0.1", r));
+  await new Promise<void>((r) => sink.listen(0, "127.0.0.1", r));
+  try {
+    await ask(c.raw, dnsQuery("localhost"), "192.0.2.1", 53); // ARP for the gateway settled
+    const res = Buffer.from(await tcpRequest(c.raw, "192.0.2.254", (web.address() as net.AddressInfo).port,
+      new TextEncoder().encode("GET /page HTTP/1.1\r\nHost: host\r\nConnection: close\r\n\r\n"))).toString();
+    assert.match(res, /^HTTP\/1\.1 200 OK/);
+    assert.match(res, /\r\n\r\n1a\r\nhello from the host, \/page\r\n0\r\n/);
+    const data = new Uint8Array(2 << 20).map((_, i) => (i * 7) & 255);
+    const back = Buffer.from(await tcpRequest(c.raw, "192.0.2.254", (sink.address() as net.AddressInfo).port, data));
+    const nl = back.indexOf(10);
+    assert.equal(back.subarray(0, nl).toString(), `${data.length} ${createHash("sha256").update(data).digest("hex")}`);
+    assert.equal(back.length - nl - 1, 2 << 20);
+    assert.ok(back.subarray(nl + 1).every((b) => b === 0x5a));
+    assert.equal(gw.counters.nat.tcpFlows, 2);
+    await assert.rejects(tcpRequest(c.raw, "203.0.113.7", 80, new Uint8Array(1)), /ERR_RST|ERR_CONN|ERR_ABRT/);
+    assert.equal(gw.counters.nat.refused, 1);
+  } finally {
+    web.close();
+    sink.close();
+    await c.stack.close();
+    await gw.close();
+    await relay.close();
+  }
+});
+
+test("TCP port forward: the host's connections reach an HTTP server inside the virtual network", async () => {
+  const { relay, gw } = await setup();
+  const c = await client(relay);
+  try {
+    const lis = c.raw.tcp.new().bind("0.0.0.0", 80).listen();
+    lis.accept((pcb) => {
+      pcb.recv((d) => {
+        if (d === null) return pcb.close();
+        if (new TextDecoder().decode(d).includes("\r\n\r\n")) {
+          pcb.write(new TextEncoder().encode("HTTP/1.0 200 OK\r\ncontent-type: text/plain\r\n\r\nserved inside asip"));
+          pcb.close();
+        }
+      });
+    });
+    const port = await gw.addForward(`0:${c.ip}:80`);
+    const body = await new Promise<string>((resolve, reject) => {
+      http.get({ host: "127.0.0.1", port, path: "/" }, (res) => {
+        let b = "";
+        res.on("data", (d) => (b += d));
+        res.on("end", () => resolve(b));
+      }).on("error", reject);
+    });
+    assert.equal(body, "served inside asip");
+    assert.equal(gw.counters.forwards.tcp, 1);
   } finally {
     await c.stack.close();
     await gw.close();
