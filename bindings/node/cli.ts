@@ -33,6 +33,13 @@ const HELP = `usage:
           [--tap NAME ...] [--forward] [--serve LIST] [--variant release|mvp|debug]
       Run a stack on TAP devices until SIGINT/SIGTERM. Interface options follow their --tap.
       --serve takes a comma-separated list of services (${SERVICE_NAMES.join(", ")}), e.g. udp-echo:7.
+  asip relay [--port N] [--host ADDR] [--token T] [--gateway] [--allow CIDR ...] [--forward [udp:|tcp:]HOSTPORT:IP:PORT ...]
+             [--tap NAME [--netns NS]] [--rate BYTES_PER_S] [--max-frame N]
+      A WebSocket learning switch for asip stacks in browsers and elsewhere (one Ethernet frame per
+      binary message). --gateway adds a router at 192.0.2.1 with DHCP, DNS and NAT to the host
+      (192.0.2.254 = the host's 127.0.0.1; --allow opens more destinations); --tap uplinks a TAP.
+  asip demo [--port N] [--http-port N] [--no-build]
+      Builds and serves the web demo with a relay, a gateway and a sample host HTTP server (npm start).
   asip help`;
 
 function parseUp(argv: string[]): { ifaces: IfaceArgs[]; forward: boolean; serve: string[]; variant: CoreVariant } {
@@ -108,12 +115,74 @@ function maskBits(mask: string): number {
   return mask.split(".").reduce((n, o) => n + (Number(o).toString(2).match(/1/g)?.length ?? 0), 0);
 }
 
+/** Parses `--name value` options; `flags` take no value; `multi` may repeat. */
+function parseOpts(argv: string[], known: string[], flags: string[] = [], multi: string[] = []): Record<string, string | string[] | true> {
+  const o: Record<string, string | string[] | true> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const name = a.replace(/^--/, "");
+    if (!a.startsWith("--") || (!known.includes(name) && !flags.includes(name))) throw new Error(`unknown option ${a}\n${HELP}`);
+    if (flags.includes(name)) { o[name] = true; continue; }
+    const v = argv[++i];
+    if (v === undefined) throw new Error(`${a} needs a value`);
+    if (multi.includes(name)) o[name] = [...((o[name] as string[] | undefined) ?? []), v];
+    else o[name] = v;
+  }
+  return o;
+}
+
+function waitForSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    process.once("SIGINT", () => resolve());
+    process.once("SIGTERM", () => resolve());
+  });
+}
+
+async function relayCmd(argv: string[]): Promise<void> {
+  const o = parseOpts(argv, ["port", "host", "token", "allow", "forward", "tap", "netns", "rate", "max-frame"], ["gateway"], ["allow", "forward"]);
+  const { Relay } = await import("./relay.js");
+  const log = (l: string) => console.log(l);
+  const relay = await Relay.start({
+    port: o.port !== undefined ? Number(o.port) : 8080, host: o.host as string | undefined, token: o.token as string | undefined,
+    rateBytes: o.rate !== undefined ? Number(o.rate) : undefined, maxFrame: o["max-frame"] !== undefined ? Number(o["max-frame"]) : undefined, log,
+  });
+  if (o.tap) await relay.attachTap(o.tap as string, { netns: o.netns as string | undefined });
+  let gateway: { close(): Promise<void> } | undefined;
+  if (o.gateway) {
+    const { Gateway } = await import("./gateway.js");
+    gateway = await Gateway.start(relay, { allow: ["127.0.0.0/8", ...((o.allow as string[]) ?? [])], forwards: o.forward as string[] | undefined, log });
+  } else if (o.allow || o.forward) throw new Error("--allow and --forward need --gateway");
+  console.log(`asip relay listening on ws://${o.host ?? "0.0.0.0"}:${relay.port}/${o.token ? " (token required)" : ""}`);
+  await waitForSignal();
+  console.log(JSON.stringify({ relay: relay.stats() }));
+  await gateway?.close();
+  await relay.close();
+}
+
+async function demoCmd(argv: string[]): Promise<void> {
+  const o = parseOpts(argv, ["port", "http-port", "host"], ["no-build"]);
+  const { startDemo } = await import("./demo.js");
+  const demo = await startDemo({
+    port: o.port !== undefined ? Number(o.port) : 8080, host: o.host as string | undefined,
+    httpPort: o["http-port"] !== undefined ? Number(o["http-port"]) : 8081, noBuild: !!o["no-build"],
+  });
+  console.log(`asip demo: open ${demo.url}  (relay on the same port; gateway 192.0.2.1; sample server http://host.asip.internal:${demo.hostHttpPort}/ = 127.0.0.1:${demo.hostHttpPort}). Ctrl-C stops.`);
+  await waitForSignal();
+  await demo.close();
+}
+
 /** Entry point of bin/asip.js. */
 export async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case "up":
       await up(rest);
+      break;
+    case "relay":
+      await relayCmd(rest);
+      break;
+    case "demo":
+      await demoCmd(rest);
       break;
     case undefined:
     case "help":
