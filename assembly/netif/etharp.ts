@@ -21,7 +21,7 @@
 //                          handle = netif index, a = the IPv4 address,
 //                          b = their MAC bytes 0..3, c = bytes 4..5 (memory order)
 
-import { pbuf, pbuf_alloc, pbuf_free, pbuf_ref, pbuf_clone, pbuf_copy_partial, pbuf_needs_copy, pbuf_layer, pbuf_type } from "../core/pbuf";
+import { pbuf, pbuf_alloc, pbuf_free, pbuf_clone, pbuf_copy_partial, pbuf_layer, pbuf_type } from "../core/pbuf";
 import { ARP_TABLE_SIZE, ARP_QUEUE_LEN } from "../config";
 import { err_t, ERR_OK, ERR_MEM, ERR_ARG, ERR_RTE, ERR_VAL } from "../core/err";
 import { MEMP, memp_malloc, memp_free } from "../core/memp";
@@ -618,14 +618,11 @@ export function etharp_query(n: netif, ipaddr: u32, p: pbuf | null): err_t {
     STATS_INC(Proto.ETHARP, Ctr.CACHEHIT);
     return output_to_entry(n, q, e);
   }
-  // PENDING: keep the packet until the reply comes.
-  let held: pbuf | null;
-  if (pbuf_needs_copy(q)) {
-    held = pbuf_clone(pbuf_layer.PBUF_LINK, pbuf_type.PBUF_RAM, q);
-  } else {
-    held = q;
-    pbuf_ref(q);
-  }
+  // PENDING: keep a copy of the packet until the reply comes. Always a copy
+  // (lwIP references RAM/POOL pbufs): asip's senders move the payload back
+  // past the headers they added as soon as output returns (ip4_output_if),
+  // so a referenced pbuf would no longer start at its IP header when sent.
+  const held = pbuf_clone(pbuf_layer.PBUF_LINK, pbuf_type.PBUF_RAM, q);
   if (held == null) {
     STATS_INC(Proto.ETHARP, Ctr.MEMERR);
     return ERR_MEM;
