@@ -458,14 +458,17 @@ function port_clash(list: usize, me: usize, addr: ip_addr, port: u16, reuse: boo
 export const SOF_REUSEADDR: u8 = 0x04;
 export const SOF_KEEPALIVE: u8 = 0x08;
 
-function port_in_use(port: u16): bool {
-  const lists: StaticArray<usize> = [tcp_bound_pcbs, tcp_listen_pcbs, tcp_active_pcbs, tcp_tw_pcbs];
-  for (let i = 0; i < 4; i++) {
-    for (let q = unchecked(lists[i]); q != 0; q = changetype<tcp_pcb>(q).next) {
-      if (changetype<tcp_pcb>(q).local_port == port) return true;
-    }
+function list_has_port(list: usize, port: u16): bool {
+  for (let q = list; q != 0; q = changetype<tcp_pcb>(q).next) {
+    if (changetype<tcp_pcb>(q).local_port == port) return true;
   }
   return false;
+}
+
+// No array literals here: under the stub runtime every one is an allocation never freed.
+function port_in_use(port: u16): bool {
+  return list_has_port(tcp_bound_pcbs, port) || list_has_port(tcp_listen_pcbs, port) ||
+    list_has_port(tcp_active_pcbs, port) || list_has_port(tcp_tw_pcbs, port);
 }
 
 let tcp_port: u32 = 0;
@@ -897,15 +900,23 @@ export function tcp_enter_time_wait(pcb: tcp_pcb): void {
 
 /** The earliest deadline of a pcb (0 = none). */
 function pcb_next_deadline(pcb: tcp_pcb, now: u32): u32 {
-  let best: u32 = 0;
-  let have = false;
-  const ts: StaticArray<u32> = [pcb.t_rtx, pcb.t_persist, pcb.t_dack, pcb.t_2msl, pcb.t_keep, pcb.t_poll, pcb.t_misc];
-  for (let i = 0; i < 7; i++) {
-    const t = unchecked(ts[i]);
-    if (t == 0) continue;
-    if (!have || TIME_LESS_THAN(t, best)) { best = t; have = true; }
-  }
-  return have ? (best == 0 ? 1 : best) : 0;
+  // 0 means "no deadline"; a real deadline of 0 is stored as 1 by the setters.
+  let best = earlier(0, pcb.t_rtx);
+  best = earlier(best, pcb.t_persist);
+  best = earlier(best, pcb.t_dack);
+  best = earlier(best, pcb.t_2msl);
+  best = earlier(best, pcb.t_keep);
+  best = earlier(best, pcb.t_poll);
+  best = earlier(best, pcb.t_misc);
+  return best;
+}
+
+/** The earlier of two deadlines, where 0 is "none". */
+// @ts-ignore: decorator
+@inline function earlier(best: u32, t: u32): u32 {
+  if (t == 0) return best;
+  if (best == 0 || TIME_LESS_THAN(t, best)) return t;
+  return best;
 }
 
 // @ts-ignore: decorator
@@ -987,13 +998,12 @@ function finish_pcb(): bool {
 export function tcp_timer(arg: usize): void {
   timer_armed = false;
   const now = sys_now();
-  const lists: StaticArray<u32> = [0, 1];
   for (let li = 0; li < 2; li++) {
     let restart = true;
     let guard = 0;
     while (restart && guard++ < 1000) {
       restart = false;
-      let q = unchecked(lists[li]) == 0 ? tcp_active_pcbs : tcp_tw_pcbs;
+      let q = li == 0 ? tcp_active_pcbs : tcp_tw_pcbs;
       while (q != 0) {
         const pcb = changetype<tcp_pcb>(q);
         const nxt = pcb.next;
