@@ -81,3 +81,22 @@ test("err_t names follow lwIP", () => {
   assert.equal(e.code, "ERR_ABRT");
   assert.match(e.message, /tcp_write: ERR_ABRT/);
 });
+
+test("the release core takes memory from the runtime only at init or once on first use", async () => {
+  // Under the stub runtime nothing is ever freed: an allocation on a packet
+  // path (an array literal, `new`, a string concat) grows memory forever.
+  const { readFile } = await import("node:fs/promises");
+  const wat = await readFile(new URL("../../../build/asip.wat", import.meta.url), "utf8");
+  const callers = new Set<string>();
+  let fn = "";
+  for (const line of wat.split("\n")) {
+    const m = /^ \(func (\S+)/.exec(line);
+    if (m) fn = m[1];
+    else if (/call \$~lib\/rt\/(stub\/__alloc|stub\/__new|__new)/.test(line)) callers.add(fn);
+  }
+  // Init (heap, pools, rings), the host's bench scratch, and the TCP host
+  // table/buffer allocated once on first use (assembly/abi/tcp.ts).
+  const allowed = /asip_init|mem_init|memp_init|rings_init|bench_alloc|assembly\/abi\/tcp\/(tab_init|slot_new|tcp_tx_buffer|service_tcp)/;
+  const unexpected = [...callers].filter((f) => !allowed.test(f));
+  assert.deepEqual(unexpected, [], "functions that allocate from the runtime");
+});
