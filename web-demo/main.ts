@@ -6,6 +6,7 @@
  */
 import { Stack } from "../bindings/stack.js";
 import { WebSocketLink } from "../bindings/netif/websocket.js";
+import { RtcDataChannelLink } from "../bindings/netif/webrtc.js";
 import { PcapWriter } from "../bindings/netif/pcap.js";
 import type { LinkDriver } from "../bindings/netif/driver.js";
 import { rawApi, type TcpPcb, type RawApi } from "../bindings/api/raw.js";
@@ -113,6 +114,7 @@ async function start(): Promise<void> {
       if (m.type === "peers") {
         state.peers = (m as { peers: string[] }).peers;
         $("peers").textContent = state.peers.length ? state.peers.join(", ") : "none";
+        renderRtcPeers();
       }
     },
   });
@@ -131,6 +133,11 @@ async function start(): Promise<void> {
   $("gw").textContent = `${state.gateway} (DNS ${state.dns})`;
   $("rid").textContent = cfg.id;
   $("serve-url").textContent = `http://${state.ip}/`;
+  RtcDataChannelLink.listen(link, (l, meta) => {
+    const net = (meta as { net?: unknown } | undefined)?.net;
+    if (typeof net !== "string" || !/^10\.\d{1,3}\.\d{1,3}$/.test(net)) { l.close(); return; }
+    attachRtc(l, net, false);
+  }, { mtu: RTC_MTU });
   // Resolve the gateway's MAC before the user's first ping: the first packet
   // to an unresolved neighbour is lost at present (see the report on ARP).
   if (state.gateway) {
@@ -390,6 +397,62 @@ function serve(port = 80): void {
   $("serve-state").textContent = `listening on ${state.ip}:${port}`;
 }
 
+// ---- peer tabs over WebRTC (bindings/netif/webrtc.ts) ---------------------------------------
+//
+// Each link is its own point-to-point subnet 10.A.n.0/24: A is the last octet
+// of the offering tab's relay address (unique on the relay), n counts that
+// tab's offers; the offering tab takes .1, the answering one .2.
+
+/** MTU of WebRTC links: larger than Ethernet's, since SCTP carries up to 64 KiB per message without loss on one machine. */
+const RTC_MTU = Number(params.get("rtcMtu") ?? 16000);
+interface RtcInfo { peer: string; ip: string; peerIp: string; link: RtcDataChannelLink; state: string }
+const rtcLinks: RtcInfo[] = [];
+let rtcCount = 0;
+
+function attachRtc(l: RtcDataChannelLink, net: string, offering: boolean): RtcInfo {
+  const info: RtcInfo = { peer: l.peer, ip: `${net}.${offering ? 1 : 2}`, peerIp: `${net}.${offering ? 2 : 1}`, link: l, state: "connecting" };
+  const iface = stack.addInterface(tap(l), { ip: `${info.ip}/24`, mtu: l.mtu, default: false });
+  stack.setLink(iface, false);
+  rtcLinks.push(info);
+  l.addStateListener((up, closed) => {
+    if (closed !== undefined) {
+      info.state = `closed (${closed})`;
+      void stack.removeInterface(iface);
+    } else {
+      info.state = up ? "up" : "down";
+      stack.setLink(iface, up);
+    }
+    renderRtcLinks();
+  });
+  renderRtcLinks();
+  return info;
+}
+
+/** Offers a WebRTC link to the tab with relay id `peer`; resolves with the addresses once it is open. */
+async function rtcConnect(peer: string): Promise<{ ip: string; peerIp: string }> {
+  const a = state.ip.split(".")[3];
+  const net = `10.${a}.${++rtcCount & 255}`;
+  const l = RtcDataChannelLink.connect(link, peer, { mtu: RTC_MTU, meta: { net } });
+  const info = attachRtc(l, net, true);
+  await l.ready();
+  return { ip: info.ip, peerIp: info.peerIp };
+}
+
+function renderRtcPeers(): void {
+  const sel = $<HTMLSelectElement>("rtc-peer");
+  const cur = sel.value;
+  sel.replaceChildren(...state.peers.map((p) => { const o = document.createElement("option"); o.value = o.textContent = p; return o; }));
+  if (state.peers.includes(cur)) sel.value = cur;
+}
+
+function renderRtcLinks(): void {
+  $("rtc-links").replaceChildren(...rtcLinks.slice(-8).map((r) => {
+    const li = document.createElement("li");
+    li.textContent = `${r.ip} ↔ ${r.peerIp} (tab ${r.peer}): ${r.state}`;
+    return li;
+  }));
+}
+
 // ---- throughput chart and connection table ----------------------------------------------------
 
 const samples: { rx: number; tx: number }[] = [];
@@ -405,7 +468,8 @@ function sample(): void {
   if (!link) return;
   const now = performance.now();
   const dt = (now - lastAt) / 1000;
-  const rx = link.counters.rxBytes, tx = link.counters.txBytes;
+  let rx = link.counters.rxBytes, tx = link.counters.txBytes;
+  for (const r of rtcLinks) { rx += r.link.counters.rxBytes; tx += r.link.counters.txBytes; }
   samples.push({ rx: (rx - lastRx) / dt, tx: (tx - lastTx) / dt });
   if (samples.length > 120) samples.shift();
   lastRx = rx; lastTx = tx; lastAt = now;
@@ -474,6 +538,12 @@ $("http-form").addEventListener("submit", (e) => {
 
 $("serve").addEventListener("click", () => serve());
 
+$("rtc-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const peer = $<HTMLSelectElement>("rtc-peer").value;
+  if (peer) rtcConnect(peer).catch(() => {});
+});
+
 $("pcap").addEventListener("click", () => {
   const a = document.createElement("a");
   a.href = URL.createObjectURL(pcap.toBlob());
@@ -499,7 +569,8 @@ const ready = start().then(
 
 /** For tests and the console. */
 (window as unknown as { asipDemo: unknown }).asipDemo = {
-  ready, state, ping, resolve, httpGet, serve, pattern, sha256,
+  ready, state, ping, resolve, httpGet, serve, pattern, sha256, rtcConnect,
+  get rtc() { return rtcLinks.map((r) => ({ peer: r.peer, ip: r.ip, peerIp: r.peerIp, state: r.state, counters: { ...r.link.counters } })); },
   pcapBytes: () => pcap.toUint8Array().length,
   get stack() { return stack; },
   get link() { return link; },

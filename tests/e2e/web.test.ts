@@ -168,4 +168,4 @@ test("the gateway refuses destinations outside its allowlist", { skip }, async (
   await page.close();
 });
 
-test("two pages exchange 10 MB over WebRTC", { skip: "RtcDataChannelLink (bindings/netif/webrtc.ts) is not written yet" }, () => {});
+// Two pages over WebRTC (RtcDataChannelLink): tests/e2e/webrtc.test.ts.
