@@ -570,6 +570,7 @@ const ready = start().then(
 /** For tests and the console. */
 (window as unknown as { asipDemo: unknown }).asipDemo = {
   ready, state, ping, resolve, httpGet, serve, pattern, sha256, rtcConnect,
+  rtcLink: (i: number) => rtcLinks[i]?.link,
   get rtc() { return rtcLinks.map((r) => ({ peer: r.peer, ip: r.ip, peerIp: r.peerIp, state: r.state, counters: { ...r.link.counters } })); },
   pcapBytes: () => pcap.toUint8Array().length,
   get stack() { return stack; },

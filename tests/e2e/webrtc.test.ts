@@ -5,7 +5,8 @@
 // subnet, and 10 MB go over asip's TCP from the serving tab to the fetching
 // one with equal SHA-256 — on the data channel, not the relay (checked with
 // the links' byte counters). Then the serving tab closes the link and the
-// other side sees it closed. A screenshot is kept in test-results/.
+// other side sees it closed. A broken connection is re-established by the
+// offering side. A screenshot is kept in test-results/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -105,6 +106,16 @@ test("two pages exchange 10 MB over asip's TCP through a WebRTC data channel wit
   await a.waitForFunction(() => /TCP/.test(document.getElementById("log")!.textContent!), null, { timeout: 5000 });
   mkdirSync(RESULTS, { recursive: true });
   await a.screenshot({ path: path.join(RESULTS, "webrtc-demo.png"), fullPage: true });
+
+  // The connection breaks under the answering tab (its peer connection closed
+  // without a bye): the offering tab sees the channel close, offers a new
+  // session after its backoff, the answering tab takes it, and TCP works again.
+  await b.evaluate(() => (window as any).asipDemo.rtcLink(0).peerConnection.close());
+  await a.waitForFunction(() => (window as any).asipDemo.rtc[0].counters.opens === 2 && (window as any).asipDemo.rtc[0].state === "up", null, { timeout: 20000 });
+  await b.waitForFunction(() => (window as any).asipDemo.rtc[0].state === "up", null, { timeout: 5000 });
+  const again = await a.evaluate((ip) => (window as any).asipDemo.httpGet(`http://${ip}/`), ra.peerIp);
+  assert.match(again.status, /200 OK/);
+  assert.match(again.body, /Hello from the tab/);
 
   // Closing the page ends the link on the other side (the relay reports the peer gone, or ICE fails).
   await b.close();
