@@ -37,8 +37,8 @@ function inetChksum(b: Uint8Array): number {
 /**
  * Resolves ARP both ways before a test measures anything: probes B's closed
  * port 9 from A until B's ICMP port unreachable comes back (A then knows B's
- * MAC and B knows A's). Also keeps the first measured datagram out of ARP's
- * queue (see the note in the report on etharp_query queueing).
+ * MAC and B knows A's), so no measured datagram waits in ARP's queue (which
+ * keeps only the newest ARP_QUEUE_LEN packets) and counts stay exact.
  */
 async function resolveArp(a: Stack, b: Stack): Promise<void> {
   const ra = rawApi(a);
