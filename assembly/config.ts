@@ -30,7 +30,7 @@
 // | TCP_SND_BUF          | 256 KiB | send buffer per pcb                                |
 // | TCP_RCV_SCALE        | 3       | window scale we announce (RFC 7323)                |
 // | TX_RING_SIZE         | 1024    | frames the core can queue for the host per call    |
-// | EVENT_RING_SIZE      | 1024    | events the core can queue for the host per call    |
+// | EVENT_RING_SIZE      | 4096    | events the core can queue for the host per call    |
 //
 // The pbuf layer header room (PBUF_LINK_HLEN etc.) follows lwIP's opt.h.
 
@@ -57,7 +57,7 @@ export const TCP_WND: i32 = isDefined(ASIP_TCP_WND) ? ASIP_TCP_WND : 256 * 1024;
 export const TCP_SND_BUF: i32 = isDefined(ASIP_TCP_SND_BUF) ? ASIP_TCP_SND_BUF : 256 * 1024;
 export const TCP_RCV_SCALE: i32 = isDefined(ASIP_TCP_RCV_SCALE) ? ASIP_TCP_RCV_SCALE : 3;
 export const TX_RING_SIZE: i32 = isDefined(ASIP_TX_RING_SIZE) ? ASIP_TX_RING_SIZE : 1024;
-export const EVENT_RING_SIZE: i32 = isDefined(ASIP_EVENT_RING_SIZE) ? ASIP_EVENT_RING_SIZE : 1024;
+export const EVENT_RING_SIZE: i32 = isDefined(ASIP_EVENT_RING_SIZE) ? ASIP_EVENT_RING_SIZE : 4096;
 
 // pbuf header room per layer (lwIP opt.h PBUF_*_HLEN). The link layer reserves
 // room for an 802.1Q tag; IP reserves room for IPv6's 40-byte header.
