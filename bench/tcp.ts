@@ -8,6 +8,8 @@
  *   B, yielding to the event loop only when nothing moved (a timer is due).
  *   ref: `node.net.bulk`, Node's net over the kernel's loopback in the same
  *   run (64 KiB writes, client and server in this process).
+ * - `bulk.mtu1500.writeN` (Gbit/s): the same with N-byte writes, N from 64
+ *   to 256 KiB (16 MiB totals below 4 KiB writes, 64 MiB above).
  * - `rr.asip` (transactions/s): 1 byte each way, Nagle off, the next request
  *   sent from the response's callback. ref: `node.net.rr`, the same with
  *   Node's net on loopback (setNoDelay).
@@ -33,6 +35,8 @@ import { ip4ToU32 } from "../bindings/abi.js";
 import type { CoreVariant } from "../bindings/core.js";
 
 const BULK_MIB = Number(process.env.BENCH_TCP_MIB ?? 256);
+/** Write sizes of the throughput-against-write-size sweep. */
+const WRITE_SIZES = [64, 256, 1024, 4096, 16384, 65536, 262144];
 const MiB = 1 << 20;
 const turn = () => new Promise<void>((r) => setImmediate(r));
 
@@ -67,10 +71,10 @@ async function drive(a: Stack, b: Stack, done: () => boolean, progress: () => nu
   }
 }
 
-async function asipBulk(variant: CoreVariant, mtu: number, bytes: number): Promise<number> {
+async function asipBulk(variant: CoreVariant, mtu: number, bytes: number, writeSize = 256 * 1024): Promise<number> {
   const { a, b } = await stacksPair(variant, mtu);
   const ra = rawApi(a), rb = rawApi(b);
-  const chunk = new Uint8Array(256 * 1024).fill(0x61);
+  const chunk = new Uint8Array(writeSize).fill(0x61);
   let received = 0;
   let sent = 0;
   const l = rb.tcp.new().bind("0.0.0.0", 5001).listen();
@@ -310,6 +314,12 @@ async function main(): Promise<void> {
   for (const mtu of [1500, 65535]) {
     bench.log(`asip bulk over pair(), MTU ${mtu}`);
     bench.add(`bulk.mtu${mtu}`, await asipBulk(variant, mtu, BULK_MIB * MiB), "Gbit/s", "node.net.bulk");
+  }
+  // Throughput against the size of each write (BENCHMARKS.md's chart).
+  for (const w of WRITE_SIZES) {
+    const total = Math.min(BULK_MIB, w < 4096 ? 16 : 64) * MiB;
+    bench.log(`asip bulk over pair(), MTU 1500, ${w}-byte writes (${total / MiB} MiB)`);
+    bench.add(`bulk.mtu1500.write${w}`, await asipBulk(variant, 1500, total, w), "Gbit/s", "node.net.bulk");
   }
   bench.log("request/response");
   bench.add("node.net.rr", await nodeRR(1000), "trans/s");
