@@ -21,6 +21,7 @@ import { netconnApi, type NetconnApi } from "./api/netconn.js";
 import { socketsApi, type SocketsApi } from "./api/sockets.js";
 import { dgramApi, type DgramApi } from "./api/dgram.js";
 import { streamsApi, type StreamsApi } from "./api/streams.js";
+import type { NetApi } from "./api/net.js";
 
 /** Options of {@link Stack.create}. */
 export interface StackOptions {
@@ -436,4 +437,15 @@ export class Stack {
   get dgram(): DgramApi { return dgramApi(this); }
   /** WHATWG streams (Direct Sockets shapes). */
   get streams(): StreamsApi { return streamsApi(this); }
+  /**
+   * node:net-compatible TCP. Node only: bindings/api/net.js registers it when
+   * imported (the package entry does), so Stack itself pulls in no node: module.
+   */
+  get net(): NetApi {
+    const f = Stack.hostApis.get("net");
+    if (!f) throw new Error("stack.net: import bindings/api/net.js (or the package entry) first; node:net support is Node-only");
+    return f(this) as NetApi;
+  }
+  /** @internal Host APIs that need Node's modules, registered by their module on import (browser-safe Stack). */
+  static readonly hostApis = new Map<string, (s: Stack) => unknown>();
 }
