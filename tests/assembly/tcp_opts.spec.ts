@@ -202,7 +202,7 @@ describe("tcp options", () => {
     expect(out()).toBe(true);
     expect(o_ack).toBe(D + 10);
     expect(o_tsecr).toBe(1000);
-    // The same TSval (not older) is fine; TSval wrapping past 2^31 ahead is "newer".
+    // The same TSval (not older) is fine.
     ts_data(10, 10, 1000, 0);
     expect(cb_recv_bytes).toBe(20);
     advance(200, 10);
