@@ -27,9 +27,17 @@ function run(cmd, argv, opts = {}) {
     const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "inherit"], ...opts });
     let out = "";
     child.stdout.on("data", (b) => { out += b; if (!opts.quiet) process.stdout.write(b); });
-    child.on("close", (code) => resolve({ code, out }));
+    // A hung suite must not hang CI: kill it and let it count as failed.
+    const watchdog = opts.timeoutMs ? setTimeout(() => {
+      process.stdout.write(`\n${cmd} ${argv.slice(-1)}: killed after ${opts.timeoutMs / 60000} min\n`);
+      child.kill("SIGKILL");
+    }, opts.timeoutMs) : undefined;
+    child.on("close", (code) => { clearTimeout(watchdog); resolve({ code, out }); });
   });
 }
+
+/** Longest a whole suite may run; CI's budget is 30 minutes for everything. */
+const SUITE_TIMEOUT_MS = { assembly: 5, node: 10, peer: 10, e2e: 6 };
 
 const stripAnsi = (s) => s.replace(/\x1b\[[0-9;]*m/g, "");
 const totals = { passed: 0, failed: 0, skipped: 0 };
@@ -60,7 +68,7 @@ async function aspect() {
   console.log(`\n== as-pect: ${specs.length} spec files`);
   // as-pect runs every spec of its config in one process; a trap in one file
   // ends the run, which then reports no summary and counts as a failure.
-  const r = await run(process.execPath, ["node_modules/@as-pect/cli/bin/asp.js", "--config", "as-pect.config.js"], { quiet: true, env: { ...process.env, FORCE_COLOR: "0" } });
+  const r = await run(process.execPath, ["node_modules/@as-pect/cli/bin/asp.js", "--config", "as-pect.config.js"], { quiet: true, env: { ...process.env, FORCE_COLOR: "0" }, timeoutMs: SUITE_TIMEOUT_MS.assembly * 60000 });
   const text = stripAnsi(r.out);
   const m = /\[Tests\]:\s*(\d+)\s*\/\s*(\d+)/.exec(text);
   const lines = text.split("\n").filter((l) => /✔|❌|Failed|\[Actual\]|\[Expected\]|\[Message\]|Error|error|abort/.test(l) && !/Summary|Result|ASC Version/.test(l));
@@ -86,11 +94,13 @@ async function nodeSuite(name) {
   rmSync(countFile, { force: true });
   const r = await run(process.execPath, [
     "--test",
+    // One test may take 4 minutes at most; the process exits when its tests are done.
+    "--test-timeout=240000", "--test-force-exit",
     "--test-reporter=spec", "--test-reporter-destination=stdout",
     "--test-reporter=./scripts/count-reporter.mjs", `--test-reporter-destination=${countFile}`,
     ...(name === "node" ? [] : ["--test-concurrency=1"]),
     ...list,
-  ]);
+  ], { timeoutMs: SUITE_TIMEOUT_MS[name] * 60000 });
   if (!existsSync(countFile)) {
     console.log(`${name}: no results (exit ${r.code})`);
     totals.failed++;
