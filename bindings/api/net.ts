@@ -314,7 +314,7 @@ export class Socket extends Duplex {
     this.resetTimer();
     const pcb = this.pcb!;
     if (this.destroyed) {
-      pcb.recved(n);
+      recvedSafe(pcb, n);
       return;
     }
     // Copy out of the core (the view is valid only during the callback).
@@ -323,7 +323,7 @@ export class Socket extends Duplex {
     const more = this.push(buf);
     // A 'data' listener may have closed the socket meanwhile (its window no longer matters).
     if (pcb.handle === 0 || this.pcb !== pcb) return;
-    if (more) pcb.recved(n);
+    if (more) recvedSafe(pcb, n);
     else this.unconsumed += n; // the reader is behind: keep the window closed by this much
   }
 
@@ -332,7 +332,7 @@ export class Socket extends Duplex {
     const n = this.unconsumed;
     if (n !== 0 && this.pcb) {
       this.unconsumed = 0;
-      this.pcb.recved(n);
+      recvedSafe(this.pcb, n);
     }
   }
 
@@ -376,6 +376,8 @@ export class Socket extends Duplex {
     try {
       n = pcb.write(data);
     } catch (e) {
+      // ERR_ARG: the core dropped the pcb and its ERR event is on the way (onError settles the write).
+      if (e instanceof AsipError && e.err === ERR.ERR_ARG) return;
       const cb = this.wqCb!;
       this.wq = undefined;
       this.wqCb = undefined;
@@ -882,6 +884,19 @@ export class NetApi {
   createConnection(port: number | string, cb?: () => void): Socket;
   createConnection(a: unknown, b?: unknown, c?: unknown): Socket {
     return (this.connect as (x: unknown, y?: unknown, z?: unknown) => Socket)(a, b, c);
+  }
+}
+
+/**
+ * tcp_recved that ignores a pcb the core has just dropped: between the core
+ * freeing it (RST, abort) and its ERR event reaching JS, calls on the handle
+ * fail with ERR_ARG; the window no longer matters then.
+ */
+function recvedSafe(pcb: TcpPcb, n: number): void {
+  try {
+    pcb.recved(n);
+  } catch (e) {
+    if (!(e instanceof AsipError) || e.err !== ERR.ERR_ARG) throw e;
   }
 }
 

@@ -26,15 +26,32 @@
  * deleted is released when garbage-collected, but call delete(): the core's
  * buffers are few (a receive mailbox holds at most `recvmboxSize` of them).
  *
- * Types: NETCONN_UDP, NETCONN_UDPLITE, NETCONN_UDPNOCHKSUM and NETCONN_RAW
- * now; NETCONN_TCP when the core exports TCP (assembly/abi/tcp.ts), until
- * then `new(NETCONN_TCP)` throws ERR_VAL with a message saying so.
+ * Types: NETCONN_TCP, NETCONN_UDP, NETCONN_UDPLITE, NETCONN_UDPNOCHKSUM and
+ * NETCONN_RAW.
+ *
+ * TCP (lwIP api_msg.c semantics): `connect` resolves when the handshake
+ * completes — or, nonblocking, throws ERR_INPROGRESS at once and reports
+ * the outcome through events (SENDPLUS when connected, ERROR with
+ * `pendingErr` when not), as lwIP does; `listen`/`accept` (an accept
+ * mailbox as deep as the backlog); `recv` yields netbufs holding the core's
+ * pbufs straight from the event ring (zero-copy) and rejects with ERR_CLSD
+ * once the peer's FIN has been read; the receive window is reopened
+ * (tcp_recved) only when recv() hands a netbuf to the application, so an
+ * application that does not call recv() closes the sender's window;
+ * `write(data, flags)` copies into the send queue (NETCONN_COPY and
+ * NETCONN_NOCOPY both copy: JS memory cannot be referenced by the core),
+ * NETCONN_MORE clears PSH, blocking writes wait for SENT until all is
+ * queued (send timeout: ERR_TIMEOUT with the partial count in
+ * `bytesWritten` of the error), NETCONN_DONTBLOCK / nonblocking write what
+ * fits and return the count (ERR_WOULDBLOCK when nothing fits);
+ * `shutdown(rx, tx)`; `close` (FIN) — a connection reset or aborted
+ * meanwhile reports ERR_RST / ERR_ABRT on the next call.
  *
  * @module
  */
 import type { Stack } from "../stack.js";
 import { AsipError, ERR, ip4ToU32, u32ToIp4, PBUF_NEXT, PBUF_PAYLOAD, PBUF_TOT_LEN, PBUF_LEN, EV } from "../abi.js";
-import { rawApi, addrArg, portArg, UDP_MAX_PAYLOAD, type RawApi, type UdpPcb, type RawPcb } from "./raw.js";
+import { rawApi, addrArg, portArg, UDP_MAX_PAYLOAD, EV_TCP, type RawApi, type UdpPcb, type RawPcb, type TcpPcb } from "./raw.js";
 
 // ---- constants (lwIP api.h) ---------------------------------------------------------------
 
@@ -76,6 +93,19 @@ const enum St { NONE, CONNECTED, CLOSED }
 
 function asipErr(err: number, what: string): AsipError {
   return new AsipError(err, what);
+}
+
+/**
+ * tcp_recved that ignores a pcb the core has just dropped: between the core
+ * freeing it (RST, abort) and its ERR event reaching JS, calls on the handle
+ * fail with ERR_ARG; the window no longer matters then.
+ */
+function recvedSafe(pcb: TcpPcb, n: number): void {
+  try {
+    pcb.recved(n);
+  } catch (e) {
+    if (!(e instanceof AsipError) || e.err !== ERR.ERR_ARG) throw e;
+  }
 }
 
 // ---- netbuf ------------------------------------------------------------------------------
@@ -251,6 +281,21 @@ export class Netconn {
   private st = St.NONE;
   private udp: UdpPcb | undefined;
   private rawpcb: RawPcb | undefined;
+  private tcp: TcpPcb | undefined;
+  /** TCP: the peer's FIN has been queued (recv() reports ERR_CLSD after the data). */
+  private finQueued = false;
+  private tcpState: "new" | "connecting" | "connected" | "listen" | "dead" = "new";
+  /** TCP: accepted connections waiting for accept() (the accept mailbox). */
+  private readonly acceptQueue: Netconn[] = [];
+  private readonly acceptWaiters: { resolve: (c: Netconn) => void; reject: (e: Error) => void; timer?: ReturnType<typeof setTimeout> }[] = [];
+  private acceptmboxSize = 0;
+  /** TCP: writers waiting for room in the send queue. */
+  private readonly sendWaiters: (() => void)[] = [];
+  private connectWaiter: { resolve: () => void; reject: (e: Error) => void } | undefined;
+  /** TCP: room in the send queue after the last SENT (lwIP's sendevent). */
+  private writable = true;
+  /** TCP: the peer's address once connected. */
+  private tcpRemote: { addr: string; port: number } | undefined;
   private h = 0;
   private readonly queue: Netbuf[] = [];
   private queuedBytes = 0;
@@ -273,10 +318,24 @@ export class Netconn {
   callback: NetconnCallback | undefined;
 
   /** @internal */
-  constructor(private readonly api: NetconnApi, type: number, proto: number, callback?: NetconnCallback) {
+  constructor(private readonly api: NetconnApi, type: number, proto: number, callback?: NetconnCallback, accepted?: TcpPcb) {
     this.type = type;
     this.callback = callback;
     const raw = api.raw;
+    if (type === NETCONN_TCP) {
+      this.tcp = accepted ?? raw.tcp.new();
+      this.h = this.tcp.handle;
+      if (accepted) {
+        this.tcpState = "connected";
+        this.tcpRemote = { addr: accepted.remoteAddress, port: accepted.remotePort };
+      }
+      // Take over the pcb's events from the raw API (we need the ring index to
+      // keep RECV's pbuf); what the TcpPcb object tracks itself (connect,
+      // accept, its death) is forwarded to it.
+      const pcb = this.tcp;
+      raw.tcpPcbs.set(this.h, { ev: (t, p, a, b, c, d, e, index) => this.tcpEv(pcb, t, p, a, b, c, d, e, index) });
+      return;
+    }
     if ((type & 0xf0) === NETCONN_UDP) {
       if (type !== NETCONN_UDP && type !== NETCONN_UDPLITE && type !== NETCONN_UDPNOCHKSUM) throw asipErr(ERR.ERR_VAL, "netconn.new");
       this.udp = raw.udp.new({ lite: type === NETCONN_UDPLITE });
@@ -286,8 +345,6 @@ export class Netconn {
       if (!Number.isInteger(proto) || proto < 0 || proto > 255) throw new RangeError(`netconn.new: protocol out of range: ${proto}`);
       this.rawpcb = raw.ip.new(proto);
       this.h = this.rawpcb.handle;
-    } else if (type === NETCONN_TCP) {
-      throw asipErr(ERR.ERR_VAL, "netconn.new: NETCONN_TCP needs the core's TCP host exports (assembly/abi/tcp.ts), not in this build yet");
     } else {
       throw asipErr(ERR.ERR_VAL, `netconn.new: unknown type 0x${type.toString(16)}`);
     }
@@ -344,10 +401,122 @@ export class Netconn {
     }
   }
 
+  /** @internal One TCP event from the core for our pcb. */
+  private tcpEv(pcb: TcpPcb, type: number, p: number, a: number, b: number, c: number, d: number, e: number, index: number): void {
+    const s = this.api.stack;
+    switch (type) {
+      case EV_TCP.RECV: {
+        if (this.st === St.CLOSED) {
+          recvedSafe(pcb, a);
+          return;
+        }
+        // Keep the core's pbuf (zero-copy netbuf); the window reopens when recv() hands it out.
+        const q: number = s.guard(() => s.ex.ev_take(index));
+        if (q === 0) return;
+        const buf = new Netbuf(this.api).adopt(q);
+        if (this.tcpRemote) {
+          buf.fromaddr = this.tcpRemote.addr;
+          buf.fromport = this.tcpRemote.port;
+        }
+        this.deliverTcp(buf, a);
+        return;
+      }
+      case EV_TCP.FIN:
+        this.finQueued = true;
+        this.wakeRecv();
+        this.event(NETCONN_EVT_RCVPLUS, 0);
+        return;
+      case EV_TCP.SENT:
+        this.writable = true;
+        for (const w of this.sendWaiters.splice(0)) w();
+        this.event(NETCONN_EVT_SENDPLUS, a);
+        return;
+      case EV_TCP.CONNECTED:
+        pcb.ev(type, p, a, b); // runs our connect callback
+        return;
+      case EV_TCP.ACCEPT:
+        pcb.ev(type, p, a, b); // creates the child TcpPcb and runs onAccept
+        return;
+      case EV_TCP.ERR: {
+        pcb.ev(type, p, a, b); // the TcpPcb is dead now
+        this.tcpDied(a | 0);
+        return;
+      }
+    }
+  }
+
+  /** TCP: a netbuf of `len` bytes arrived. */
+  private deliverTcp(buf: Netbuf, len: number): void {
+    const w = this.waiters.shift();
+    if (w) {
+      if (w.timer) clearTimeout(w.timer);
+      this.event(NETCONN_EVT_RCVPLUS, len);
+      this.event(NETCONN_EVT_RCVMINUS, len);
+      recvedSafe(this.tcp!, len);
+      w.resolve(buf);
+      return;
+    }
+    this.queue.push(buf);
+    this.queuedBytes += len;
+    this.event(NETCONN_EVT_RCVPLUS, len);
+  }
+
+  /** Wakes recv() callers after FIN or an error (they see ERR_CLSD / the error). */
+  private wakeRecv(): void {
+    if (this.queue.length !== 0) return;
+    const err = this.pendingErr || ERR.ERR_CLSD;
+    for (const w of this.waiters.splice(0)) {
+      if (w.timer) clearTimeout(w.timer);
+      w.reject(asipErr(err, "netconn.recv"));
+    }
+  }
+
+  /** TCP: the core dropped the pcb (ERR_RST, ERR_ABRT, refused connect). */
+  private tcpDied(err: number): void {
+    const was = this.tcpState;
+    this.tcpState = "dead";
+    this.pendingErr = err;
+    const cw = this.connectWaiter;
+    this.connectWaiter = undefined;
+    if (cw) cw.reject(asipErr(err, "netconn.connect"));
+    this.wakeRecv();
+    for (const w of this.sendWaiters.splice(0)) w();
+    for (const w of this.acceptWaiters.splice(0)) {
+      if (w.timer) clearTimeout(w.timer);
+      w.reject(asipErr(err, "netconn.accept"));
+    }
+    if (was !== "dead") this.event(NETCONN_EVT_ERROR, 0);
+  }
+
+  private onAccept(child: TcpPcb): void {
+    if (this.st === St.CLOSED || this.acceptQueue.length >= this.acceptmboxSize) {
+      // lwIP accept_function: a full accept mailbox refuses the connection.
+      try { child.abort(); } catch { /* gone */ }
+      return;
+    }
+    const conn = new Netconn(this.api, NETCONN_TCP, 0, this.callback, child);
+    conn.nonblocking = false;
+    const w = this.acceptWaiters.shift();
+    if (w) {
+      if (w.timer) clearTimeout(w.timer);
+      this.event(NETCONN_EVT_RCVPLUS, 0);
+      this.event(NETCONN_EVT_RCVMINUS, 0);
+      w.resolve(conn);
+      return;
+    }
+    this.acceptQueue.push(conn);
+    this.event(NETCONN_EVT_RCVPLUS, 0);
+  }
+
   /** netconn_bind: `addr` null or "0.0.0.0" = any; `port` 0 = ephemeral (UDP). */
   bind(addr: string | null, port = 0): void {
     this.live("bind");
     const ip = addr ?? "0.0.0.0";
+    if (this.tcp) {
+      if (this.tcpState === "dead") throw asipErr(this.pendingErr || ERR.ERR_CLSD, "netconn.bind");
+      this.tcp.bind(ip, portArg(port, "netconn.bind"));
+      return;
+    }
     if (this.udp) this.udp.bind(ip, portArg(port, "netconn.bind"));
     else this.rawpcb!.bind(ip);
   }
@@ -355,6 +524,12 @@ export class Netconn {
   /** netconn_bind_if: only packets arriving on netif `index`. */
   bindIf(index: number): void {
     this.live("bindIf");
+    if (this.tcp) {
+      const s = this.api.stack;
+      const err: number = s.guard(() => s.ex.tcp_host_bind_netif(this.h, index >>> 0));
+      if (err < 0) throw asipErr(err, "netconn.bindIf");
+      return;
+    }
     if (this.udp) this.udp.bindNetif(index);
     else {
       const s = this.api.stack;
@@ -367,11 +542,67 @@ export class Netconn {
   async connect(addr: string, port = 0): Promise<void> {
     this.live("connect");
     const ip = addrArg(addr, "netconn.connect");
+    if (this.tcp) return this.tcpConnect(addr, port);
     if (this.udp) {
       this.udp.connect(addr, portArg(port, "netconn.connect", true));
     } else this.rawpcb!.connect(addr);
     this.remote = { ip, port };
     this.st = St.CONNECTED;
+  }
+
+  /**
+   * TCP connect. Blocking: resolves when connected, rejects with the err_t
+   * (ERR_RST refused, ERR_ABRT timed out). Nonblocking: throws
+   * ERR_INPROGRESS at once; SENDPLUS follows on success, ERROR (with
+   * `pendingErr`, read by err()) on failure — lwIP's nonblocking connect.
+   */
+  private tcpConnect(addr: string, port: number): Promise<void> {
+    const pcb = this.tcp!;
+    if (this.tcpState === "connecting") throw asipErr(ERR.ERR_ALREADY, "netconn.connect");
+    if (this.tcpState === "connected") throw asipErr(ERR.ERR_ISCONN, "netconn.connect");
+    if (this.tcpState !== "new") throw asipErr(this.pendingErr || ERR.ERR_CLSD, "netconn.connect");
+    portArg(port, "netconn.connect", true);
+    this.tcpState = "connecting";
+    this.writable = false;
+    const done = new Promise<void>((resolve, reject) => {
+      this.connectWaiter = { resolve, reject };
+    });
+    done.catch(() => {});
+    pcb.connect(addr, port, (err) => {
+      if (err) return; // failures arrive as ERR events (tcpDied)
+      this.tcpState = "connected";
+      this.tcpRemote = { addr: pcb.remoteAddress, port: pcb.remotePort };
+      this.writable = true;
+      const cw = this.connectWaiter;
+      this.connectWaiter = undefined;
+      cw?.resolve();
+      this.event(NETCONN_EVT_SENDPLUS, 0);
+    });
+    if (this.nonblocking) {
+      return Promise.reject(asipErr(ERR.ERR_INPROGRESS, "netconn.connect"));
+    }
+    return done;
+  }
+
+  /** @internal TCP connection state (sockets: select/poll, SO_ERROR). */
+  get tcpPhase(): "new" | "connecting" | "connected" | "listen" | "dead" | undefined {
+    return this.tcp ? this.tcpState : undefined;
+  }
+  /** @internal TCP: FIN received and every byte before it taken. */
+  get eof(): boolean {
+    return this.finQueued && this.queue.length === 0;
+  }
+  /** @internal TCP: room in the send queue now. */
+  get canWrite(): boolean {
+    return this.tcpState === "connected" && this.tcp !== undefined && this.tcp.handle !== 0 && this.tcp.sndbuf > 0;
+  }
+  /** @internal TCP: accepted connections waiting. */
+  get acceptPending(): number {
+    return this.acceptQueue.length;
+  }
+  /** @internal TCP pcb, for options. */
+  get tcpPcb(): TcpPcb | undefined {
+    return this.tcp;
   }
 
   /** netconn_disconnect (UDP). */
@@ -383,16 +614,48 @@ export class Netconn {
     this.st = St.NONE;
   }
 
-  /** netconn_listen: TCP only. */
-  listen(_backlog?: number): void {
+  /** netconn_listen / netconn_listen_with_backlog: TCP only. */
+  listen(backlog = 255): void {
     this.live("listen");
-    throw asipErr(ERR.ERR_ARG, "netconn.listen: not a TCP netconn");
+    if (!this.tcp) throw asipErr(ERR.ERR_ARG, "netconn.listen: not a TCP netconn");
+    if (this.tcpState === "listen") return;
+    if (this.tcpState !== "new") throw asipErr(ERR.ERR_CONN, "netconn.listen");
+    const b = Math.min(255, Math.max(1, backlog | 0));
+    this.tcp.listen(b);
+    this.acceptmboxSize = b;
+    this.tcpState = "listen";
+    this.tcp.accept((child) => this.onAccept(child));
   }
 
-  /** netconn_accept: TCP only. */
-  async accept(): Promise<Netconn> {
-    this.live("accept");
-    throw asipErr(ERR.ERR_ARG, "netconn.accept: not a TCP netconn");
+  /**
+   * netconn_accept: the next connection. Nonblocking with none waiting:
+   * ERR_WOULDBLOCK; past the receive timeout: ERR_TIMEOUT; closed: ERR_CLSD.
+   */
+  accept(): Promise<Netconn> {
+    try {
+      this.live("accept");
+      if (!this.tcp) throw asipErr(ERR.ERR_ARG, "netconn.accept: not a TCP netconn");
+      if (this.tcpState !== "listen") throw asipErr(ERR.ERR_CLSD, "netconn.accept: not listening");
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const c = this.acceptQueue.shift();
+    if (c) {
+      this.event(NETCONN_EVT_RCVMINUS, 0);
+      return Promise.resolve(c);
+    }
+    if (this.nonblocking) return Promise.reject(asipErr(ERR.ERR_WOULDBLOCK, "netconn.accept"));
+    return new Promise<Netconn>((resolve, reject) => {
+      const w: (typeof this.acceptWaiters)[0] = { resolve, reject };
+      if (this.recvTimeout > 0) {
+        w.timer = setTimeout(() => {
+          const i = this.acceptWaiters.indexOf(w);
+          if (i >= 0) this.acceptWaiters.splice(i, 1);
+          reject(asipErr(ERR.ERR_TIMEOUT, "netconn.accept"));
+        }, this.recvTimeout);
+      }
+      this.acceptWaiters.push(w);
+    });
   }
 
   /**
@@ -411,7 +674,14 @@ export class Netconn {
       const len = b.len;
       this.queuedBytes -= len;
       this.event(NETCONN_EVT_RCVMINUS, len);
+      // TCP: the application took the bytes: reopen the window by that much.
+      if (this.tcp && this.tcp.handle !== 0) recvedSafe(this.tcp, len);
       return Promise.resolve(b);
+    }
+    if (this.tcp) {
+      if (this.finQueued) return Promise.reject(asipErr(ERR.ERR_CLSD, "netconn.recv"));
+      if (this.tcpState === "dead") return Promise.reject(asipErr(this.pendingErr || ERR.ERR_CLSD, "netconn.recv"));
+      if (this.tcpState === "listen") return Promise.reject(asipErr(ERR.ERR_CONN, "netconn.recv"));
     }
     if (this.nonblocking) return Promise.reject(asipErr(ERR.ERR_WOULDBLOCK, "netconn.recv"));
     return new Promise<Netbuf>((resolve, reject) => {
@@ -430,6 +700,10 @@ export class Netconn {
   /** @internal What recv() would return without waiting (sockets: MSG_PEEK, FIONREAD). */
   peek(): Netbuf | undefined {
     return this.queue[0];
+  }
+  /** @internal The i-th queued netbuf (sockets: MSG_PEEK over several). */
+  peekAt(i: number): Netbuf | undefined {
+    return this.queue[i];
   }
 
   /** @internal Bytes / datagrams waiting. */
@@ -479,16 +753,102 @@ export class Netconn {
     }
   }
 
-  /** netconn_write: TCP only. */
-  async write(_data: Uint8Array, _flags = NETCONN_COPY): Promise<number> {
+  /**
+   * netconn_write_partly: queues `data` on a TCP connection; resolves with
+   * the bytes written. Blocking: all of them (waiting for SENT as the peer
+   * acknowledges; send timeout ERR_TIMEOUT). NETCONN_DONTBLOCK or
+   * nonblocking: what fits now, ERR_WOULDBLOCK when nothing does.
+   * NETCONN_MORE: more follows (no PSH). The core copies the bytes in any case.
+   */
+  async write(data: Uint8Array, flags = NETCONN_COPY): Promise<number> {
     this.live("write");
-    throw asipErr(ERR.ERR_VAL, "netconn.write: not a TCP netconn (use send/sendto)");
+    if (!this.tcp) throw asipErr(ERR.ERR_VAL, "netconn.write: not a TCP netconn (use send/sendto)");
+    if (!(data instanceof Uint8Array)) throw new TypeError("netconn.write: data must be a Uint8Array");
+    const dontblock = this.nonblocking || (flags & NETCONN_DONTBLOCK) !== 0;
+    const more = (flags & NETCONN_MORE) !== 0;
+    const deadline = this.sendTimeout > 0 ? Date.now() + this.sendTimeout : 0;
+    let done = 0;
+    for (;;) {
+      if (this.tcpState === "dead") throw asipErr(this.pendingErr || ERR.ERR_CLSD, "netconn.write");
+      if (this.tcpState !== "connected") throw asipErr(ERR.ERR_CONN, "netconn.write");
+      const pcb = this.tcp;
+      let n: number;
+      try {
+        n = pcb.write(done === 0 ? data : data.subarray(done), { more });
+      } catch (e) {
+        // ERR_ARG on a live-looking pcb: the core just dropped it; its ERR event says why.
+        if (e instanceof AsipError && e.err === ERR.ERR_ARG && pcb.handle !== 0) {
+          await new Promise<void>((r) => setTimeout(r, 0));
+          continue;
+        }
+        if (e instanceof AsipError) throw asipErr(e.err, "netconn.write");
+        throw e;
+      }
+      done += n;
+      if (done >= data.length) return done;
+      this.writable = false;
+      this.event(NETCONN_EVT_SENDMINUS, 0);
+      if (dontblock) {
+        if (done === 0) throw asipErr(ERR.ERR_WOULDBLOCK, "netconn.write");
+        return done;
+      }
+      // Wait for SENT (room), an error, or the send timeout.
+      const ok = await new Promise<boolean>((resolve) => {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const w = () => {
+          if (timer) clearTimeout(timer);
+          resolve(true);
+        };
+        if (deadline) {
+          timer = setTimeout(() => {
+            const i = this.sendWaiters.indexOf(w);
+            if (i >= 0) this.sendWaiters.splice(i, 1);
+            resolve(false);
+          }, Math.max(0, deadline - Date.now()));
+        }
+        this.sendWaiters.push(w);
+      });
+      if (this.st === St.CLOSED) throw asipErr(ERR.ERR_CLSD, "netconn.write");
+      if (!ok) {
+        const e = asipErr(ERR.ERR_TIMEOUT, "netconn.write") as AsipError & { bytesWritten?: number };
+        e.bytesWritten = done;
+        throw e;
+      }
+    }
   }
 
-  /** netconn_shutdown: TCP only (UDP/RAW: ERR_CONN like lwIP). */
-  async shutdown(_rx: boolean, _tx: boolean): Promise<void> {
+  /** netconn_shutdown: TCP only (UDP/RAW: ERR_CONN like lwIP). `rx` drops what is queued and what arrives. */
+  async shutdown(rx: boolean, tx: boolean): Promise<void> {
     this.live("shutdown");
-    throw asipErr(ERR.ERR_CONN, "netconn.shutdown");
+    if (!this.tcp) throw asipErr(ERR.ERR_CONN, "netconn.shutdown");
+    if (rx && tx) return this.close();
+    if (this.tcpState === "dead") throw asipErr(this.pendingErr || ERR.ERR_CLSD, "netconn.shutdown");
+    if (this.tcpState !== "connected") throw asipErr(ERR.ERR_CONN, "netconn.shutdown");
+    if (rx) {
+      for (const b of this.queue) {
+        if (this.tcp.handle !== 0) recvedSafe(this.tcp, b.len);
+        b.delete();
+      }
+      this.queue.length = 0;
+      this.queuedBytes = 0;
+      this.finQueued = true;
+      this.wakeRecv();
+    }
+    try {
+      this.tcp.shutdown(rx, tx);
+    } catch (e) {
+      if (e instanceof AsipError) throw asipErr(e.err, "netconn.shutdown");
+      throw e;
+    }
+  }
+
+  /** TCP: aborts with a RST (SO_LINGER with a zero timeout). */
+  abort(): void {
+    this.live("abort");
+    if (this.tcp && this.tcp.handle !== 0) {
+      try { this.tcp.abort(); } catch { /* gone */ }
+    }
+    this.teardown();
   }
 
   /**
@@ -507,6 +867,8 @@ export class Netconn {
 
   private teardown(): void {
     this.st = St.CLOSED;
+    // lwIP netconn_drain: unread TCP data counts as read (no RST for it).
+    if (this.tcp && this.tcp.handle !== 0 && this.queuedBytes > 0) recvedSafe(this.tcp, this.queuedBytes);
     for (const b of this.queue) b.delete();
     this.queue.length = 0;
     this.queuedBytes = 0;
@@ -518,6 +880,27 @@ export class Netconn {
     if (!s.failure) {
       if (this.udp) this.udp.remove();
       if (this.rawpcb) this.rawpcb.remove();
+      if (this.tcp) {
+        const pcb = this.tcp;
+        for (const w of this.sendWaiters.splice(0)) w();
+        for (const w of this.acceptWaiters.splice(0)) {
+          if (w.timer) clearTimeout(w.timer);
+          w.reject(asipErr(ERR.ERR_CLSD, "netconn.accept"));
+        }
+        // Connections accepted by the core but never by the application: lwIP deletes (aborts) them.
+        for (const c of this.acceptQueue.splice(0)) void c.delete();
+        const cw = this.connectWaiter;
+        this.connectWaiter = undefined;
+        cw?.reject(asipErr(ERR.ERR_CLSD, "netconn.connect"));
+        if (pcb.handle !== 0) {
+          try {
+            pcb.close();
+          } catch {
+            try { pcb.abort(); } catch { /* gone */ }
+          }
+        }
+        this.tcpState = "dead";
+      }
     }
     this.api.notify(this, NETCONN_EVT_ERROR, 0);
   }
@@ -530,6 +913,14 @@ export class Netconn {
   /** netconn_getaddr: local (`local` true) or remote address and port. */
   getaddr(local: boolean): { addr: string; port: number } {
     this.live("getaddr");
+    if (this.tcp) {
+      if (local) {
+        if (this.tcp.handle === 0) throw asipErr(this.pendingErr || ERR.ERR_CLSD, "netconn.getaddr");
+        return { addr: this.tcp.localAddress, port: this.tcp.localPort };
+      }
+      if (!this.tcpRemote) throw asipErr(ERR.ERR_CONN, "netconn.getaddr");
+      return { ...this.tcpRemote };
+    }
     if (local) {
       if (this.udp) return { addr: this.udp.localAddress, port: this.udp.localPort };
       return { addr: "0.0.0.0", port: 0 };
@@ -584,6 +975,7 @@ export class Netconn {
   }
   /** @internal connected remote as u32. */
   get remoteU32(): { ip: number; port: number } | undefined {
+    if (this.tcpRemote) return { ip: ip4ToU32(this.tcpRemote.addr), port: this.tcpRemote.port };
     return this.remote;
   }
 }

@@ -23,9 +23,21 @@
  * `{ family: AF_INET, addr: "a.b.c.d", port }`. fd_sets are `Set<number>`
  * (FD_SET = add, FD_ISSET = has); select() rewrites them in place like C.
  *
- * Now: SOCK_DGRAM (UDP, UDP-Lite) and SOCK_RAW. SOCK_STREAM (TCP) comes with
- * the core's TCP host exports; until then socket(AF_INET, SOCK_STREAM)
- * throws EPROTONOSUPPORT.
+ * Types: SOCK_STREAM (TCP), SOCK_DGRAM (UDP, UDP-Lite) and SOCK_RAW.
+ *
+ * TCP as on Linux: listen/accept (accept4-style nonblocking EAGAIN);
+ * connect blocks until the handshake completes, or with O_NONBLOCK throws
+ * EINPROGRESS and the result comes as writability in select/poll and as
+ * SO_ERROR (0, ECONNREFUSED, ETIMEDOUT); a second connect meanwhile is
+ * EALREADY, on a connected socket EISCONN. recv returns what is there (up
+ * to the buffer; 0 at end of stream; MSG_WAITALL waits for all, MSG_PEEK
+ * leaves it), consuming netbufs partly like lwIP's lastdata — the receive
+ * window reopens only as the application reads. send blocks until all is
+ * queued (nonblocking: the part that fits, EAGAIN when none does; MSG_MORE
+ * holds PSH). ECONNRESET after a reset, EPIPE after shutdown(SHUT_WR).
+ * SO_LINGER {1, 0} makes close() send a RST; {1, n} waits up to n s for
+ * the send queue to drain. TCP_NODELAY, TCP_KEEPIDLE/KEEPINTVL/KEEPCNT (s),
+ * SO_KEEPALIVE and SO_REUSEADDR reach the pcb.
  *
  * @module
  */
@@ -33,8 +45,10 @@ import type { Stack } from "../stack.js";
 import { AsipError, ip4ToU32, u32ToIp4 } from "../abi.js";
 import { errno, errToErrno, SocketError } from "./errno.js";
 import {
-  netconnApi, Netconn, NetconnApi, NETCONN_UDP, NETCONN_UDPLITE, NETCONN_RAW, NETCONN_EVT_ERROR,
+  netconnApi, Netconn, NetconnApi, Netbuf, NETCONN_UDP, NETCONN_UDPLITE, NETCONN_RAW, NETCONN_TCP, NETCONN_EVT_ERROR,
+  NETCONN_MORE, NETCONN_DONTBLOCK,
 } from "./netconn.js";
+import { ERR } from "../abi.js";
 import { isLocalAddress } from "./dgram.js";
 import { UDP_MAX_PAYLOAD } from "./raw.js";
 
@@ -115,6 +129,16 @@ interface Sock {
   shutWr: boolean;
   /** Wakers of select/poll/recv calls waiting on this socket. */
   wakers: Set<() => void>;
+  /** TCP: the netbuf being read and how far (lwIP's lastdata). */
+  rxBuf?: Netbuf;
+  rxOff: number;
+  /** TCP: connect() in progress (nonblocking), listening. */
+  connecting: boolean;
+  listening: boolean;
+  nodelay: boolean;
+  keepIdle: number;
+  keepIntvl: number;
+  keepCnt: number;
 }
 
 const FIRST_FD = 3;
@@ -195,8 +219,8 @@ export class SocketsApi {
         if (!Number.isInteger(protocol) || protocol <= 0 || protocol > 255) this.fail(errno.EPROTONOSUPPORT, "socket");
         conn = this.nc.newWithProto(NETCONN_RAW, protocol);
       } else if (base === SOCK_STREAM) {
-        // TCP host exports are not in the core yet (assembly/abi/tcp.ts).
-        this.fail(errno.EPROTONOSUPPORT, "socket");
+        if (protocol !== 0 && protocol !== IPPROTO_TCP) this.fail(errno.EPROTONOSUPPORT, "socket");
+        conn = this.nc.new(NETCONN_TCP);
       } else {
         this.fail(errno.ESOCKTNOSUPPORT, "socket");
       }
@@ -206,10 +230,10 @@ export class SocketsApi {
     }
     const fd = this.nextFd++;
     const s: Sock = {
-      fd, type: base, protocol: base === SOCK_DGRAM ? (protocol || IPPROTO_UDP) : protocol, conn, nonblock,
+      fd, type: base, protocol: base === SOCK_DGRAM ? (protocol || IPPROTO_UDP) : base === SOCK_STREAM ? IPPROTO_TCP : protocol, conn, nonblock,
       soError: 0, rcvTimeo: 0, sndTimeo: 0, rcvBuf: 212992, sndBuf: 212992, reuse: false, broadcast: false,
       keepalive: false, linger: { onoff: 0, linger: 0 }, ttl: 64, tos: 0, bound: false, shutRd: false, shutWr: false,
-      wakers: new Set(),
+      wakers: new Set(), rxOff: 0, connecting: false, listening: false, nodelay: false, keepIdle: 7200, keepIntvl: 75, keepCnt: 9,
     };
     this.socks.set(fd, s);
     this.byConn.set(conn, s);
@@ -245,6 +269,7 @@ export class SocketsApi {
       return 0;
     }
     const { ip, port } = this.addrOf(sa, "connect");
+    if (s.type === SOCK_STREAM) return this.tcpConnect(s, ip, port);
     try {
       if (s.type === SOCK_DGRAM && port === 0) this.fail(errno.EINVAL, "connect");
       await s.conn.connect(ip, port);
@@ -255,18 +280,113 @@ export class SocketsApi {
     return 0;
   }
 
-  /** listen(2): SOCK_STREAM only. */
-  listen(fd: number, _backlog = 0): number {
-    const s = this.get(fd, "listen");
-    if (s.type !== SOCK_STREAM) this.fail(errno.EOPNOTSUPP, "listen");
+  /** TCP connect: blocking, or EINPROGRESS with the outcome in SO_ERROR and writability. */
+  private async tcpConnect(s: Sock, ip: string, port: number): Promise<number> {
+    const phase = s.conn.tcpPhase;
+    if (s.connecting) this.fail(errno.EALREADY, "connect");
+    if (phase === "connected") this.fail(errno.EISCONN, "connect");
+    if (phase === "listen") this.fail(errno.EINVAL, "connect");
+    if (phase === "dead") this.fail(errno.ECONNABORTED, "connect");
+    if (port === 0) this.fail(errno.ECONNREFUSED, "connect");
+    let p: Promise<void>;
+    try {
+      p = s.conn.connect(ip, port);
+    } catch (e) {
+      this.fromAsip(e, "connect");
+    }
+    s.connecting = true;
+    const settle = (err: number) => {
+      s.connecting = false;
+      if (err) s.soError = err;
+      for (const w of [...s.wakers]) w();
+    };
+    if (s.nonblock) {
+      p.then(() => settle(0), (e) => settle(this.connectErrno(e)));
+      this.fail(errno.EINPROGRESS, "connect");
+    }
+    try {
+      await p;
+    } catch (e) {
+      s.connecting = false;
+      this.fail(this.connectErrno(e), "connect", e instanceof AsipError ? e.err : undefined);
+    }
+    s.connecting = false;
+    s.bound = true;
     return 0;
   }
 
-  /** accept(2): SOCK_STREAM only. */
-  async accept(fd: number, _addr?: SockAddr): Promise<number> {
+  /** The errno of a failed TCP connect, as Linux reports it. */
+  private connectErrno(e: unknown): number {
+    if (!(e instanceof AsipError)) return errno.EIO;
+    if (e.err === ERR.ERR_RST || e.err === ERR.ERR_CONN) return errno.ECONNREFUSED;
+    if (e.err === ERR.ERR_ABRT || e.err === ERR.ERR_TIMEOUT) return errno.ETIMEDOUT;
+    if (e.err === ERR.ERR_CLSD) return errno.ECONNABORTED;
+    return errToErrno(e.err);
+  }
+
+  /** listen(2): SOCK_STREAM only. `backlog` 0 means 1 (lwIP), at most 255. */
+  listen(fd: number, backlog = 0): number {
+    const s = this.get(fd, "listen");
+    if (s.type !== SOCK_STREAM) this.fail(errno.EOPNOTSUPP, "listen");
+    const phase = s.conn.tcpPhase;
+    if (phase === "listen") return 0;
+    if (phase !== "new" || s.connecting) this.fail(errno.EINVAL, "listen");
+    try {
+      s.conn.listen(Math.min(255, Math.max(1, backlog | 0)));
+    } catch (e) {
+      this.fromAsip(e, "listen");
+    }
+    s.listening = true;
+    s.bound = true;
+    return 0;
+  }
+
+  /** accept(2): the next connection as a new descriptor; `addr` (if given) receives the peer's address. */
+  async accept(fd: number, addr?: SockAddr): Promise<number> {
     const s = this.get(fd, "accept");
     if (s.type !== SOCK_STREAM) this.fail(errno.EOPNOTSUPP, "accept");
-    return -1;
+    if (!s.listening) this.fail(errno.EINVAL, "accept");
+    for (;;) {
+      if (s.conn.acceptPending > 0) {
+        let c: Netconn;
+        try {
+          c = await s.conn.accept();
+        } catch (e) {
+          this.fromAsip(e, "accept");
+        }
+        const nfd = this.adopt(c, s);
+        if (addr) {
+          const r = c.remoteU32;
+          Object.assign(addr, { family: AF_INET, addr: r ? u32ToIp4(r.ip) : "0.0.0.0", port: r?.port ?? 0 });
+        }
+        return nfd;
+      }
+      if (s.conn.closed) this.fail(errno.EBADF, "accept");
+      if (s.nonblock) this.fail(errno.EAGAIN, "accept");
+      const ok = await this.wait([s], () => s.conn.acceptPending > 0 || s.conn.closed || !this.socks.has(fd), s.rcvTimeo);
+      if (!this.socks.has(fd)) this.fail(errno.EBADF, "accept");
+      if (!ok) this.fail(errno.EAGAIN, "accept");
+    }
+  }
+
+  /** A descriptor for an accepted connection (options inherited from the listener, as on Linux). */
+  private adopt(conn: Netconn, from: Sock): number {
+    const fd = this.nextFd++;
+    const s: Sock = {
+      fd, type: SOCK_STREAM, protocol: IPPROTO_TCP, conn, nonblock: false, soError: 0, rcvTimeo: from.rcvTimeo,
+      sndTimeo: from.sndTimeo, rcvBuf: from.rcvBuf, sndBuf: from.sndBuf, reuse: from.reuse, broadcast: false,
+      keepalive: from.keepalive, linger: { ...from.linger }, ttl: from.ttl, tos: from.tos, bound: true, shutRd: false,
+      shutWr: false, wakers: new Set(), rxOff: 0, connecting: false, listening: false, nodelay: from.nodelay,
+      keepIdle: from.keepIdle, keepIntvl: from.keepIntvl, keepCnt: from.keepCnt,
+    };
+    this.socks.set(fd, s);
+    this.byConn.set(conn, s);
+    const pcb = conn.tcpPcb;
+    if (pcb && pcb.handle !== 0) {
+      if (s.nodelay) pcb.nagle = false;
+      if (s.keepalive) pcb.keepalive(true, s.keepIdle * 1000, s.keepIntvl * 1000, s.keepCnt);
+    }
+    return fd;
   }
 
   /** getsockname(2) */
@@ -322,6 +442,11 @@ export class SocketsApi {
    */
   private async recvInto(fd: number, iov: Uint8Array[], flags: number, syscall: string): Promise<{ n: number; from: SockAddr; trunc: boolean }> {
     const s = this.get(fd, syscall);
+    if (s.type === SOCK_STREAM) {
+      const n = await this.tcpRecv(s, iov, flags, syscall);
+      const r = s.conn.remoteU32;
+      return { n, from: { family: AF_INET, addr: r ? u32ToIp4(r.ip) : "0.0.0.0", port: r?.port ?? 0 }, trunc: false };
+    }
     for (;;) {
       this.pendingError(s, syscall);
       if (s.shutRd || s.conn.closed) return { n: 0, from: { family: AF_INET, addr: "0.0.0.0", port: 0 }, trunc: false };
@@ -352,6 +477,134 @@ export class SocketsApi {
       const ok = await this.wait([s], () => !!s.conn.peek() || s.soError !== 0 || s.conn.closed || !this.socks.has(fd), s.rcvTimeo);
       if (!this.socks.has(fd)) this.fail(errno.EBADF, syscall);
       if (!ok) this.fail(errno.EAGAIN, syscall); // SO_RCVTIMEO expired: EAGAIN (socket(7))
+    }
+  }
+
+  /** Bytes readable now without waiting (TCP). */
+  private tcpReadable(s: Sock): number {
+    let n = s.conn.available.bytes;
+    if (s.rxBuf) n += s.rxBuf.len - s.rxOff;
+    return n;
+  }
+
+  /**
+   * TCP receive: copies what is there into `iov` (waiting when nothing is,
+   * unless nonblocking); 0 at end of stream. MSG_WAITALL fills it all (or
+   * stops at EOF/error); MSG_PEEK copies without consuming.
+   */
+  private async tcpRecv(s: Sock, iov: Uint8Array[], flags: number, syscall: string): Promise<number> {
+    const space = iov.reduce((k, v) => k + v.length, 0);
+    const peek = (flags & MSG_PEEK) !== 0;
+    const waitall = (flags & MSG_WAITALL) !== 0 && !peek;
+    let got = 0;
+    // Scatter helper: writes `src` at logical offset `got`.
+    const put = (src: Uint8Array) => {
+      let off = got, k = 0;
+      for (const v of iov) {
+        if (off >= v.length) { off -= v.length; continue; }
+        const n = Math.min(v.length - off, src.length - k);
+        v.set(src.subarray(k, k + n), off);
+        k += n;
+        off = 0;
+        if (k >= src.length) break;
+      }
+      got += k;
+    };
+    for (;;) {
+      if (s.listening) this.fail(errno.ENOTCONN, syscall);
+      if (got < space && !s.shutRd) {
+        // From the partly read netbuf, then from the queue.
+        let peekIdx = 0;
+        let peekBuf = s.rxBuf, peekOff = s.rxOff;
+        while (got < space) {
+          let b: Netbuf | undefined, off: number;
+          if (peek) {
+            if (peekBuf) { b = peekBuf; off = peekOff; peekBuf = undefined; }
+            else { b = s.conn.peekAt(peekIdx++); off = 0; }
+            if (!b) break;
+          } else {
+            if (!s.rxBuf) {
+              if (!s.conn.peek()) break;
+              try {
+                s.rxBuf = await s.conn.recv();
+              } catch (e) {
+                this.fromAsip(e, syscall);
+              }
+              s.rxOff = 0;
+            }
+            b = s.rxBuf;
+            off = s.rxOff;
+          }
+          const want = Math.min(space - got, b.len - off);
+          const dst = iov.length === 1 ? iov[0].subarray(got, got + want) : new Uint8Array(want);
+          const n = b.copy(dst, off);
+          if (iov.length === 1) got += n;
+          else put(dst.subarray(0, n));
+          if (!peek) {
+            s.rxOff += n;
+            if (s.rxOff >= b.len) {
+              b.delete();
+              s.rxBuf = undefined;
+              s.rxOff = 0;
+            }
+          }
+        }
+      }
+      if (got > 0 && (!waitall || got >= space)) return got;
+      if (got >= space) return got;
+      // Nothing (more) to read now.
+      if (s.shutRd || s.conn.eof) return got;
+      const phase = s.conn.tcpPhase;
+      if (phase === "dead" || s.conn.closed) {
+        if (got > 0) return got;
+        const pe = s.conn.err();
+        if (pe === ERR.ERR_RST) this.fail(errno.ECONNRESET, syscall, pe);
+        if (pe === ERR.ERR_ABRT || pe === ERR.ERR_TIMEOUT) this.fail(errno.ETIMEDOUT, syscall, pe);
+        if (s.soError) this.pendingError(s, syscall);
+        return 0;
+      }
+      if (phase === "new" && !s.connecting) this.fail(errno.ENOTCONN, syscall);
+      if (s.nonblock || (flags & MSG_DONTWAIT) !== 0) {
+        if (got > 0) return got;
+        this.fail(errno.EAGAIN, syscall);
+      }
+      const fd = s.fd;
+      const ok = await this.wait([s], () => !!s.conn.peek() || s.conn.eof || s.conn.tcpPhase === "dead" || s.conn.closed || s.shutRd || !this.socks.has(fd), s.rcvTimeo);
+      if (!this.socks.has(fd)) this.fail(errno.EBADF, syscall);
+      if (!ok) {
+        if (got > 0) return got;
+        this.fail(errno.EAGAIN, syscall);
+      }
+    }
+  }
+
+  /** TCP send: all of it (blocking) or what fits (nonblocking / MSG_DONTWAIT). */
+  private async tcpSend(s: Sock, data: Uint8Array, flags: number, syscall: string): Promise<number> {
+    this.pendingError(s, syscall);
+    if (s.shutWr) this.fail(errno.EPIPE, syscall);
+    const phase = s.conn.tcpPhase;
+    if (phase === "dead") {
+      const pe = s.conn.err();
+      this.fail(pe === ERR.ERR_RST ? errno.ECONNRESET : errno.EPIPE, syscall, pe || undefined);
+    }
+    if (phase !== "connected") this.fail(errno.ENOTCONN, syscall);
+    if (data.length === 0) return 0;
+    const nb = s.nonblock || (flags & MSG_DONTWAIT) !== 0;
+    let wflags = 0;
+    if ((flags & MSG_MORE) !== 0) wflags |= NETCONN_MORE;
+    if (nb) wflags |= NETCONN_DONTBLOCK;
+    s.conn.setSendTimeout(s.sndTimeo);
+    try {
+      return await s.conn.write(data, wflags);
+    } catch (e) {
+      if (e instanceof AsipError) {
+        const partial = (e as AsipError & { bytesWritten?: number }).bytesWritten;
+        if (e.err === ERR.ERR_TIMEOUT && partial) return partial;
+        if (e.err === ERR.ERR_WOULDBLOCK || e.err === ERR.ERR_TIMEOUT) this.fail(errno.EAGAIN, syscall, e.err);
+        if (e.err === ERR.ERR_RST) this.fail(errno.ECONNRESET, syscall, e.err);
+        if (e.err === ERR.ERR_CLSD || e.err === ERR.ERR_CONN || e.err === ERR.ERR_ABRT) this.fail(errno.EPIPE, syscall, e.err);
+      }
+      this.fromAsip(e, syscall);
     }
   }
 
@@ -391,6 +644,7 @@ export class SocketsApi {
   private async sendData(fd: number, data: Uint8Array, flags: number, to: SockAddr | undefined, syscall: string): Promise<number> {
     const s = this.get(fd, syscall);
     if (!(data instanceof Uint8Array)) this.fail(errno.EFAULT, syscall);
+    if (s.type === SOCK_STREAM) return this.tcpSend(s, data, flags, syscall);
     this.pendingError(s, syscall);
     if (s.shutWr) this.fail(errno.EPIPE, syscall);
     let ip: number, port: number;
@@ -450,6 +704,18 @@ export class SocketsApi {
     const s = this.get(fd, "shutdown");
     if (how !== SHUT_RD && how !== SHUT_WR && how !== SHUT_RDWR) this.fail(errno.EINVAL, "shutdown");
     if (s.type !== SOCK_STREAM && !s.conn.remoteU32) this.fail(errno.ENOTCONN, "shutdown");
+    if (s.type === SOCK_STREAM) {
+      if (s.conn.tcpPhase !== "connected") this.fail(errno.ENOTCONN, "shutdown");
+      const rx = how !== SHUT_WR && !s.shutRd, tx = how !== SHUT_RD && !s.shutWr;
+      if (rx || tx) {
+        if (rx && s.rxBuf) {
+          s.rxBuf.delete();
+          s.rxBuf = undefined;
+        }
+        // Not awaited: netconn's shutdown acts at once.
+        s.conn.shutdown(rx, tx).catch(() => {});
+      }
+    }
     if (how !== SHUT_WR) s.shutRd = true;
     if (how !== SHUT_RD) s.shutWr = true;
     for (const w of [...s.wakers]) w();
@@ -461,6 +727,24 @@ export class SocketsApi {
     const s = this.get(fd, "close");
     this.socks.delete(fd);
     this.byConn.delete(s.conn);
+    if (s.rxBuf) {
+      s.rxBuf.delete();
+      s.rxBuf = undefined;
+    }
+    if (s.type === SOCK_STREAM && s.linger.onoff && !s.conn.closed) {
+      if (s.linger.linger === 0) {
+        // SO_LINGER {1, 0}: abortive close, a RST (socket(7)).
+        s.conn.abort();
+        for (const w of [...s.wakers]) w();
+        return 0;
+      }
+      // Wait (up to the linger time) for the send queue to drain.
+      const pcb = s.conn.tcpPcb;
+      const end = Date.now() + s.linger.linger * 1000;
+      while (pcb && pcb.handle !== 0 && pcb.sndqueuelen > 0 && Date.now() < end) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
     await s.conn.delete();
     for (const w of [...s.wakers]) w();
     return 0;
@@ -488,7 +772,7 @@ export class SocketsApi {
         case SO_RCVTIMEO: return s.rcvTimeo;
         case SO_SNDTIMEO: return s.sndTimeo;
         case SO_LINGER: return { ...s.linger };
-        case SO_ACCEPTCONN: return 0;
+        case SO_ACCEPTCONN: return s.listening ? 1 : 0;
       }
     } else if (level === IPPROTO_IP) {
       switch (name) {
@@ -497,6 +781,12 @@ export class SocketsApi {
       }
     } else if (level === IPPROTO_TCP) {
       if (s.type !== SOCK_STREAM) this.fail(errno.ENOPROTOOPT, "getsockopt");
+      switch (name) {
+        case TCP_NODELAY: return s.nodelay ? 1 : 0;
+        case TCP_KEEPIDLE: return s.keepIdle;
+        case TCP_KEEPINTVL: return s.keepIntvl;
+        case TCP_KEEPCNT: return s.keepCnt;
+      }
     }
     this.fail(errno.ENOPROTOOPT, "getsockopt");
   }
@@ -510,19 +800,24 @@ export class SocketsApi {
       return v;
     };
     const pcb = s.conn.udpPcb;
+    const tpcb = s.conn.tcpPcb;
     try {
       if (level === SOL_SOCKET) {
         switch (name) {
           case SO_REUSEADDR:
             s.reuse = int() !== 0;
             if (pcb) pcb.reuseaddr = s.reuse;
+            if (tpcb && tpcb.handle !== 0) tpcb.reuseaddr = s.reuse;
             return 0;
           case SO_BROADCAST:
             s.broadcast = int() !== 0;
             if (pcb) pcb.broadcast = s.broadcast;
             else if (s.conn.rawPcb) s.conn.rawPcb.broadcast = s.broadcast;
             return 0;
-          case SO_KEEPALIVE: s.keepalive = int() !== 0; return 0;
+          case SO_KEEPALIVE:
+            s.keepalive = int() !== 0;
+            this.applyKeepalive(s);
+            return 0;
           case SO_RCVBUF: {
             const v = int();
             if (v < 0) this.fail(errno.EINVAL, "setsockopt");
@@ -564,6 +859,7 @@ export class SocketsApi {
             if (v < -1 || v === 0 || v > 255) this.fail(errno.EINVAL, "setsockopt");
             s.ttl = v === -1 ? 64 : v;
             (pcb ?? s.conn.rawPcb)?.setTtlTos(s.ttl, s.tos);
+            if (tpcb && tpcb.handle !== 0) tpcb.setTtlTos(s.ttl, s.tos);
             return 0;
           }
           case IP_TOS: {
@@ -571,6 +867,7 @@ export class SocketsApi {
             if (v < 0 || v > 255) this.fail(errno.EINVAL, "setsockopt");
             s.tos = v;
             (pcb ?? s.conn.rawPcb)?.setTtlTos(s.ttl, s.tos);
+            if (tpcb && tpcb.handle !== 0) tpcb.setTtlTos(s.ttl, s.tos);
             return 0;
           }
           case IP_HDRINCL:
@@ -579,13 +876,37 @@ export class SocketsApi {
             return 0;
         }
       } else if (level === IPPROTO_TCP) {
-        // TCP_NODELAY / TCP_KEEP*: stream sockets only (none until TCP lands).
-        this.fail(errno.ENOPROTOOPT, "setsockopt");
+        if (s.type !== SOCK_STREAM) this.fail(errno.ENOPROTOOPT, "setsockopt");
+        switch (name) {
+          case TCP_NODELAY:
+            s.nodelay = int() !== 0;
+            if (tpcb && tpcb.handle !== 0 && s.conn.tcpPhase !== "listen") tpcb.nagle = !s.nodelay;
+            return 0;
+          case TCP_KEEPIDLE:
+          case TCP_KEEPINTVL:
+          case TCP_KEEPCNT: {
+            const v = int();
+            // Linux: 1..32767 s (idle, interval), 1..127 probes.
+            if (v < 1 || v > (name === TCP_KEEPCNT ? 127 : 32767)) this.fail(errno.EINVAL, "setsockopt");
+            if (name === TCP_KEEPIDLE) s.keepIdle = v;
+            else if (name === TCP_KEEPINTVL) s.keepIntvl = v;
+            else s.keepCnt = v;
+            this.applyKeepalive(s);
+            return 0;
+          }
+        }
       }
     } catch (e) {
       this.fromAsip(e, "setsockopt");
     }
     this.fail(errno.ENOPROTOOPT, "setsockopt");
+  }
+
+  /** Keepalive settings to the pcb (connections only; a listener passes them on at accept). */
+  private applyKeepalive(s: Sock): void {
+    const tpcb = s.conn.tcpPcb;
+    if (!tpcb || tpcb.handle === 0 || s.conn.tcpPhase === "listen" || s.conn.tcpPhase === "new") return;
+    tpcb.keepalive(s.keepalive, s.keepIdle * 1000, s.keepIntvl * 1000, s.keepCnt);
   }
 
   /** ioctl(2): FIONBIO (arg: nonzero = nonblocking) → 0; FIONREAD → bytes of the next datagram (Linux udp(7)). */
@@ -596,6 +917,7 @@ export class SocketsApi {
       return 0;
     }
     if (request === FIONREAD) {
+      if (s.type === SOCK_STREAM) return this.tcpReadable(s);
       const b = s.conn.peek();
       return b ? b.len : 0;
     }
@@ -618,6 +940,19 @@ export class SocketsApi {
   private revents(s: Sock | undefined, events: number): number {
     if (!s) return POLLNVAL;
     let r = 0;
+    if (s.type === SOCK_STREAM) {
+      const phase = s.conn.tcpPhase;
+      if (s.listening) {
+        if (s.conn.acceptPending > 0) r |= POLLIN | POLLRDNORM;
+      } else {
+        if (this.tcpReadable(s) > 0 || s.conn.eof || s.shutRd || phase === "dead") r |= POLLIN | POLLRDNORM;
+        if (phase === "connected" && !s.shutWr && s.conn.canWrite) r |= POLLOUT | POLLWRNORM;
+        if (phase === "dead" && !s.connecting) r |= POLLOUT | POLLWRNORM; // a failed connect is "writable" with SO_ERROR set
+        if (phase === "dead" || (s.conn.eof && s.shutWr)) r |= POLLHUP;
+      }
+      if (s.soError) r |= POLLERR;
+      return r & (events | POLLERR | POLLHUP | POLLNVAL);
+    }
     if (s.conn.peek() || s.shutRd) r |= POLLIN | POLLRDNORM;
     if (!s.shutWr) r |= POLLOUT | POLLWRNORM; // datagrams are always writable (lwIP sendevent = 1)
     if (s.soError) r |= POLLERR;

@@ -21,15 +21,25 @@
  * An AbortSignal (`signal` option) closes the socket and errors both streams
  * with the signal's reason.
  *
- * TCP (connect/listen with byte streams and backpressure) arrives with the
- * core's TCP host exports; until then `connect`/`listen` reject with an
- * Error saying so.
+ * TCP: `connect(address, port, opts)` → a {@link TCPSocket} whose `opened`
+ * yields a ReadableStream of bytes (type "bytes": BYOB readers work) and a
+ * WritableStream of BufferSources. Backpressure both ways: a write's
+ * Promise settles when the core's send queue has taken all its bytes (SENT
+ * events make room), so `writer.ready` waits while the send buffer is full;
+ * received bytes are given back to the core's window (tcp_recved) only as
+ * the readable side's queue (`readableHighWaterMark` bytes, default 64 KiB)
+ * drains, so the peer's window closes while nobody reads. Closing the
+ * writable sends FIN; cancelling the readable stops receiving; `close()`
+ * closes both; the AbortSignal (`signal`) aborts the connection with a RST.
+ * `listen(opts)` → a {@link TCPServerSocket}: `opened` yields a
+ * ReadableStream of accepted TCPSockets, and the server is itself an async
+ * iterable of them (`for await (const conn of server)`).
  *
  * @module
  */
 import type { Stack } from "../stack.js";
 import { AsipError } from "../abi.js";
-import { rawApi, addrArg, portArg, type UdpPcb } from "./raw.js";
+import { rawApi, addrArg, portArg, type UdpPcb, type TcpPcb } from "./raw.js";
 
 /** A datagram (Direct Sockets' UDPMessage). */
 export interface UDPMessage {
@@ -212,6 +222,376 @@ export class UDPSocket {
   }
 }
 
+// ---- TCP --------------------------------------------------------------------------------------
+
+export interface TCPSocketOptions {
+  /** Nagle off (Direct Sockets' noDelay). */
+  noDelay?: boolean;
+  /** Keepalive probes after this many ms idle (Direct Sockets' keepAliveDelay). */
+  keepAliveDelay?: number;
+  /** Bytes the readable side queues before the window closes (default 64 KiB). */
+  readableHighWaterMark?: number;
+  localAddress?: string;
+  localPort?: number;
+  signal?: AbortSignal;
+}
+
+export interface TCPSocketOpenInfo {
+  readable: ReadableStream<Uint8Array>;
+  /** Takes any BufferSource (typed Uint8Array so readable.pipeTo(writable) type-checks). */
+  writable: WritableStream<Uint8Array>;
+  remoteAddress: string;
+  remotePort: number;
+  localAddress: string;
+  localPort: number;
+}
+
+const TCP_HWM = 64 * 1024;
+
+/**
+ * tcp_recved that ignores a pcb the core has just dropped: between the
+ * core freeing it (RST, abort) and its ERR event reaching JS, calls on the
+ * handle fail with ERR_ARG; the window no longer matters then.
+ */
+function recvedSafe(pcb: TcpPcb, n: number): void {
+  try {
+    pcb.recved(n);
+  } catch (e) {
+    if (!(e instanceof AsipError) || e.code !== "ERR_ARG") throw e;
+  }
+}
+
+/** A TCP connection as a pair of byte streams (Direct Sockets' TCPSocket). */
+export class TCPSocket {
+  readonly opened: Promise<TCPSocketOpenInfo>;
+  readonly closed: Promise<void>;
+  private pcb: TcpPcb | undefined;
+  private rctl: ReadableByteStreamController | undefined;
+  private closedResolve!: () => void;
+  private closedReject!: (e: unknown) => void;
+  private openedResolve!: (i: TCPSocketOpenInfo) => void;
+  private openedReject!: (e: unknown) => void;
+  private done = false;
+  private readableOpen = true;
+  private writableOpen = true;
+  /** Bytes enqueued but not yet given back to the window. */
+  private unconsumed = 0;
+  /** The write waiting for room in the send queue. */
+  private wq: { data: Uint8Array; resolve: () => void; reject: (e: unknown) => void } | undefined;
+  private readonly hwm: number;
+  private readonly api: StreamsApi;
+
+  /** @internal `accepted`: a connection from a listener. */
+  constructor(api: StreamsApi, remoteAddress: string, remotePort: number, opts: TCPSocketOptions = {}, accepted?: TcpPcb) {
+    this.api = api;
+    this.hwm = opts.readableHighWaterMark ?? TCP_HWM;
+    this.closed = new Promise<void>((res, rej) => {
+      this.closedResolve = res;
+      this.closedReject = rej;
+    });
+    this.closed.catch(() => {});
+    this.opened = new Promise<TCPSocketOpenInfo>((res, rej) => {
+      this.openedResolve = res;
+      this.openedReject = rej;
+    });
+    this.opened.catch(() => {});
+    try {
+      if (opts.signal?.aborted) throw opts.signal.reason;
+      if (accepted) {
+        this.pcb = accepted;
+        this.install(accepted, opts);
+        this.open(opts);
+      } else {
+        addrArg(remoteAddress, "TCPSocket");
+        portArg(remotePort, "TCPSocket", true);
+        const pcb = api.raw.tcp.new();
+        this.pcb = pcb;
+        try {
+          if (opts.localAddress !== undefined || opts.localPort !== undefined) pcb.bind(opts.localAddress ?? "0.0.0.0", portArg(opts.localPort ?? 0, "TCPSocket"));
+          this.install(pcb, opts);
+          pcb.connect(remoteAddress, remotePort, (err) => {
+            if (!err) this.open(opts);
+          });
+        } catch (e) {
+          this.pcb = undefined;
+          pcb.abort();
+          throw e;
+        }
+      }
+      if (opts.signal) {
+        const sig = opts.signal;
+        sig.addEventListener("abort", () => this.fail(sig.reason, true), { once: true });
+      }
+    } catch (e) {
+      this.done = true;
+      this.openedReject(e);
+      this.closedReject(e);
+    }
+  }
+
+  private install(pcb: TcpPcb, opts: TCPSocketOptions): void {
+    pcb.autoRecved = false;
+    pcb.recv((data) => this.onData(data));
+    pcb.sent(() => this.pump());
+    pcb.err((e) => {
+      this.pcb = undefined;
+      this.fail(e, false);
+    });
+    void opts;
+  }
+
+  private open(opts: TCPSocketOptions): void {
+    const pcb = this.pcb!;
+    if (opts.noDelay) pcb.nagle = false;
+    if (opts.keepAliveDelay !== undefined) pcb.keepalive(true, Math.max(1000, opts.keepAliveDelay));
+    const readable = new ReadableStream<Uint8Array>({
+      type: "bytes",
+      start: (c) => {
+        this.rctl = c as ReadableByteStreamController;
+      },
+      pull: () => {
+        // The reader took bytes: give them back to the window.
+        const n = this.unconsumed;
+        if (n !== 0 && this.pcb) {
+          this.unconsumed = 0;
+          recvedSafe(this.pcb, n);
+        }
+      },
+      cancel: () => {
+        this.readableOpen = false;
+        this.rctl = undefined;
+        const p = this.pcb;
+        if (p && this.unconsumed) p.recved(this.unconsumed);
+        this.unconsumed = 0;
+        this.maybeClose();
+      },
+    }, { highWaterMark: this.hwm });
+    const writable = new WritableStream<Uint8Array>({
+      write: (c) => new Promise<void>((resolve, reject) => {
+        if (!this.pcb) throw new Error("TCPSocket is closed");
+        const chunk = c as unknown;
+        let data: Uint8Array;
+        if (chunk instanceof Uint8Array) data = chunk;
+        else if (chunk instanceof ArrayBuffer) data = new Uint8Array(chunk);
+        else if (ArrayBuffer.isView(chunk)) data = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+        else throw new TypeError("TCPSocket: write a BufferSource");
+        this.wq = { data, resolve, reject };
+        this.pump();
+      }),
+      close: () => {
+        this.writableOpen = false;
+        const p = this.pcb;
+        if (p) {
+          try { p.shutdown(false, true); } catch { /* gone */ }
+        }
+        this.maybeClose();
+      },
+      abort: (reason) => {
+        this.writableOpen = false;
+        this.fail(reason, true);
+      },
+    }, new CountQueuingStrategy({ highWaterMark: 1 }));
+    this.openedResolve({
+      readable, writable, remoteAddress: pcb.remoteAddress, remotePort: pcb.remotePort,
+      localAddress: pcb.localAddress, localPort: pcb.localPort,
+    });
+  }
+
+  private onData(data: Uint8Array | null): void {
+    const c = this.rctl;
+    const pcb = this.pcb!;
+    if (data === null) {
+      if (c) {
+        try { c.close(); } catch { /* closed */ }
+        this.rctl = undefined;
+      }
+      this.readableOpen = false;
+      this.maybeClose();
+      return;
+    }
+    if (!c || !this.readableOpen) {
+      pcb.recved(data.length); // nobody reads any more: drop
+      return;
+    }
+    c.enqueue(data.slice());
+    if ((c.desiredSize ?? 0) > 0) recvedSafe(pcb, data.length);
+    else this.unconsumed += data.length; // the reader is behind: the window stays closed by this much
+  }
+
+  private pump(): void {
+    const w = this.wq;
+    const pcb = this.pcb;
+    if (!w || !pcb) return;
+    let n: number;
+    try {
+      n = pcb.write(w.data);
+    } catch (e) {
+      // ERR_ARG: the core dropped the pcb and its ERR event is on the way (fail() settles the write).
+      if (e instanceof AsipError && e.code === "ERR_ARG") return;
+      this.wq = undefined;
+      w.reject(e);
+      return;
+    }
+    if (n < w.data.length) {
+      w.data = w.data.subarray(n);
+      return;
+    }
+    this.wq = undefined;
+    w.resolve();
+  }
+
+  /** Both sides done: the connection is closed (FIN both ways). */
+  private maybeClose(): void {
+    if (this.readableOpen || this.writableOpen || this.done) return;
+    this.done = true;
+    const p = this.pcb;
+    this.pcb = undefined;
+    if (p) {
+      try { p.close(); } catch { try { p.abort(); } catch { /* gone */ } }
+    }
+    this.closedResolve();
+  }
+
+  /** Closes both directions (FIN); the streams end. */
+  async close(): Promise<void> {
+    if (this.done) return this.closed.catch(() => {});
+    this.done = true;
+    const p = this.pcb;
+    this.pcb = undefined;
+    if (p) {
+      try {
+        if (this.unconsumed) p.recved(this.unconsumed);
+        p.close();
+      } catch { try { p.abort(); } catch { /* gone */ } }
+    }
+    try { this.rctl?.close(); } catch { /* closed */ }
+    this.wq?.reject(new Error("TCPSocket closed"));
+    this.wq = undefined;
+    this.openedReject(new Error("TCPSocket closed before it opened"));
+    this.closedResolve();
+    return this.closed;
+  }
+
+  /** An error (reset, refused, aborted): both streams error, `closed` rejects. */
+  private fail(reason: unknown, abort: boolean): void {
+    if (this.done) return;
+    this.done = true;
+    const p = this.pcb;
+    this.pcb = undefined;
+    if (p && abort) {
+      try { p.abort(); } catch { /* gone */ }
+    }
+    try { this.rctl?.error(reason); } catch { /* errored */ }
+    this.wq?.reject(reason);
+    this.wq = undefined;
+    this.openedReject(reason);
+    this.closedReject(reason);
+  }
+}
+
+export interface TCPServerSocketOptions {
+  localAddress?: string;
+  /** 0 or none: ephemeral. */
+  localPort?: number;
+  /** Pending connections (1..255, default 128). */
+  backlog?: number;
+  /** Options of each accepted connection. */
+  connection?: Omit<TCPSocketOptions, "signal" | "localAddress" | "localPort">;
+  signal?: AbortSignal;
+}
+
+export interface TCPServerSocketOpenInfo {
+  readable: ReadableStream<TCPSocket>;
+  localAddress: string;
+  localPort: number;
+}
+
+/** A TCP listener whose accepted connections are a stream (Direct Sockets' TCPServerSocket). */
+export class TCPServerSocket implements AsyncIterable<TCPSocket> {
+  readonly opened: Promise<TCPServerSocketOpenInfo>;
+  readonly closed: Promise<void>;
+  private pcb: TcpPcb | undefined;
+  private ctl: ReadableStreamDefaultController<TCPSocket> | undefined;
+  private readable: ReadableStream<TCPSocket> | undefined;
+  private closedResolve!: () => void;
+
+  /** @internal */
+  constructor(api: StreamsApi, opts: TCPServerSocketOptions = {}) {
+    this.closed = new Promise<void>((res) => (this.closedResolve = res));
+    this.opened = new Promise<TCPServerSocketOpenInfo>((resolve, reject) => {
+      try {
+        if (opts.signal?.aborted) throw opts.signal.reason;
+        const local = opts.localAddress ?? "0.0.0.0";
+        addrArg(local, "TCPServerSocket");
+        const lport = portArg(opts.localPort ?? 0, "TCPServerSocket");
+        const backlog = opts.backlog ?? 128;
+        const pcb = api.raw.tcp.new();
+        try {
+          pcb.bind(local, lport);
+          pcb.listen(Math.min(255, Math.max(1, backlog)));
+        } catch (e) {
+          try { pcb.close(); } catch { pcb.abort(); }
+          throw e;
+        }
+        this.pcb = pcb;
+        const readable = new ReadableStream<TCPSocket>({
+          start: (c) => {
+            this.ctl = c;
+          },
+          cancel: () => this.close(),
+        }, new CountQueuingStrategy({ highWaterMark: Math.min(255, Math.max(1, backlog)) }));
+        this.readable = readable;
+        pcb.accept((child) => {
+          const c = this.ctl;
+          if (!c || (c.desiredSize ?? 0) <= 0) {
+            // Nobody takes connections (the queue is as deep as the backlog): refuse.
+            child.abort();
+            return;
+          }
+          c.enqueue(new TCPSocket(api, child.remoteAddress, child.remotePort, opts.connection ?? {}, child));
+        });
+        if (opts.signal) {
+          const sig = opts.signal;
+          sig.addEventListener("abort", () => this.close(), { once: true });
+        }
+        resolve({ readable, localAddress: local, localPort: pcb.localPort });
+      } catch (e) {
+        this.closedResolve();
+        reject(e);
+      }
+    });
+    this.opened.catch(() => {});
+  }
+
+  /** Stops listening; the readable of connections ends. Accepted connections stay open. */
+  async close(): Promise<void> {
+    const p = this.pcb;
+    if (p) {
+      this.pcb = undefined;
+      try { p.close(); } catch { /* gone */ }
+      try { this.ctl?.close(); } catch { /* closed */ }
+      this.ctl = undefined;
+      this.closedResolve();
+    }
+    return this.closed;
+  }
+
+  /** `for await (const conn of server)`: the accepted connections. */
+  async *[Symbol.asyncIterator](): AsyncIterator<TCPSocket> {
+    await this.opened;
+    const reader = this.readable!.getReader();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        yield value;
+      }
+    } finally {
+      reader.releaseLock();
+    }
+  }
+}
+
 /** `stack.streams`: WHATWG-stream sockets of one stack. */
 export class StreamsApi {
   /** @internal */ readonly raw;
@@ -225,14 +605,14 @@ export class StreamsApi {
     return new UDPSocket(this, opts);
   }
 
-  /** TCP connect: needs the core's TCP host exports (not in this build yet). */
-  connect(_remoteAddress: string, _remotePort: number, _opts: { signal?: AbortSignal } = {}): never {
-    throw new AsipError(-6, "streams.connect: TCP is not available in this core yet (assembly/abi/tcp.ts)");
+  /** A TCP connection (see {@link TCPSocket}). */
+  connect(remoteAddress: string, remotePort: number, opts: TCPSocketOptions = {}): TCPSocket {
+    return new TCPSocket(this, remoteAddress, remotePort, opts);
   }
 
-  /** TCP listen: needs the core's TCP host exports (not in this build yet). */
-  listen(_opts: { localPort?: number } = {}): never {
-    throw new AsipError(-6, "streams.listen: TCP is not available in this core yet (assembly/abi/tcp.ts)");
+  /** A TCP listener (see {@link TCPServerSocket}). */
+  listen(opts: TCPServerSocketOptions = {}): TCPServerSocket {
+    return new TCPServerSocket(this, opts);
   }
 }
 

@@ -223,7 +223,9 @@ for (const variant of VARIANTS) {
     assert.throws(() => u2.bind("1.2.3", 1), TypeError);
     assert.throws(() => u2.bind(null, 70000), RangeError);
     await assert.rejects(u2.send(b.netconn.netbuf()), (e: AsipError) => e.code === "ERR_CONN");
-    assert.throws(() => b.netconn.new(NETCONN_TCP), (e: AsipError) => e.code === "ERR_VAL");
+    const t = b.netconn.new(NETCONN_TCP);
+    await assert.rejects(t.write(new Uint8Array(1)), (e: AsipError) => e.code === "ERR_CONN"); // TCP: not connected
+    await t.delete();
     assert.throws(() => b.netconn.new(0x77), (e: AsipError) => e.code === "ERR_VAL");
     let errEvt = 0;
     const u3 = a.netconn.new(NETCONN_UDP, (_c, evt) => { if (evt === NETCONN_EVT_ERROR) errEvt++; });
@@ -270,7 +272,7 @@ for (const variant of VARIANTS) {
       }
     };
     assert.equal(en(() => so.socket(S.AF_INET6, S.SOCK_DGRAM)), errno.EAFNOSUPPORT);
-    assert.equal(en(() => so.socket(S.AF_INET, S.SOCK_STREAM)), errno.EPROTONOSUPPORT);
+    assert.equal(en(() => so.socket(S.AF_INET, S.SOCK_STREAM, S.IPPROTO_UDP)), errno.EPROTONOSUPPORT);
     assert.equal(en(() => so.socket(S.AF_INET, 9)), errno.ESOCKTNOSUPPORT);
     assert.equal(en(() => so.bind(99, { family: S.AF_INET, addr: "0.0.0.0", port: 1 })), errno.EBADF);
     assert.equal(so.errno, errno.EBADF);

@@ -1,0 +1,425 @@
+// TCP across the host APIs: an echo server written against each API (raw,
+// netconn, sockets, net, streams) serves a client written against every
+// API (25 pairs, 96 KiB each way, byte-exact, half-close then EOF); error
+// codes for refused, reset and timed-out connections in netconn, sockets
+// and streams (net: api_tcp.test.ts); netconn's nonblocking connect
+// (ERR_INPROGRESS, then events) and sockets' (EINPROGRESS, then select and
+// SO_ERROR); 10,000 connections opened and closed with the pools back to
+// baseline. Two stacks over pair(), release and mvp, leak-checked.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import type { Stack } from "../../bindings/stack.js";
+import "../../bindings/api/net.js";
+import type { TcpPcb } from "../../bindings/api/raw.js";
+import { NETCONN_TCP, NETCONN_EVT_SENDPLUS, NETCONN_EVT_ERROR, NETCONN_MORE, type Netconn } from "../../bindings/api/netconn.js";
+import * as S from "../../bindings/api/sockets.js";
+import { errno, SocketError } from "../../bindings/api/errno.js";
+import { AsipError, ip4ToU32 } from "../../bindings/abi.js";
+import { VARIANTS, until } from "../helpers/stacks.js";
+import { B, tcpStacks, noLeaks, once } from "./api_tcp_common.js";
+
+type Stop = () => Promise<void>;
+
+// ---- echo servers ------------------------------------------------------------------------------
+
+/** Raw API echo: queue what arrives, write as sndbuf allows, close after the peer's FIN once all is out. */
+function rawEcho(child: TcpPcb): void {
+  const q: Uint8Array[] = [];
+  let fin = false;
+  const pump = () => {
+    while (q.length && child.handle !== 0) {
+      const n = child.write(q[0]);
+      if (n < q[0].length) {
+        q[0] = q[0].subarray(n);
+        return;
+      }
+      q.shift();
+    }
+    if (fin && q.length === 0 && child.handle !== 0) child.close();
+  };
+  child.recv((d) => {
+    if (d === null) fin = true;
+    else q.push(d.slice());
+    pump();
+  });
+  child.sent(pump);
+  child.err(() => {});
+}
+
+export const servers: Record<string, (s: Stack, port: number) => Promise<Stop>> = {
+  async raw(s, port) {
+    const l = s.raw.tcp.new().bind("0.0.0.0", port).listen(16);
+    l.accept(rawEcho);
+    return async () => l.close();
+  },
+  async netconn(s, port) {
+    const l = s.netconn.new(NETCONN_TCP);
+    l.bind(null, port);
+    l.listen(16);
+    const serve = async (c: Netconn) => {
+      try {
+        for (;;) {
+          const buf = await c.recv();
+          // Zero-copy: the netbuf's own view of the core's pbuf goes straight back.
+          for (let more = 0; more >= 0; more = buf.next()) await c.write(buf.data(), NETCONN_MORE);
+          buf.delete();
+        }
+      } catch (e) {
+        if ((e as AsipError).code !== "ERR_CLSD") throw e;
+      }
+      await c.close();
+    };
+    const loop = (async () => {
+      for (;;) {
+        let c: Netconn;
+        try {
+          c = await l.accept();
+        } catch (e) {
+          if ((e as AsipError).code === "ERR_CLSD") return;
+          throw e;
+        }
+        void serve(c);
+      }
+    })();
+    return async () => {
+      await l.close();
+      await loop;
+    };
+  },
+  async sockets(s, port) {
+    const so = s.sockets;
+    const fd = so.socket(S.AF_INET, S.SOCK_STREAM, 0);
+    so.setsockopt(fd, S.SOL_SOCKET, S.SO_REUSEADDR, 1);
+    so.bind(fd, { family: S.AF_INET, addr: "0.0.0.0", port });
+    so.listen(fd, 16);
+    const serve = async (cfd: number) => {
+      const buf = new Uint8Array(16384);
+      for (;;) {
+        const n = await so.recv(cfd, buf);
+        if (n === 0) break;
+        let off = 0;
+        while (off < n) off += await so.send(cfd, buf.subarray(off, n));
+      }
+      await so.close(cfd);
+    };
+    const loop = (async () => {
+      for (;;) {
+        let cfd: number;
+        try {
+          cfd = await so.accept(fd);
+        } catch (e) {
+          if ((e as SocketError).code === "EBADF") return;
+          throw e;
+        }
+        void serve(cfd);
+      }
+    })();
+    return async () => {
+      await so.close(fd);
+      await loop;
+    };
+  },
+  async net(s, port) {
+    const srv = s.net.createServer((c) => c.pipe(c));
+    await new Promise<void>((r) => srv.listen(port, r));
+    return () => new Promise<void>((r) => srv.close(() => r()));
+  },
+  async streams(s, port) {
+    const srv = s.streams.listen({ localPort: port });
+    await srv.opened;
+    const loop = (async () => {
+      for await (const conn of srv) {
+        void conn.opened.then(({ readable, writable }) => readable.pipeTo(writable)).then(() => conn.closed);
+      }
+    })();
+    return async () => {
+      await srv.close();
+      await loop;
+    };
+  },
+};
+
+// ---- clients: send `data`, half-close, return everything received until EOF ----------------------
+
+export const clients: Record<string, (s: Stack, port: number, data: Uint8Array) => Promise<Uint8Array>> = {
+  raw(s, port, data) {
+    return new Promise((resolve, reject) => {
+      const p = s.raw.tcp.new();
+      const got: Uint8Array[] = [];
+      let off = 0;
+      const pump = () => {
+        if (p.handle === 0) return;
+        if (off < data.length) off += p.write(data.subarray(off));
+        if (off === data.length) {
+          off++;
+          p.shutdown(false, true);
+        }
+      };
+      p.err(reject);
+      p.recv((d) => {
+        if (d === null) {
+          p.close();
+          resolve(Buffer.concat(got));
+        } else got.push(d.slice());
+      });
+      p.sent(pump);
+      p.connect(B, port, (e) => (e ? reject(e) : pump()));
+    });
+  },
+  async netconn(s, port, data) {
+    const c = s.netconn.new(NETCONN_TCP);
+    await c.connect(B, port);
+    const got: Uint8Array[] = [];
+    const reader = (async () => {
+      try {
+        for (;;) {
+          const b = await c.recv();
+          got.push(b.copy());
+          b.delete();
+        }
+      } catch (e) {
+        if ((e as AsipError).code !== "ERR_CLSD") throw e;
+      }
+    })();
+    assert.equal(await c.write(data), data.length);
+    await c.shutdown(false, true);
+    await reader;
+    await c.delete();
+    return Buffer.concat(got);
+  },
+  async sockets(s, port, data) {
+    const so = s.sockets;
+    const fd = so.socket(S.AF_INET, S.SOCK_STREAM, 0);
+    await so.connect(fd, { family: S.AF_INET, addr: B, port });
+    const got: Uint8Array[] = [];
+    const reader = (async () => {
+      const buf = new Uint8Array(65536);
+      for (;;) {
+        const n = await so.recv(fd, buf);
+        if (n === 0) return;
+        got.push(buf.slice(0, n));
+      }
+    })();
+    assert.equal(await so.send(fd, data), data.length);
+    so.shutdown(fd, S.SHUT_WR);
+    await reader;
+    await so.close(fd);
+    return Buffer.concat(got);
+  },
+  net(s, port, data) {
+    return new Promise((resolve, reject) => {
+      const c = s.net.connect(port, B);
+      const got: Buffer[] = [];
+      c.on("data", (d: Buffer) => got.push(d));
+      c.on("error", reject);
+      c.on("close", () => resolve(Buffer.concat(got)));
+      c.end(data);
+    });
+  },
+  async streams(s, port, data) {
+    const conn = s.streams.connect(B, port);
+    const { readable, writable } = await conn.opened;
+    const w = writable.getWriter();
+    const reader = (async () => {
+      const got: Uint8Array[] = [];
+      for await (const chunk of readable as unknown as AsyncIterable<Uint8Array>) got.push(chunk);
+      return Buffer.concat(got);
+    })();
+    await w.write(data as Uint8Array<ArrayBuffer>);
+    await w.close();
+    const r = await reader;
+    await conn.closed;
+    return r;
+  },
+};
+
+const DATA = Buffer.alloc(96 * 1024);
+for (let i = 0; i < DATA.length; i++) DATA[i] = (i * 131 + (i >>> 10)) & 0xff;
+
+for (const variant of VARIANTS) {
+  test(`${variant}: every API's TCP echo server serves every API's client (25 pairs, 96 KiB each way)`, async () => {
+    const { a, b, baseA, baseB } = await tcpStacks(variant);
+    let port = 7100;
+    for (const sname of Object.keys(servers)) {
+      const stop = await servers[sname](b, ++port);
+      for (const cname of Object.keys(clients)) {
+        const got = await clients[cname](a, port, DATA);
+        assert.equal(got.length, DATA.length, `${cname} → ${sname}: length`);
+        assert.ok(Buffer.from(got).equals(DATA), `${cname} → ${sname}: bytes`);
+      }
+      await stop();
+    }
+    await noLeaks(a, baseA, b, baseB);
+    await a.close();
+    await b.close();
+  });
+
+  test(`${variant}: netconn/sockets/streams TCP errors: refused, reset, timed out; nonblocking connect`, async () => {
+    const { a, b, baseA, baseB } = await tcpStacks(variant);
+    // Refused.
+    const nc = a.netconn.new(NETCONN_TCP);
+    await assert.rejects(nc.connect(B, 4242), (e: AsipError) => e.code === "ERR_RST");
+    await nc.delete();
+    const so = a.sockets;
+    const fd = so.socket(S.AF_INET, S.SOCK_STREAM);
+    await assert.rejects(so.connect(fd, { family: S.AF_INET, addr: B, port: 4242 }), (e: SocketError) => e.code === "ECONNREFUSED");
+    await so.close(fd);
+    const st = a.streams.connect(B, 4242);
+    await assert.rejects(st.opened, (e: AsipError) => e.code === "ERR_RST");
+    await assert.rejects(st.closed);
+
+    // Nonblocking connect, lwIP style: ERR_INPROGRESS, then SENDPLUS (connected) or ERROR.
+    const evs: number[] = [];
+    const nb = a.netconn.new(NETCONN_TCP, (_c, evt) => evs.push(evt));
+    nb.setNonblocking(true);
+    await assert.rejects(nb.connect(B, 4242), (e: AsipError) => e.code === "ERR_INPROGRESS");
+    await until(() => evs.includes(NETCONN_EVT_ERROR), 2000, "ERROR event");
+    assert.equal(AsipError.prototype.isPrototypeOf(new AsipError(nb.err(), "x")), true);
+    await nb.delete();
+    const srvStop = await servers.net(b, 7200);
+    const nb2 = a.netconn.new(NETCONN_TCP, (_c, evt) => evs.push(evt));
+    nb2.setNonblocking(true);
+    evs.length = 0;
+    await assert.rejects(nb2.connect(B, 7200), (e: AsipError) => e.code === "ERR_INPROGRESS");
+    await until(() => evs.includes(NETCONN_EVT_SENDPLUS), 2000, "SENDPLUS event");
+    assert.equal(nb2.peer().port, 7200);
+    await nb2.delete();
+    // Sockets: EINPROGRESS, select for writability, SO_ERROR.
+    a.ex.arp_static_add(ip4ToU32("192.0.2.99"), a.scratch(Uint8Array.of(2, 0, 0, 0, 0, 0x99))); // never answers
+    const fd1 = so.socket(S.AF_INET, S.SOCK_STREAM | S.SOCK_NONBLOCK);
+    await assert.rejects(so.connect(fd1, { family: S.AF_INET, addr: "192.0.2.99", port: 80 }), (e: SocketError) => e.code === "EINPROGRESS");
+    await assert.rejects(so.connect(fd1, { family: S.AF_INET, addr: "192.0.2.99", port: 80 }), (e: SocketError) => e.code === "EALREADY");
+    assert.equal(await so.select(fd1 + 1, null, new Set([fd1]), null, 20), 0, "not writable while connecting");
+    await so.close(fd1);
+    const fd2 = so.socket(S.AF_INET, S.SOCK_STREAM | S.SOCK_NONBLOCK);
+    await assert.rejects(so.connect(fd2, { family: S.AF_INET, addr: B, port: 4242 }), (e: SocketError) => e.code === "EINPROGRESS");
+    const wset = new Set([fd2]);
+    assert.equal(await so.select(fd2 + 1, null, wset, null, 2000), 1);
+    assert.equal(so.getsockopt(fd2, S.SOL_SOCKET, S.SO_ERROR), errno.ECONNREFUSED);
+    await so.close(fd2);
+    const fd3 = so.socket(S.AF_INET, S.SOCK_STREAM);
+    so.fcntl(fd3, S.F_SETFL, S.O_NONBLOCK);
+    await assert.rejects(so.connect(fd3, { family: S.AF_INET, addr: B, port: 7200 }), (e: SocketError) => e.code === "EINPROGRESS");
+    const w3 = new Set([fd3]);
+    assert.equal(await so.select(fd3 + 1, null, w3, null, 2000), 1);
+    assert.equal(so.getsockopt(fd3, S.SOL_SOCKET, S.SO_ERROR), 0);
+    assert.equal(so.getpeername(fd3).port, 7200);
+    const buf = new Uint8Array(4);
+    await assert.rejects(so.recv(fd3, buf), (e: SocketError) => e.code === "EAGAIN");
+    await assert.rejects(so.connect(fd3, { family: S.AF_INET, addr: B, port: 7200 }), (e: SocketError) => e.code === "EISCONN");
+    await so.close(fd3);
+    await srvStop();
+
+    // Reset by the peer (a raw listener that aborts what it accepts).
+    const l = b.raw.tcp.new().bind("0.0.0.0", 7201).listen(4);
+    l.accept((c) => setTimeout(() => c.abort(), 10));
+    const nc2 = a.netconn.new(NETCONN_TCP);
+    await nc2.connect(B, 7201);
+    await assert.rejects(nc2.recv(), (e: AsipError) => e.code === "ERR_RST");
+    await nc2.delete();
+    const fd4 = so.socket(S.AF_INET, S.SOCK_STREAM);
+    await so.connect(fd4, { family: S.AF_INET, addr: B, port: 7201 });
+    await assert.rejects(so.recv(fd4, buf), (e: SocketError) => e.code === "ECONNRESET");
+    await so.close(fd4);
+    const st2 = a.streams.connect(B, 7201);
+    const { readable } = await st2.opened;
+    await assert.rejects(readable.getReader().read(), (e: AsipError) => e.code === "ERR_RST");
+    l.close();
+
+    // SO_LINGER {1, 0}: close() sends a RST; the peer sees ECONNRESET.
+    const srv = b.sockets;
+    const lfd = srv.socket(S.AF_INET, S.SOCK_STREAM);
+    srv.bind(lfd, { family: S.AF_INET, addr: "0.0.0.0", port: 7202 });
+    srv.listen(lfd, 4);
+    const cfd = so.socket(S.AF_INET, S.SOCK_STREAM);
+    so.setsockopt(cfd, S.IPPROTO_TCP, S.TCP_NODELAY, 1);
+    assert.equal(so.getsockopt(cfd, S.IPPROTO_TCP, S.TCP_NODELAY), 1);
+    so.setsockopt(cfd, S.SOL_SOCKET, S.SO_KEEPALIVE, 1);
+    so.setsockopt(cfd, S.IPPROTO_TCP, S.TCP_KEEPIDLE, 30);
+    so.setsockopt(cfd, S.IPPROTO_TCP, S.TCP_KEEPINTVL, 5);
+    so.setsockopt(cfd, S.IPPROTO_TCP, S.TCP_KEEPCNT, 3);
+    assert.equal(so.getsockopt(cfd, S.IPPROTO_TCP, S.TCP_KEEPCNT), 3);
+    await so.connect(cfd, { family: S.AF_INET, addr: B, port: 7202 });
+    const from: S.SockAddr = { family: 0, addr: "", port: 0 };
+    const afd = await srv.accept(lfd, from);
+    assert.equal(from.addr, "192.0.2.1");
+    assert.equal(srv.getsockopt(lfd, S.SOL_SOCKET, S.SO_ACCEPTCONN), 1);
+    so.setsockopt(cfd, S.SOL_SOCKET, S.SO_LINGER, { onoff: 1, linger: 0 });
+    await so.send(cfd, new Uint8Array([1, 2, 3]));
+    await so.close(cfd);
+    const rb = new Uint8Array(8);
+    // The bytes may or may not have arrived before the RST; the reset is reported either way.
+    let sawReset = false;
+    for (let i = 0; i < 3 && !sawReset; i++) {
+      try {
+        await srv.recv(afd, rb);
+      } catch (e) {
+        assert.equal((e as SocketError).code, "ECONNRESET");
+        sawReset = true;
+      }
+    }
+    assert.ok(sawReset);
+    await srv.close(afd);
+    await srv.close(lfd);
+    await noLeaks(a, baseA, b, baseB);
+    await a.close();
+    await b.close();
+  });
+
+  test(`${variant}: sockets and netconn time out an unanswered SYN (ETIMEDOUT / ERR_ABRT), simulated clock`, async () => {
+    const { a, b, baseA, baseB } = await tcpStacks(variant, { manualClock: true });
+    a.ex.arp_static_add(ip4ToU32("192.0.2.99"), a.scratch(Uint8Array.of(2, 0, 0, 0, 0, 0x99)));
+    const so = a.sockets;
+    const fd = so.socket(S.AF_INET, S.SOCK_STREAM);
+    let sockErr: SocketError | undefined;
+    void so.connect(fd, { family: S.AF_INET, addr: "192.0.2.99", port: 80 }).catch((e) => (sockErr = e));
+    const nc = a.netconn.new(NETCONN_TCP);
+    let ncErr: AsipError | undefined;
+    void nc.connect("192.0.2.99", 81).catch((e) => (ncErr = e));
+    const st = a.streams.connect("192.0.2.99", 82);
+    let stErr: AsipError | undefined;
+    st.opened.catch((e) => (stErr = e));
+    for (let t = 0; t < 400 && !(sockErr && ncErr && stErr); t++) {
+      a.advance(1000);
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.equal(sockErr?.code, "ETIMEDOUT");
+    assert.equal(ncErr?.code, "ERR_ABRT");
+    assert.equal(stErr?.code, "ERR_ABRT");
+    await so.close(fd);
+    await nc.delete();
+    await noLeaks(a, baseA, b, baseB, 100);
+    await a.close();
+    await b.close();
+  });
+}
+
+test("release: 10,000 TCP connections opened and closed (net client, raw echo server), pools back to baseline", async () => {
+  const { a, b, baseA, baseB } = await tcpStacks("release");
+  const l = b.raw.tcp.new().bind("0.0.0.0", 7300).listen(64);
+  l.accept(rawEcho);
+  const N = 10_000, PAR = 16;
+  let done = 0;
+  const t0 = performance.now();
+  const one = () => new Promise<void>((resolve, reject) => {
+    const c = a.net.connect(7300, B);
+    let got = 0;
+    c.on("data", (d: Buffer) => (got += d.length));
+    c.on("error", reject);
+    c.on("close", () => (got === 4 ? resolve() : reject(new Error(`echo got ${got}`))));
+    c.end("ping");
+  });
+  await Promise.all(Array.from({ length: PAR }, async () => {
+    while (done < N) {
+      done++;
+      await one();
+    }
+  }));
+  const ms = performance.now() - t0;
+  console.log(`# ${N} connections in ${ms.toFixed(0)} ms (${((N / ms) * 1000).toFixed(0)}/s), ${PAR} at a time`);
+  l.close();
+  await noLeaks(a, baseA, b, baseB);
+  await a.close();
+  await b.close();
+});
