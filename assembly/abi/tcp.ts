@@ -58,6 +58,8 @@ import {
   tcp_state_of, tcp_local_ip, tcp_remote_ip, tcp_backlog_delayed, tcp_backlog_accepted, tcp_keepalive_set,
   tcp_set_syn_queue, tcp_set_time_wait, TCP_PCB_SIZE, TF_HOST, SOF_KEEPALIVE, TCP_WRITE_FLAG_COPY, TCP_WRITE_FLAG_MORE,
 } from "../tcp/tcp";
+/** Loss-recovery counters (tcp.ts TcpMib): address of TcpMib.COUNT u32s. */
+export { tcp_mib_base } from "../tcp/tcp";
 import { tcp_service_start, tcp_service_stop } from "../apps/tcp_services";
 
 export const EV_TCP_ACCEPT: u16 = 50;

@@ -91,6 +91,8 @@ export const TF_PASSIVE: u32 = 0x1000;   // SYN_RCVD came from a listener
 export const TF_GOT_FIN: u32 = 0x2000;   // the peer's FIN arrived
 export const TF_RTO: u32 = 0x4000;       // go-back-N after a timeout until snd_max is acked
 export const TF_CLOSED_APP: u32 = 0x8000;// tcp_close was called
+export const TF_TLP: u32 = 0x10000;      // t_rtx is a probe timeout (RFC 8985 §7), not the RTO
+export const TF_TLP_SENT: u32 = 0x20000; // a loss probe is out: no other until snd_una moves
 /** asip: the pcb belongs to the host (abi/tcp.ts); the core never interprets `host`. */
 export const TF_HOST: u32 = 0x80000000;
 
@@ -205,6 +207,32 @@ const SACK_OFF: usize = offsetof<tcp_pcb>("_s0");
 @inline export function tcp_cc(pcb: tcp_pcb): cc_state { return changetype<cc_state>(changetype<usize>(pcb) + CC_OFF); }
 // @ts-ignore: decorator
 @inline export function tcp_sb(pcb: tcp_pcb): sack_board { return changetype<sack_board>(changetype<usize>(pcb) + SACK_OFF); }
+
+// ---- loss-recovery counters ----------------------------------------------------------------------
+
+/**
+ * How the senders of this stack recovered from loss (Linux's TcpExt in
+ * spirit; Proto.TCP FW counts every retransmitted segment): one u32 each,
+ * all connections together, read by hosts and tests via tcp_mib_base().
+ */
+export const enum TcpMib {
+  RTO = 0,            // retransmission timeouts that fired (go-back-N)
+  FAST_RECOVERY = 1,  // entries into fast recovery (3 dupacks / SACK IsLost)
+  FAST_REXMIT = 2,    // segments resent by fast retransmit / NewReno partial ACKs
+  SACK_REXMIT = 3,    // segments resent by RFC 6675 NextSeg (rules 1, 3, 4)
+  DUPACK = 4,         // duplicate ACKs counted (RFC 5681 §2)
+  SPURIOUS_RTO = 5,   // timeouts found spurious by the timestamp echo (RFC 4015 detection)
+  RTO_RESENT = 6,     // segments resent after a timeout (go-back-N)
+  ACK_DROPPED = 7,    // segments dropped by the receiver as old duplicates (acked again)
+  LOST_REXMIT = 8,    // SACK recovery: retransmissions found lost and sent again (tcp_rexmit_lost)
+  TLP = 9,            // tail loss probes sent (RFC 8985 §7)
+  COUNT = 10,
+}
+export const tcp_mib: usize = memory.data(4 * <i32>TcpMib.COUNT, 8);
+// @ts-ignore: decorator
+@inline export function TCP_MIB_INC(c: TcpMib): void { const a = tcp_mib + (<usize>c << 2); store<u32>(a, load<u32>(a) + 1); }
+/** Address of the TcpMib counters (u32 each, TcpMib.COUNT of them). */
+export function tcp_mib_base(): usize { return tcp_mib; }
 
 // ---- lists ---------------------------------------------------------------------------------------
 
@@ -825,6 +853,9 @@ export function tcp_rtt_sample(pcb: tcp_pcb, rtt: u32): void {
   pcb.rto = rto;
 }
 
+/** Has an RTT sample been taken? (SRTT may well be 0 ms on a LAN.) */
+export function tcp_rtt_measured(pcb: tcp_pcb): bool { return pcb.sa != 0 || pcb.sv != <i32>(TCP_RTO_INIT / 4) * 4; }
+
 /** SRTT in ms (0 before a sample). */
 export function tcp_srtt(pcb: tcp_pcb): u32 { return <u32>(pcb.sa >> 3); }
 
@@ -857,7 +888,65 @@ export function tcp_timer_need(deadline: u32): void {
 // @ts-ignore: decorator
 @inline function dl(ms: u32): u32 { const t = sys_now() + ms; return t == 0 ? 1 : t; }
 
-export function tcp_set_deadline_rtx(pcb: tcp_pcb): void { pcb.t_rtx = dl(tcp_rto_backoff(pcb)); tcp_timer_need(pcb.t_rtx); }
+/**
+ * Arms the retransmission timer: the RTO with its backoff (RFC 6298), or —
+ * when a tail loss probe is allowed and due earlier — the probe timeout
+ * (TF_TLP; tcp_timer_rto sends the probe instead of timing out).
+ */
+export function tcp_set_deadline_rtx(pcb: tcp_pcb): void {
+  let d = tcp_rto_backoff(pcb);
+  pcb.flags &= ~TF_TLP;
+  if (tcp_tlp_allowed(pcb)) {
+    const pto = tcp_pto(pcb);
+    if (pto < d) { d = pto; pcb.flags |= TF_TLP; }
+  }
+  pcb.t_rtx = dl(d);
+  tcp_timer_need(pcb.t_rtx);
+}
+
+/**
+ * New data went out (RFC 8985 §7.2: the PTO restarts with every new
+ * transmission): a probe is due 2·SRTT from now, never later than the RTO
+ * already armed. Matters when the timer was armed while a single segment
+ * was out (PTO then exceeds the RTO) and the flight has grown since.
+ */
+export function tcp_tlp_rearm(pcb: tcp_pcb): void {
+  if (!tcp_tlp_allowed(pcb)) return;
+  const t = dl(tcp_pto(pcb));
+  if (pcb.t_rtx != 0 && (pcb.flags & TF_TLP) == 0 && !TIME_LESS_THAN(t, pcb.t_rtx)) return;
+  pcb.flags |= TF_TLP;
+  pcb.t_rtx = t;
+  tcp_timer_need(t);
+}
+
+/** Smallest probe timeout: timers run in ms and a host's timer is coarser still (Linux: 2 jiffies). */
+export const TCP_PTO_MIN: u32 = 10;
+/** RFC 8985 §7.2 WCDelAckT: the peer may hold its ACK of a lone segment this long. */
+export const TCP_WC_DELACK_MS: u32 = 200;
+
+/**
+ * Tail loss probe (RFC 8985 §7): with SACK, in the open state (not in
+ * recovery, no timeout pending backoff, no probe out) and an RTT measured.
+ * When the last segments of a flight or every ACK for them are lost, no
+ * duplicate ACK ever comes and only the RTO (≥ 200 ms, hundreds of RTTs on
+ * a LAN) would recover; a probe after 2·SRTT draws the ACK/SACK that lets
+ * fast recovery do it instead.
+ */
+function tcp_tlp_allowed(pcb: tcp_pcb): bool {
+  if ((pcb.flags & (TF_SACK | TF_INFR | TF_RTO | TF_TLP_SENT)) != TF_SACK) return false;
+  if (pcb.nrtx != 0 || !tcp_rtt_measured(pcb) || pcb.unacked == 0) return false;
+  const st = pcb.state;
+  return st == tcp_state.ESTABLISHED || st == tcp_state.CLOSE_WAIT || st == tcp_state.FIN_WAIT_1 ||
+    st == tcp_state.CLOSING || st == tcp_state.LAST_ACK;
+}
+
+/** RFC 8985 §7.2 PTO: 2·SRTT, plus WCDelAckT when one segment is in flight. */
+function tcp_pto(pcb: tcp_pcb): u32 {
+  let pto = tcp_srtt(pcb) << 1;
+  if (pto < TCP_PTO_MIN) pto = TCP_PTO_MIN;
+  if (pcb.snd_max - pcb.snd_una <= <u32>pcb.mss) pto += TCP_WC_DELACK_MS;
+  return pto;
+}
 export function tcp_set_deadline_persist(pcb: tcp_pcb): void {
   const sh = pcb.persist_backoff > 12 ? 12 : <u32>pcb.persist_backoff;
   let r = <u64>(pcb.rto < 500 ? 500 : pcb.rto) << sh;

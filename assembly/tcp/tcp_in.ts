@@ -35,7 +35,7 @@ import { ip_current_header, ip_current_src, ip_current_dest, ip4_addr_isbroadcas
 import { IP_PROTO_TCP, IP_HLEN, ip4_hdr_hlen, ip4_hdr_proto, ip4_hdr_src, ip4_hdr_dest } from "../ipv4/ip4_hdr";
 import { TCP_RCV_SCALE } from "../config";
 import { cc_init, cc_on_ack, cc_on_loss, cc_on_recovery_end } from "./tcp_cc";
-import { sack_update, sack_advance, sack_is_lost, sack_enter_recovery, sack_reset } from "./tcp_sack";
+import { sack_update, sack_advance, sack_is_lost, sack_enter_recovery, sack_reset, sack_high_rxt } from "./tcp_sack";
 import { tcp_isn } from "./tcp_isn";
 import { seq_lt, seq_leq, seq_gt, seq_geq, seq_between } from "./tcp_seq";
 import {
@@ -51,13 +51,13 @@ import {
   tcp_active_pcbs, tcp_tw_pcbs, tcp_listen_pcbs, tcp_recved, tcp_close,
   tcp_accept_fn, tcp_connected_fn, tcp_recv_fn, tcp_sent_fn,
   TF_ACK_DELAY, TF_ACK_NOW, TF_INFR, TF_RXCLOSED, TF_FIN, TF_NODELAY, TF_WND_SCALE, TF_BACKLOGPEND, TF_TIMESTAMP,
-  TF_SACK, TF_PASSIVE, TF_GOT_FIN, TF_RTO, TF_HOST, TF_CLOSED_APP,
+  TF_SACK, TF_PASSIVE, TF_GOT_FIN, TF_RTO, TF_HOST, TF_CLOSED_APP, TF_TLP_SENT,
   TCP_DEFAULT_MSS, TCP_MIN_MSS, TCP_WND_MAX, TCP_OOSEQ_MAX_BYTES, TCP_OOSEQ_MAX_PBUFS, TCP_CHALLENGE_ACK_LIMIT,
-  TCP_FIN_WAIT_TIMEOUT, TCP_REFUSED_RETRY_MS, SOF_KEEPALIVE, SOF_REUSEADDR,
+  TCP_FIN_WAIT_TIMEOUT, TCP_REFUSED_RETRY_MS, SOF_KEEPALIVE, SOF_REUSEADDR, TcpMib, TCP_MIB_INC,
 } from "./tcp";
 import {
   tcp_output, tcp_enqueue_flags, tcp_rst, tcp_send_empty_ack, tcp_segs_free, tcp_seg, tcp_seg_new, tcp_seg_free,
-  seg_tcplen, tcp_rexmit_fast, tcp_rexmit_seg, SF_REXMIT,
+  seg_tcplen, tcp_rexmit_fast, tcp_rexmit_seg, tcp_rexmit_lost, SF_REXMIT,
 } from "./tcp_out";
 import { tcp_route } from "./tcp";
 
@@ -703,7 +703,9 @@ function tcp_receive_ack(pcb: tcp_pcb): void {
   const now = sys_now();
   const wnd = (seg_flags & TCP_SYN) != 0 ? seg_wnd : seg_wnd << pcb.snd_scale;
   const sack = (pcb.flags & TF_SACK) != 0;
-  if (sack && (o.present & TCPOPT_F_SACK) != 0) sack_update(tcp_sb(pcb), pcb.snd_una, pcb.snd_max, o.sack_ptr, o.sack_n);
+  const sb = tcp_sb(pcb);
+  let sacked_new: u32 = 0;
+  if (sack && (o.present & TCPOPT_F_SACK) != 0) sacked_new = sack_update(sb, pcb.snd_una, pcb.snd_max, o.sack_ptr, o.sack_n);
 
   // Window update (RFC 9293 §3.10.7.4: SND.WL1 < SEG.SEQ or (= and SND.WL2 =< SEG.ACK)).
   let wnd_changed = false;
@@ -715,6 +717,15 @@ function tcp_receive_ack(pcb: tcp_pcb): void {
     pcb.snd_wl2 = seg_ack;
     if (wnd != 0 && pcb.t_persist != 0) { pcb.t_persist = 0; pcb.persist_backoff = 0; }
   }
+
+  // Duplicate ACK (RFC 5681 §2): no data, no window change, nothing new
+  // acked, data outstanding. With SACK (RFC 6675 §2) an ACK that SACKs new
+  // data counts as one too, even when it changes the window, carries data or
+  // moves snd_una: a receiver's window update riding on its SACKs must not
+  // hide them (it did: a small window then never got three duplicates).
+  const dup5681 = seg_ack == pcb.snd_una && seg_len == 0 && (seg_flags & (TCP_SYN | TCP_FIN)) == 0 && !wnd_changed &&
+    pcb.unacked != 0 && pcb.snd_una != pcb.snd_max;
+  const dup = dup5681 || sacked_new != 0;
 
   if (seq_gt(seg_ack, pcb.snd_una)) {
     const acked = seg_ack - pcb.snd_una;
@@ -734,6 +745,7 @@ function tcp_receive_ack(pcb: tcp_pcb): void {
     if (pcb.snd_buf > <u32>65535 * 1024) pcb.snd_buf = <u32>65535 * 1024;
     recv_acked += freed;
     pcb.nrtx = 0;
+    pcb.flags &= ~TF_TLP_SENT;
     if (sack) sack_advance(tcp_sb(pcb), seg_ack);
 
     if ((pcb.flags & TF_INFR) != 0) {
@@ -748,6 +760,14 @@ function tcp_receive_ack(pcb: tcp_pcb): void {
         cc.cwnd = cc.cwnd > acked ? cc.cwnd - acked : mss;
         if (acked >= mss) cc.cwnd += mss;
         if (pcb.unacked != 0) tcp_set_deadline_rtx(pcb);
+      } else if (seq_geq(pcb.snd_una, sack_high_rxt(sb))) {
+        // Partial ACK in SACK recovery: a retransmission arrived and the
+        // cumulative ACK stopped at a hole sent before it, not retransmitted
+        // yet — lost (RFC 6675 §5 says nothing here; NewReno, FreeBSD's
+        // partial-ACK handling and RACK all resend it). Waiting for NextSeg
+        // stalls when the hole is not yet IsLost and pipe fills cwnd: no ACK
+        // comes and only the RTO would send it.
+        tcp_rexmit_fast(pcb);
       }
     } else {
       if ((pcb.flags & TF_RTO) != 0 && seq_geq(seg_ack, pcb.recover)) pcb.flags &= ~TF_RTO;
@@ -758,30 +778,34 @@ function tcp_receive_ack(pcb: tcp_pcb): void {
     if (pcb.snd_una != pcb.snd_max && (pcb.unacked != 0)) tcp_set_deadline_rtx(pcb);
     else pcb.t_rtx = 0;
     pcb.persist_backoff = 0;
-  } else if (seg_ack == pcb.snd_una) {
-    // Duplicate ACK (RFC 5681 §2): no data, no window change, data outstanding.
-    if (seg_len == 0 && (seg_flags & (TCP_SYN | TCP_FIN)) == 0 && !wnd_changed && pcb.unacked != 0 && pcb.snd_una != pcb.snd_max) {
+  }
+  if (dup && pcb.unacked != 0 && pcb.snd_una != pcb.snd_max) {
+    if ((pcb.flags & TF_INFR) == 0) {
       if (pcb.dupacks < 255) pcb.dupacks++;
-      const sb = tcp_sb(pcb);
-      if ((pcb.flags & TF_INFR) == 0) {
-        const lost = pcb.dupacks >= 3 || (sack && sack_is_lost(sb, pcb.snd_una, mss));
-        // RFC 6582 §3.2 step 1: not again for losses of the window already recovered.
-        if (lost && (seq_gt(pcb.snd_una, pcb.recover) || pcb.recover == pcb.iss || (pcb.flags & TF_RTO) == 0 && seq_geq(pcb.snd_una, pcb.recover))) {
-          pcb.recover = pcb.snd_max;
-          pcb.flags |= TF_INFR;
-          cc_on_loss(cc, mss, pcb.snd_max - pcb.snd_una, now);
-          if (sack) sack_enter_recovery(sb, pcb.snd_una, pcb.snd_max);
-          else cc.cwnd = cc.ssthresh + 3 * mss; // RFC 6582 §3.2 step 2 inflation
-          pcb.rttest = 0;
-          tcp_rexmit_fast(pcb);
-          tcp_set_deadline_rtx(pcb);
-        }
-      } else if (!sack) {
-        // RFC 6582 §3.2 step 3: every further dupack inflates by one MSS.
-        cc.cwnd += mss;
+      TCP_MIB_INC(TcpMib.DUPACK);
+      // RFC 5681 §3.2 / RFC 6675 §5 steps (1)-(2): DupThresh duplicates, or
+      // IsLost(HighACK + 1) from the scoreboard.
+      const lost = pcb.dupacks >= 3 || (sack && sack_is_lost(sb, pcb.snd_una, mss));
+      // RFC 6582 §3.2 step 1: not again for losses of the window already recovered.
+      if (lost && (seq_gt(pcb.snd_una, pcb.recover) || pcb.recover == pcb.iss || (pcb.flags & TF_RTO) == 0 && seq_geq(pcb.snd_una, pcb.recover))) {
+        pcb.recover = pcb.snd_max;
+        pcb.flags |= TF_INFR;
+        TCP_MIB_INC(TcpMib.FAST_RECOVERY);
+        cc_on_loss(cc, mss, pcb.snd_max - pcb.snd_una, now);
+        if (sack) sack_enter_recovery(sb, pcb.snd_una, pcb.snd_max);
+        else cc.cwnd = cc.ssthresh + 3 * mss; // RFC 6582 §3.2 step 2 inflation
+        pcb.rttest = 0;
+        tcp_rexmit_fast(pcb);
+        tcp_set_deadline_rtx(pcb);
       }
+      // Otherwise limited transmit (RFC 3042, RFC 6675 §5 step (3)) lets new data out in tcp_output.
+    } else if (!sack && dup5681) {
+      // RFC 6582 §3.2 step 3: every further dupack inflates by one MSS.
+      cc.cwnd += mss;
     }
   }
+  // SACK recovery: resend a retransmission the peer evidently lost.
+  if (sack && sacked_new != 0 && (pcb.flags & TF_INFR) != 0) tcp_rexmit_lost(pcb);
 }
 
 /** In-window text of ESTABLISHED / FIN_WAIT_1 / FIN_WAIT_2 (and the FIN). */

@@ -22,10 +22,12 @@
 // instead (pbuf_clone), as lwIP's tcp_output_segment_busy avoids the same
 // hazard by waiting.
 //
-//   struct tcp_seg (32 bytes, MEMP.TCP_SEG):
+//   struct tcp_seg (36 bytes, MEMP.TCP_SEG):
 //   +0 next  +4 p (payload at the TCP header; received segments: at the data)
 //   +8 len (data bytes)  +12 seqno  +16 hlen u16 flags u8 sflags u8
 //   +20 chksum (partial sum of the data)  +24 oversize  +28 ts_off u16 _r u16
+//   +32 sent_hi (snd_max right after the segment was last sent: data SACKed
+//       at or above it left later than this copy — lost-retransmission detection)
 
 import {
   pbuf, pbuf_alloc, pbuf_free, pbuf_clone, pbuf_chain, pbuf_clen, pbuf_add_header, pbuf_remove_header,
@@ -40,7 +42,7 @@ import { netif } from "../netif/netif";
 import { ip4_output_if, ip4_route_src } from "../ipv4/ip4";
 import { IP_PROTO_TCP } from "../ipv4/ip4_hdr";
 import { cc_on_rto } from "./tcp_cc";
-import { sack_reset, sack_is_sacked, sack_pipe, sack_next_seg, sack_on_sent, SACK_NEXT_NONE, SACK_NEXT_NEW } from "./tcp_sack";
+import { sack_reset, sack_is_sacked, sack_pipe, sack_next_seg, sack_on_sent, sack_high_sacked, sack_high_rxt, SACK_NEXT_NONE, SACK_NEXT_NEW } from "./tcp_sack";
 import { seq_lt, seq_leq, seq_gt, seq_geq, seq_max } from "./tcp_seq";
 import {
   TCP_HLEN, TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK,
@@ -50,9 +52,9 @@ import {
 } from "./tcp_hdr";
 import {
   tcp_pcb, tcp_state, tcp_local_ip, tcp_remote_ip, tcp_route, tcp_cc, tcp_sb, tcp_input_pcb, tcp_input_pcb_dead,
-  tcp_rto_backoff, tcp_set_deadline_rtx, tcp_set_deadline_persist, tcp_set_deadline_dack, tcp_update_rcv_ann_wnd,
-  tcp_pcb_remove, tcp_report_err, tcp_abandon,
-  TF_ACK_DELAY, TF_ACK_NOW, TF_INFR, TF_FIN, TF_NODELAY, TF_NAGLEMEMERR, TF_WND_SCALE, TF_TIMESTAMP, TF_SACK, TF_RTO,
+  tcp_rto_backoff, tcp_set_deadline_rtx, tcp_tlp_rearm, tcp_set_deadline_persist, tcp_set_deadline_dack, tcp_update_rcv_ann_wnd,
+  tcp_pcb_remove, tcp_report_err, tcp_abandon, TcpMib, TCP_MIB_INC,
+  TF_ACK_DELAY, TF_ACK_NOW, TF_INFR, TF_FIN, TF_NODELAY, TF_NAGLEMEMERR, TF_WND_SCALE, TF_TIMESTAMP, TF_SACK, TF_RTO, TF_TLP, TF_TLP_SENT,
   TCP_MAXRTX, TCP_SYNMAXRTX, TCP_SND_QUEUELEN, TCP_WRITE_FLAG_COPY, TCP_WRITE_FLAG_MORE,
 } from "./tcp";
 import { TCP_RCV_SCALE } from "../config";
@@ -78,6 +80,7 @@ export class tcp_seg {
   oversize: u32;
   ts_off: u16;
   _r: u16;
+  sent_hi: u32;
 }
 export const TCP_SEG_SIZE: u32 = <u32>offsetof<tcp_seg>();
 
@@ -222,7 +225,7 @@ export function tcp_write(pcb: tcp_pcb, data: usize, len: u32, apiflags: u8): er
   let last: tcp_seg | null = null;
   if (pcb.unsent_tail != 0) {
     last = changetype<tcp_seg>(pcb.unsent_tail);
-    if (copy && (last.sflags & SF_COPY) != 0 && (last.flags & (TCP_SYN | TCP_FIN)) == 0 && last.oversize != 0 && last.len < mss) {
+    if (copy && (last.sflags & (SF_COPY | SF_SENT)) == SF_COPY && (last.flags & (TCP_SYN | TCP_FIN)) == 0 && last.oversize != 0 && last.len < mss) {
       fill = min(min(last.oversize, mss - last.len), len);
     }
   }
@@ -407,8 +410,10 @@ function send_first_unsent(pcb: tcp_pcb, n: netif): err_t {
   const skip = (pcb.flags & TF_SACK) != 0 && (seg.sflags & SF_SENT) != 0 && seg.len != 0 &&
     (seg.flags & (TCP_SYN | TCP_FIN)) == 0 && sack_is_sacked(tcp_sb(pcb), seg.seqno, seg.len);
   if (!skip) {
+    const resent = (seg.sflags & SF_SENT) != 0;
     const err = tcp_output_segment(pcb, seg, n);
     if (err != ERR_OK) return err;
+    if (resent) TCP_MIB_INC(TcpMib.RTO_RESENT);
   }
   pcb.unsent = seg.next;
   if (pcb.unsent == 0) pcb.unsent_tail = 0;
@@ -416,6 +421,7 @@ function send_first_unsent(pcb: tcp_pcb, n: netif): err_t {
   const is_new = seq_geq(seg.seqno, pcb.snd_max);
   if (seq_gt(end, pcb.snd_nxt)) pcb.snd_nxt = end;
   if (seq_gt(end, pcb.snd_max)) pcb.snd_max = end;
+  if (!skip) seg.sent_hi = pcb.snd_max;
   // RTT by timing one segment at a time when there are no timestamps (Karn: new data only).
   if (!skip && is_new && pcb.rttest == 0 && (pcb.flags & TF_TIMESTAMP) == 0) {
     pcb.rttest = sys_now() | 1;
@@ -423,18 +429,13 @@ function send_first_unsent(pcb: tcp_pcb, n: netif): err_t {
   }
   queue_unacked(pcb, seg);
   if (pcb.t_rtx == 0) tcp_set_deadline_rtx(pcb);
+  else if (is_new && !skip) tcp_tlp_rearm(pcb);
   return ERR_OK;
 }
 
 /** Can the first unsent segment go now (window, Nagle)? */
 function can_send(pcb: tcp_pcb, seg: tcp_seg, wnd: u32): bool {
-  // The whole segment must fit the usable window.
-  if (<u64>(seg.seqno - pcb.snd_una) + <u64>seg_tcplen(seg) > <u64>wnd) {
-    // A FIN alone (or SYN) is sent regardless of a zero window? No: RFC 9293
-    // lets a FIN wait for the window like data; zero-length control goes out.
-    if (seg.len == 0 && seg_tcplen(seg) != 0 && (seg.flags & TCP_FIN) != 0 && seq_leq(seg.seqno, pcb.snd_una + wnd)) return true;
-    return false;
-  }
+  if (!can_send_wnd(pcb, seg, wnd)) return false;
   // Nagle (RFC 896, RFC 9293 §3.8.6.2.2): a segment smaller than the MSS
   // waits while data is unacknowledged, unless it is the end (FIN), the
   // queue is full, or fast recovery needs it.
@@ -442,6 +443,16 @@ function can_send(pcb: tcp_pcb, seg: tcp_seg, wnd: u32): bool {
       (seg.flags & (TCP_FIN | TCP_SYN)) == 0 && pcb.snd_una != pcb.snd_nxt &&
       (pcb.flags & (TF_INFR | TF_NAGLEMEMERR)) == 0 && pcb.snd_buf != 0 && pcb.snd_queuelen < TCP_SND_QUEUELEN) {
     return false;
+  }
+  return true;
+}
+
+/** Does the segment fit the usable window `wnd` (from snd_una)? */
+function can_send_wnd(pcb: tcp_pcb, seg: tcp_seg, wnd: u32): bool {
+  if (<u64>(seg.seqno - pcb.snd_una) + <u64>seg_tcplen(seg) > <u64>wnd) {
+    // RFC 9293 lets a FIN wait for the window like data; a FIN alone at the
+    // window's edge takes no space and goes out.
+    return seg.len == 0 && seg_tcplen(seg) != 0 && (seg.flags & TCP_FIN) != 0 && seq_leq(seg.seqno, pcb.snd_una + wnd);
   }
   return true;
 }
@@ -503,9 +514,28 @@ export function tcp_output(pcb: tcp_pcb): err_t {
       if (tcp_rexmit_seg(pcb, seg, n) != ERR_OK) break;
       sack_on_sent(sb, rule, seg.seqno, seg.len);
       STATS_INC(Proto.TCP, Ctr.FW); // counted as a retransmission
+      TCP_MIB_INC(TcpMib.SACK_REXMIT);
     }
   } else {
-    let wnd = pcb.snd_wnd < cc.cwnd ? pcb.snd_wnd : cc.cwnd;
+    let cw = cc.cwnd;
+    if (pcb.dupacks != 0 && (pcb.flags & (TF_INFR | TF_RTO)) == 0) {
+      // Limited transmit: duplicate ACKs before recovery each let new data
+      // out, so a small window still gathers the three duplicates (or SACKed
+      // segments) that fast retransmit needs instead of waiting for the RTO.
+      // RFC 3042 §2: the first two duplicates, one segment each, cwnd unchanged.
+      let extra = (pcb.dupacks < 2 ? <u32>pcb.dupacks : 2) * mss;
+      if ((pcb.flags & TF_SACK) != 0) {
+        // RFC 6675 §5 step (3): while cwnd - pipe >= SMSS; pipe leaves out
+        // what the peer SACKed, so the window grows by the flight minus pipe
+        // (whichever of the two lets more out).
+        const flight = pcb.snd_max - pcb.snd_una;
+        const pipe = sack_pipe(tcp_sb(pcb), pcb.snd_una, pcb.snd_max, mss);
+        if (flight > pipe && flight - pipe > extra) extra = flight - pipe;
+      }
+      const c2 = cw + extra;
+      cw = c2 < cw ? 0xffffffff : c2;
+    }
+    let wnd = pcb.snd_wnd < cw ? pcb.snd_wnd : cw;
     while (pcb.unsent != 0) {
       const seg = changetype<tcp_seg>(pcb.unsent);
       // SYN segments go regardless of the (unknown) window.
@@ -530,6 +560,7 @@ export function tcp_output(pcb: tcp_pcb): err_t {
 export function tcp_rexmit_seg(pcb: tcp_pcb, seg: tcp_seg, n: netif): err_t {
   const err = tcp_output_segment(pcb, seg, n);
   if (err != ERR_OK) return err;
+  seg.sent_hi = pcb.snd_max;
   // Karn's rule: a timed segment that is retransmitted gives no sample.
   if (pcb.rttest != 0 && seq_leq(seg.seqno, pcb.rtseq) && seq_lt(pcb.rtseq, seg.seqno + seg.len + 1)) pcb.rttest = 0;
   if (pcb.t_rtx == 0) tcp_set_deadline_rtx(pcb);
@@ -542,7 +573,36 @@ export function tcp_rexmit_fast(pcb: tcp_pcb): void {
   const n = tcp_route(pcb);
   if (n == null) return;
   const seg = changetype<tcp_seg>(pcb.unacked);
-  if (tcp_rexmit_seg(pcb, seg, n) == ERR_OK && (pcb.flags & TF_SACK) != 0) sack_on_sent(tcp_sb(pcb), 1, seg.seqno, seg.len);
+  if (tcp_rexmit_seg(pcb, seg, n) != ERR_OK) return;
+  STATS_INC(Proto.TCP, Ctr.FW);
+  TCP_MIB_INC(TcpMib.FAST_REXMIT);
+  if ((pcb.flags & TF_SACK) != 0) sack_on_sent(tcp_sb(pcb), 1, seg.seqno, seg.len);
+}
+
+/**
+ * SACK recovery: a retransmission is lost when the peer SACKs data that
+ * left after it (above its sent_hi) while it is still missing — without
+ * reordering nothing else explains that, and only the RTO would resend it
+ * otherwise (RFC 6675 has no rule for it; Linux's lost-retransmit marking
+ * and RFC 8985 RACK detect the same by send order). Each such segment below
+ * HighRxt (those NextSeg already handled) goes again at once; its sent_hi
+ * moves up so it is not resent again before newer data is SACKed.
+ */
+export function tcp_rexmit_lost(pcb: tcp_pcb): void {
+  const sb = tcp_sb(pcb);
+  const high = sack_high_sacked(sb, pcb.snd_una);
+  const hr = seq_max(sack_high_rxt(sb), pcb.snd_una);
+  const n = tcp_route(pcb);
+  if (n == null) return;
+  for (let s = pcb.unacked; s != 0; s = changetype<tcp_seg>(s).next) {
+    const seg = changetype<tcp_seg>(s);
+    if (!seq_lt(seg.seqno, hr) || !seq_lt(seg.seqno, high)) break;
+    if ((seg.sflags & SF_REXMIT) == 0 || !seq_gt(high, seg.sent_hi) || seg.len == 0) continue;
+    if (sack_is_sacked(sb, seg.seqno, seg.len)) continue;
+    if (tcp_rexmit_seg(pcb, seg, n) != ERR_OK) return;
+    STATS_INC(Proto.TCP, Ctr.FW);
+    TCP_MIB_INC(TcpMib.LOST_REXMIT);
+  }
 }
 
 /** Go-back-N after a timeout (lwIP tcp_rexmit_rto): unacked segments go back in front of unsent. */
@@ -576,7 +636,26 @@ export function tcp_timer_rto(pcb: tcp_pcb): void {
     tcp_report_err(errf, arg, ERR_ABRT);
     return;
   }
+  if ((pcb.flags & TF_TLP) != 0) {
+    // Probe timeout (RFC 8985 §7.3): one segment, new data if the peer's
+    // window takes it, else the last one sent again; cwnd stays; then the
+    // real RTO.
+    pcb.flags = (pcb.flags & ~TF_TLP) | TF_TLP_SENT;
+    TCP_MIB_INC(TcpMib.TLP);
+    const n = tcp_route(pcb);
+    if (n != null) {
+      const u = pcb.unsent;
+      if (u != 0 && (changetype<tcp_seg>(u).flags & TCP_SYN) == 0 && can_send_wnd(pcb, changetype<tcp_seg>(u), pcb.snd_wnd)) {
+        send_first_unsent(pcb, n);
+      } else if (pcb.unacked_tail != 0 && tcp_rexmit_seg(pcb, changetype<tcp_seg>(pcb.unacked_tail), n) == ERR_OK) {
+        STATS_INC(Proto.TCP, Ctr.FW);
+      }
+    }
+    tcp_set_deadline_rtx(pcb);
+    return;
+  }
   pcb.nrtx++;
+  TCP_MIB_INC(TcpMib.RTO);
   const flight = pcb.snd_max - pcb.snd_una;
   if (!syn) cc_on_rto(tcp_cc(pcb), <u32>pcb.mss, flight, sys_now());
   pcb.flags &= ~TF_INFR;
