@@ -19,6 +19,7 @@
  *
  * @module
  */
+import "../bindings/api/dgram.js";
 import { Bench, runBench } from "./harness.js";
 import { Stack } from "../bindings/stack.js";
 import { pair } from "../bindings/netif/pair.js";

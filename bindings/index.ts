@@ -19,3 +19,4 @@ export * as sockets from "./api/sockets.js";
 export { SocketsApi } from "./api/sockets.js";
 export { DgramApi, Socket as DgramSocket } from "./api/dgram.js";
 export { StreamsApi, UDPSocket } from "./api/streams.js";
+export { NetApi, Socket as NetSocket, Server as NetServer } from "./api/net.js";

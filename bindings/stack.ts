@@ -19,7 +19,7 @@ import type { LinkDriver } from "./netif/driver.js";
 import { rawApi, type RawApi } from "./api/raw.js";
 import { netconnApi, type NetconnApi } from "./api/netconn.js";
 import { socketsApi, type SocketsApi } from "./api/sockets.js";
-import { dgramApi, type DgramApi } from "./api/dgram.js";
+import type { DgramApi } from "./api/dgram.js";
 import { streamsApi, type StreamsApi } from "./api/streams.js";
 import type { NetApi } from "./api/net.js";
 
@@ -433,8 +433,15 @@ export class Stack {
   get netconn(): NetconnApi { return netconnApi(this); }
   /** BSD sockets. */
   get sockets(): SocketsApi { return socketsApi(this); }
-  /** node:dgram-compatible UDP. */
-  get dgram(): DgramApi { return dgramApi(this); }
+  /**
+   * node:dgram-compatible UDP. Node only, like `net`: bindings/api/dgram.js
+   * registers it when imported (the package entry does).
+   */
+  get dgram(): DgramApi {
+    const f = Stack.hostApis.get("dgram");
+    if (!f) throw new Error("stack.dgram: import bindings/api/dgram.js (or the package entry) first; node:dgram support is Node-only");
+    return f(this) as DgramApi;
+  }
   /** WHATWG streams (Direct Sockets shapes). */
   get streams(): StreamsApi { return streamsApi(this); }
   /**

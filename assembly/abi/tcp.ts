@@ -56,8 +56,7 @@ import {
   tcp_write, tcp_output, tcp_recved, tcp_sndbuf, tcp_sndqueuelen, tcp_recv, tcp_sent, tcp_err, tcp_poll,
   tcp_close, tcp_shutdown, tcp_abort, tcp_setprio, tcp_nagle_disable, tcp_nagle_enable, tcp_set_cc,
   tcp_state_of, tcp_local_ip, tcp_remote_ip, tcp_backlog_delayed, tcp_backlog_accepted, tcp_keepalive_set,
-  tcp_set_syn_queue, tcp_set_time_wait, TCP_PCB_SIZE, TF_HOST, SOF_KEEPALIVE, TCP_WRITE_FLAG_COPY, TCP_WRITE_FLAG_MORE,
-} from "../tcp/tcp";
+  tcp_set_syn_queue, tcp_set_time_wait, TCP_PCB_SIZE, TF_HOST, SOF_KEEPALIVE, TCP_WRITE_FLAG_COPY, TCP_WRITE_FLAG_MORE, tcp_listen_err } from "../tcp/tcp";
 /** Loss-recovery counters (tcp.ts TcpMib): address of TcpMib.COUNT u32s. */
 export { tcp_mib_base } from "../tcp/tcp";
 import { tcp_service_start, tcp_service_stop } from "../apps/tcp_services";
@@ -308,7 +307,7 @@ export function tcp_host_listen(h: u32, backlog: u32): err_t {
   if (pcb == null) return ERR_ARG;
   const b: u8 = backlog == 0 ? 1 : backlog > 255 ? 255 : <u8>backlog;
   const lpcb = tcp_listen_with_backlog(pcb, b);
-  if (lpcb == null) return ERR_MEM; // the original pcb is still ours and unchanged
+  if (lpcb == null) return tcp_listen_err; // the original pcb is still ours and unchanged
   // lwIP frees the original pcb and returns a listen pcb: move the handle over.
   store<usize>(slot_addr(h), changetype<usize>(lpcb));
   lpcb.host = h;

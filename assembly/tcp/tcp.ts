@@ -555,14 +555,22 @@ export function tcp_bind_netif(pcb: tcp_pcb, n: netif | null): void {
  * another listener holds the port (without SOF_REUSEADDR on both) or no
  * listen pcb is free; the original pcb is kept then.
  */
+/** Why the last tcp_listen_with_backlog returned null (lwIP's tcp_listen_with_backlog_and_err). */
+export let tcp_listen_err: err_t = ERR_OK;
+
 export function tcp_listen_with_backlog(pcb: tcp_pcb, backlog: u8): tcp_pcb | null {
+  tcp_listen_err = ERR_VAL;
   if (pcb.state != tcp_state.CLOSED) return null;
+  tcp_listen_err = ERR_USE;
   if (pcb.local_port == 0 && tcp_bind(pcb, null, 0) != ERR_OK) return null;
-  const reuse = (pcb.so_options & SOF_REUSEADDR) != 0;
-  if (port_clash(tcp_listen_pcbs, changetype<usize>(pcb), tcp_local_ip(pcb), pcb.local_port, reuse)) return null;
+  // Even with SO_REUSEADDR only one pcb may listen on an address and port
+  // (lwIP checks the listen list the same way; Linux needs SO_REUSEPORT).
+  if (port_clash(tcp_listen_pcbs, changetype<usize>(pcb), tcp_local_ip(pcb), pcb.local_port, false)) return null;
+  tcp_listen_err = ERR_MEM;
   if (memp_size(MEMP.TCP_PCB_LISTEN) < TCP_PCB_LISTEN_SIZE) return null;
   const m = memp_malloc(MEMP.TCP_PCB_LISTEN);
   if (m == 0) return null;
+  tcp_listen_err = ERR_OK;
   memory.copy(m, changetype<usize>(pcb), TCP_PCB_LISTEN_SIZE);
   const l = changetype<tcp_pcb>(m);
   l.state = <u8>tcp_state.LISTEN;

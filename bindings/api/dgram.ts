@@ -19,7 +19,7 @@
  */
 import { EventEmitter } from "node:events";
 import { Buffer } from "node:buffer";
-import type { Stack } from "../stack.js";
+import { Stack } from "../stack.js";
 import { AsipError, ip4ToU32 } from "../abi.js";
 import { rawApi, UDP_MAX_PAYLOAD, type UdpPcb } from "./raw.js";
 import { errno, nodeError, nodeErrorFromErr, nodeCodeError, Refs, RefHandle, type NodeSystemError } from "./errno.js";
@@ -494,3 +494,5 @@ export function dgramApi(stack: Stack): DgramApi {
   }
   return d;
 }
+
+Stack.hostApis.set("dgram", dgramApi);

@@ -3,6 +3,7 @@
 // netconn's nonblocking mode, receive timeout, callback events and netbufs;
 // BSD sockets' errno values, options, select/poll, MSG_PEEK/MSG_TRUNC,
 // FIONREAD; streams with AbortSignal. Every test ends leak-free.
+import "../../bindings/api/dgram.js";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import nodeDgram from "node:dgram";

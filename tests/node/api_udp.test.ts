@@ -2,6 +2,7 @@
 // API (raw, netconn, sockets, dgram, streams) answers a client written
 // against every API, between two stacks over pair(), release and mvp; both
 // stacks' heap and pools back to baseline afterwards.
+import "../../bindings/api/dgram.js";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
