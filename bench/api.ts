@@ -404,10 +404,18 @@ async function measureAsync(run: (iters: number) => Promise<unknown>, minMs = Nu
   return 1000 / best;
 }
 
+/**
+ * API_BENCH: an optional regular expression over `<variant>.<udp|tcp>.<api>`
+ * choosing what to run (e.g. `release.tcp.(raw|net|streams)` while profiling).
+ */
+const only = process.env.API_BENCH ? new RegExp(process.env.API_BENCH) : null;
+const wanted = (variant: string, kind: string, api: string) => !only || only.test(`${variant}.${kind}.${api}`);
+
 async function main(): Promise<void> {
   const bench = new Bench("api");
   for (const variant of ["release", "mvp"] as CoreVariant[]) {
     for (const api of Object.keys(rigs)) {
+      if (!wanted(variant, "udp", api)) continue;
       const { a, b } = await stacksPair(variant);
       const rig = await rigs[api](a, b);
       bench.log(`${variant} udp request/response via ${api}`);
@@ -422,6 +430,7 @@ async function main(): Promise<void> {
       await b.close();
     }
     for (const api of Object.keys(tcpRigs)) {
+      if (!wanted(variant, "tcp", api)) continue;
       const { a, b } = await stacksPair(variant);
       a.raw.tcp.setTimeWait(10);
       b.raw.tcp.setTimeWait(10);

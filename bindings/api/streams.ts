@@ -231,6 +231,8 @@ export interface TCPSocketOptions {
   keepAliveDelay?: number;
   /** Bytes the readable side queues before the window closes (default 64 KiB). */
   readableHighWaterMark?: number;
+  /** Bytes the writable side queues (beyond what the core's send buffer took) before `writer.ready` waits (default 64 KiB). */
+  writableHighWaterMark?: number;
   localAddress?: string;
   localPort?: number;
   signal?: AbortSignal;
@@ -247,6 +249,13 @@ export interface TCPSocketOpenInfo {
 }
 
 const TCP_HWM = 64 * 1024;
+
+/**
+ * Received bytes are handed to the application in chunks of at most this
+ * many: larger fresh buffers cost more than they save (malloc serves big
+ * blocks with mmap, and every one is then page-faulted in).
+ */
+const RX_BATCH_MAX = 64 * 1024;
 
 /**
  * tcp_recved that ignores a pcb the core has just dropped: between the
@@ -274,17 +283,29 @@ export class TCPSocket {
   private done = false;
   private readableOpen = true;
   private writableOpen = true;
-  /** Bytes enqueued but not yet given back to the window. */
+  /** Bytes received (staged or enqueued) but not yet given back to the window. */
   private unconsumed = 0;
+  /**
+   * Bytes received during the current drain of the core's event ring,
+   * copied out of core memory (the views are valid only during the
+   * callback) and handed to the stream as one chunk when the drain is over
+   * (a microtask): one enqueue, one read and one tcp_recved per drain
+   * instead of one per segment.
+   */
+  private stage: Uint8Array | undefined;
+  private staged = 0;
+  private flushQueued = false;
   /** The write waiting for room in the send queue. */
   private wq: { data: Uint8Array; resolve: () => void; reject: (e: unknown) => void } | undefined;
   private readonly hwm: number;
+  private readonly whwm: number;
   private readonly api: StreamsApi;
 
   /** @internal `accepted`: a connection from a listener. */
   constructor(api: StreamsApi, remoteAddress: string, remotePort: number, opts: TCPSocketOptions = {}, accepted?: TcpPcb) {
     this.api = api;
     this.hwm = opts.readableHighWaterMark ?? TCP_HWM;
+    this.whwm = opts.writableHighWaterMark ?? TCP_HWM;
     this.closed = new Promise<void>((res, rej) => {
       this.closedResolve = res;
       this.closedReject = rej;
@@ -360,6 +381,7 @@ export class TCPSocket {
       cancel: () => {
         this.readableOpen = false;
         this.rctl = undefined;
+        this.dropStage();
         const p = this.pcb;
         if (p && this.unconsumed) p.recved(this.unconsumed);
         this.unconsumed = 0;
@@ -367,17 +389,30 @@ export class TCPSocket {
       },
     }, { highWaterMark: this.hwm });
     const writable = new WritableStream<Uint8Array>({
-      write: (c) => new Promise<void>((resolve, reject) => {
-        if (!this.pcb) throw new Error("TCPSocket is closed");
+      write: (c) => {
+        const pcb = this.pcb;
+        if (!pcb) throw new Error("TCPSocket is closed");
         const chunk = c as unknown;
         let data: Uint8Array;
         if (chunk instanceof Uint8Array) data = chunk;
         else if (chunk instanceof ArrayBuffer) data = new Uint8Array(chunk);
         else if (ArrayBuffer.isView(chunk)) data = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
         else throw new TypeError("TCPSocket: write a BufferSource");
-        this.wq = { data, resolve, reject };
-        this.pump();
-      }),
+        // The usual case: the core's send buffer takes it all now, and the
+        // write completes without a Promise of its own.
+        let n: number;
+        try {
+          n = pcb.write(data);
+        } catch (e) {
+          // ERR_ARG: the core dropped the pcb and its ERR event is on the way (fail() settles the write).
+          if (!(e instanceof AsipError) || e.code !== "ERR_ARG") throw e;
+          n = 0;
+        }
+        if (n === data.length) return;
+        return new Promise<void>((resolve, reject) => {
+          this.wq = { data: data.subarray(n), resolve, reject };
+        });
+      },
       close: () => {
         this.writableOpen = false;
         const p = this.pcb;
@@ -390,7 +425,7 @@ export class TCPSocket {
         this.writableOpen = false;
         this.fail(reason, true);
       },
-    }, new CountQueuingStrategy({ highWaterMark: 1 }));
+    }, new ByteLengthQueuingStrategy({ highWaterMark: this.whwm }));
     this.openedResolve({
       readable, writable, remoteAddress: pcb.remoteAddress, remotePort: pcb.remotePort,
       localAddress: pcb.localAddress, localPort: pcb.localPort,
@@ -401,6 +436,8 @@ export class TCPSocket {
     const c = this.rctl;
     const pcb = this.pcb!;
     if (data === null) {
+      // The bytes before the FIN go first.
+      if (this.staged) this.flush();
       if (c) {
         try { c.close(); } catch { /* closed */ }
         this.rctl = undefined;
@@ -413,9 +450,63 @@ export class TCPSocket {
       pcb.recved(data.length); // nobody reads any more: drop
       return;
     }
-    c.enqueue(data.slice());
-    if ((c.desiredSize ?? 0) > 0) recvedSafe(pcb, data.length);
-    else this.unconsumed += data.length; // the reader is behind: the window stays closed by this much
+    const n = data.length;
+    let st = this.stage;
+    if (!st || st.length < this.staged + n) {
+      const grown = new Uint8Array(Math.max(16384, (this.staged + n) * 2));
+      if (st && this.staged) grown.set(st.subarray(0, this.staged));
+      this.stage = st = grown;
+    }
+    st.set(data, this.staged);
+    this.staged += n;
+    this.unconsumed += n;
+    if (this.staged >= RX_BATCH_MAX) this.flush();
+    else if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushFn);
+    }
+  }
+
+  private readonly flushFn = (): void => {
+    this.flushQueued = false;
+    this.flush();
+  };
+
+  /** Hands the bytes staged during a drain to the stream; reopens the window if the reader keeps up. */
+  private flush(): void {
+    const n = this.staged;
+    const c = this.rctl;
+    if (n === 0 || !c || !this.readableOpen || this.done) return;
+    this.staged = 0;
+    const st = this.stage!;
+    let off = 0;
+    // A BYOB reader waiting: fill its buffer directly.
+    const req = c.byobRequest;
+    const view = req?.view;
+    if (req && view && view.byteLength > 0) {
+      off = Math.min(n, view.byteLength);
+      new Uint8Array(view.buffer, view.byteOffset, off).set(st.subarray(0, off));
+      req.respond(off);
+    }
+    if (off < n) {
+      // new + set: cheaper than slice() for these sizes (V8), and the stage is reused.
+      const chunk = new Uint8Array(n - off);
+      chunk.set(st.subarray(off, n));
+      c.enqueue(chunk);
+    }
+    const pcb = this.pcb;
+    if (pcb && (c.desiredSize ?? 0) > 0 && this.unconsumed !== 0) {
+      const k = this.unconsumed;
+      this.unconsumed = 0;
+      recvedSafe(pcb, k);
+    }
+    // else: the reader is behind; the window stays closed until pull().
+  }
+
+  /** Forgets staged bytes (the readable side is gone); they stay counted in `unconsumed`. */
+  private dropStage(): void {
+    this.staged = 0;
+    this.stage = undefined;
   }
 
   private pump(): void {
@@ -464,6 +555,7 @@ export class TCPSocket {
         p.close();
       } catch { try { p.abort(); } catch { /* gone */ } }
     }
+    this.dropStage();
     try { this.rctl?.close(); } catch { /* closed */ }
     this.wq?.reject(new Error("TCPSocket closed"));
     this.wq = undefined;
@@ -481,6 +573,7 @@ export class TCPSocket {
     if (p && abort) {
       try { p.abort(); } catch { /* gone */ }
     }
+    this.dropStage();
     try { this.rctl?.error(reason); } catch { /* errored */ }
     this.wq?.reject(reason);
     this.wq = undefined;
