@@ -1,0 +1,272 @@
+/**
+ * The core worker: lwIP's "tcpip thread" for asip. It owns one Stack and its
+ * interfaces (built here from serializable descriptions) and serves calls
+ * from other threads through mailboxes:
+ *  - MessagePort RPC (the parent port, and extra ports handed to it) for the
+ *    Promise API of bindings/worker/client.ts;
+ *  - SharedArrayBuffer mailboxes for blocking clients in other Workers,
+ *    watched with Atomics.waitAsync so this thread's event loop (timers,
+ *    frames, other mailboxes) keeps running while a call waits.
+ * Message formats and the mailbox layout: the top of client.ts.
+ *
+ * Runs as a Node worker_threads Worker; the same file works as a browser
+ * module Worker (it uses `self` when there is no worker_threads), except TAP
+ * links, which are Node-only.
+ *
+ * @module
+ */
+// dgram first: it registers stack.dgram on Stack, and importing stack.js
+// before it trips the stack → sockets → dgram → stack cycle.
+import "../api/dgram.js";
+import { Stack, type StackOptions } from "../stack.js";
+import { ip4ToU32, parseMac } from "../abi.js";
+import { SOL_SOCKET, SO_TYPE, SO_LINGER, SOCK_STREAM, type SockAddr, type PollFd } from "../api/sockets.js";
+import { SocketError, errno } from "../api/errno.js";
+import type { LinkDriver } from "../netif/driver.js";
+import { PortLink } from "./port-link.js";
+import {
+  MB_STATE, MB_SEQ, ST_REQUEST, ST_RESPONSE, ST_CLOSED, mbRead, mbWrite, toWire, onMessage,
+  type CallRequest, type CallResponse, type InterfaceDescription, type LinkDescription, type PortLike,
+} from "./protocol.js";
+
+/** The first message from the parent. */
+export interface InitMessage {
+  type: "init";
+  /** Stack options that survive structured clone (no clock function). */
+  stack?: Omit<StackOptions, "clock">;
+  interfaces?: InterfaceDescription[];
+  /** Static ARP entries (tests: no first segment waits for resolution). */
+  arp?: { ip: string; mac: string }[];
+  /** TCP TIME_WAIT in ms (tests shorten it). */
+  tcpTimeWaitMs?: number;
+}
+
+/** Socket calls passed through unchanged (their arguments and results are plain data). */
+const PASS = new Set([
+  "socket", "bind", "listen", "connect", "shutdown", "close", "getsockopt", "setsockopt",
+  "getsockname", "getpeername", "ioctl", "fcntl",
+]);
+
+class CoreWorker {
+  private stack!: Stack;
+  private readonly mailboxes = new Set<SharedArrayBuffer>();
+  private readonly ports: PortLike[] = [];
+  private closed = false;
+  /** Set when shutdownWorker starts: later calls fail with ESHUTDOWN. */
+  private closing = false;
+
+  constructor(private readonly parent: PortLike) {
+    this.listen(parent);
+  }
+
+  private listen(port: PortLike): void {
+    onMessage(port, (msg: any) => {
+      if (!msg || typeof msg !== "object") return;
+      if (msg.type === "init") this.init(msg as InitMessage).then(
+        (r) => port.postMessage({ type: "ready", ...r }),
+        (e) => port.postMessage({ type: "error", e: toWire(e) }));
+      else if (msg.type === "call") this.call(port, msg as CallRequest);
+      else if (msg.type === "attach") this.serveMailbox(msg.sab as SharedArrayBuffer);
+      else if (msg.type === "port") {
+        this.ports.push(msg.port);
+        this.listen(msg.port);
+      }
+    });
+  }
+
+  private async init(m: InitMessage): Promise<{ interfaces: { index: number; mac: string; ip: string }[] }> {
+    const stack = (this.stack = await Stack.create(m.stack ?? {}));
+    const out = [];
+    for (const d of m.interfaces ?? []) {
+      const driver = await makeLink(d.link);
+      const i = stack.addInterface(driver, { ip: d.ip, gateway: d.gateway, mtu: d.mtu ?? d.link.mtu, mac: d.mac, default: d.default, vlan: d.vlan });
+      out.push({ index: i.index, mac: i.mac, ip: i.ip });
+    }
+    for (const e of m.arp ?? []) stack.ex.arp_static_add(ip4ToU32(e.ip), stack.scratch(parseMac(e.mac)));
+    if (m.tcpTimeWaitMs !== undefined) stack.raw.tcp.setTimeWait(m.tcpTimeWaitMs);
+    stack.kick();
+    return { interfaces: out };
+  }
+
+  /** A MessagePort call: answered on the port it came from, with its id. */
+  private async call(port: PortLike, req: CallRequest): Promise<void> {
+    let res: CallResponse;
+    const transfer: unknown[] = [];
+    try {
+      const r = await this.dispatch(req.m, req.a ?? [], req.bin);
+      res = { id: req.id, ok: true, v: r.v, out: r.out };
+      if (r.bin) {
+        // A copy of exactly the bytes, its buffer transferred.
+        res.bin = r.bin.slice();
+        transfer.push(res.bin.buffer);
+      }
+    } catch (e) {
+      res = { id: req.id, ok: false, e: toWire(e) };
+    }
+    port.postMessage({ type: "result", ...res }, transfer);
+    if (req.m === "shutdownWorker") this.exit();
+  }
+
+  /**
+   * Serves one blocking client's mailbox until it or the core closes. One
+   * request at a time (the client thread is blocked in it); a request that
+   * waits (recv, accept) only parks this loop, not the thread.
+   */
+  private async serveMailbox(sab: SharedArrayBuffer): Promise<void> {
+    this.mailboxes.add(sab);
+    const i32 = new Int32Array(sab, 0, 4);
+    while (!this.closed) {
+      const s = Atomics.load(i32, MB_STATE);
+      if (s === ST_CLOSED) break;
+      if (s === ST_REQUEST) {
+        const { header, bin } = mbRead<CallRequest>(sab);
+        let res: CallResponse, out: Uint8Array | undefined;
+        try {
+          const r = await this.dispatch(header.m, header.a ?? [], bin);
+          res = { ok: true, v: r.v, out: r.out };
+          out = r.bin;
+        } catch (e) {
+          res = { ok: false, e: toWire(e) };
+        }
+        if (this.closed) break;
+        if (!mbWrite(sab, res, out)) mbWrite(sab, { ok: false, e: { name: "RangeError", message: `${header.m}: response larger than the mailbox` } });
+        Atomics.add(i32, MB_SEQ, 1);
+        Atomics.store(i32, MB_STATE, ST_RESPONSE);
+        Atomics.notify(i32, MB_STATE);
+        if (header.m === "detach") break;
+        continue;
+      }
+      // Wake when the client moves the state word (it notifies after writing a request).
+      const w = waitAsync(i32, MB_STATE, s);
+      if (w.async) await w.value;
+    }
+    this.mailboxes.delete(sab);
+  }
+
+  /** Runs one call against the stack's BSD sockets (or an admin call). */
+  private async dispatch(m: string, a: any[], bin?: Uint8Array): Promise<{ v?: unknown; out?: unknown; bin?: Uint8Array }> {
+    if (!this.stack) throw new Error(`${m}: the core worker is not initialised`);
+    if (this.closed || this.closing) throw new SocketError(errno.ESHUTDOWN, m);
+    const stack = this.stack;
+    const so = stack.sockets;
+    switch (m) {
+      // The recv family: the caller sends its buffer's length, we return the bytes.
+      case "recv":
+      case "read": {
+        const b = new Uint8Array(a[1] >>> 0);
+        const n = m === "recv" ? await so.recv(a[0], b, a[2] ?? 0) : await so.read(a[0], b);
+        return { v: n, bin: b.subarray(0, n) };
+      }
+      case "recvfrom": {
+        const b = new Uint8Array(a[1] >>> 0);
+        const from = {} as SockAddr;
+        const n = await so.recvfrom(a[0], b, a[2] ?? 0, from);
+        return { v: n, bin: b.subarray(0, Math.min(n, b.length)), out: from };
+      }
+      case "recvmsg":
+      case "readv": {
+        const iov = (a[1] as number[]).map((l) => new Uint8Array(l >>> 0));
+        const msg = { iov } as { iov: Uint8Array[]; name?: SockAddr; flags?: number };
+        const n = m === "recvmsg" ? await so.recvmsg(a[0], msg, a[2] ?? 0) : await so.readv(a[0], iov);
+        const all = new Uint8Array(iov.reduce((k, v) => k + v.length, 0));
+        let off = 0;
+        for (const v of iov) {
+          all.set(v, off);
+          off += v.length;
+        }
+        return { v: n, bin: all.subarray(0, Math.min(n, all.length)), out: { name: msg.name, flags: msg.flags } };
+      }
+      case "accept": {
+        const addr = {} as SockAddr;
+        const fd = await so.accept(a[0], addr);
+        return { v: fd, out: addr };
+      }
+      // The send family: the bytes come as `bin`.
+      case "send": return { v: await so.send(a[0], bin ?? new Uint8Array(0), a[1] ?? 0) };
+      case "write": return { v: await so.write(a[0], bin ?? new Uint8Array(0)) };
+      case "sendto": return { v: await so.sendto(a[0], bin ?? new Uint8Array(0), a[1] ?? 0, a[2] ?? undefined) };
+      case "sendmsg": return { v: await so.sendmsg(a[0], { name: a[2] ?? undefined, iov: [bin ?? new Uint8Array(0)] }, a[1] ?? 0) };
+      case "select": {
+        const set = (x: number[] | null) => (x ? new Set(x) : null);
+        const r = set(a[1]), w = set(a[2]), x = set(a[3]);
+        const n = await so.select(a[0], r, w, x, a[4]);
+        const arr = (s: Set<number> | null) => (s ? [...s] : null);
+        return { v: n, out: { r: arr(r), w: arr(w), x: arr(x) } };
+      }
+      case "poll": {
+        const fds = a[0] as PollFd[];
+        const n = await so.poll(fds, a[1] ?? -1);
+        return { v: n, out: fds.map((p) => p.revents) };
+      }
+      // Admin calls.
+      case "usage": return { v: stack.usage() };
+      case "stats": return { v: stack.stats() };
+      case "open": return { v: so.open };
+      case "closeAll": await so.closeAll(); return { v: 0 };
+      case "attach": case "detach": return { v: 0 };
+      case "shutdownWorker": {
+        // Abort every connection (SO_LINGER {1, 0}: a RST, so peers don't wait
+        // on a stack that is gone), close every descriptor, report the pools,
+        // then release the stack.
+        this.closing = true;
+        for (const fd of so.open) {
+          try {
+            if (so.getsockopt(fd, SOL_SOCKET, SO_TYPE) === SOCK_STREAM) so.setsockopt(fd, SOL_SOCKET, SO_LINGER, { onoff: 1, linger: 0 });
+          } catch {
+            // closed meanwhile
+          }
+        }
+        await so.closeAll();
+        // Let the RSTs and the core's own cleanup run before measuring.
+        stack.drainNow();
+        await new Promise((r) => setTimeout(r, 0));
+        const usage = stack.usage();
+        await stack.close();
+        return { v: usage };
+      }
+    }
+    if (PASS.has(m)) return { v: await (so as any)[m](...a) };
+    throw new TypeError(`unknown call ${m}`);
+  }
+
+  /** Ends the worker: blocked clients see CLOSED, ports close, the thread's loop empties. */
+  private exit(): void {
+    this.closed = true;
+    for (const sab of this.mailboxes) {
+      const i32 = new Int32Array(sab, 0, 4);
+      Atomics.store(i32, MB_STATE, ST_CLOSED);
+      Atomics.notify(i32, MB_STATE);
+    }
+    this.mailboxes.clear();
+    for (const p of this.ports) p.close?.();
+    this.parent.close?.();
+  }
+}
+
+/** Atomics.waitAsync (ES2024; Node 16+, Chromium 87+), typed here since the project's lib is ES2022. */
+const waitAsync = (Atomics as unknown as {
+  waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string };
+}).waitAsync;
+
+async function makeLink(d: LinkDescription): Promise<LinkDriver> {
+  if (d.type === "port") return new PortLink(d.port, d.mtu);
+  if (d.type === "tap") {
+    const { TapDevice } = await import("../netif/tap.js");
+    return TapDevice.open(d.name, { mtu: d.mtu } as never);
+  }
+  throw new TypeError(`unknown link type ${(d as { type: string }).type}`);
+}
+
+/** Starts serving when loaded as a worker (and does nothing when merely imported). */
+async function main(): Promise<void> {
+  const g = globalThis as { process?: { versions?: { node?: string } }; self?: unknown };
+  if (g.process?.versions?.node) {
+    const wt = await import("node:worker_threads");
+    if (wt.isMainThread || !wt.parentPort || (wt.workerData as { asipCore?: boolean } | undefined)?.asipCore !== true) return;
+    new CoreWorker(wt.parentPort as unknown as PortLike);
+  } else if (g.self && typeof (g.self as { postMessage?: unknown }).postMessage === "function") {
+    new CoreWorker(g.self as PortLike);
+  }
+}
+
+void main();

@@ -1,0 +1,162 @@
+/**
+ * What the core worker and its clients share: message shapes, the layout of
+ * a SharedArrayBuffer mailbox, and errors as plain data. No node: imports,
+ * so a browser Worker can load it too. The design is documented at the top
+ * of bindings/worker/client.ts.
+ *
+ * @module
+ */
+import { AsipError } from "../abi.js";
+import { SocketError } from "../api/errno.js";
+
+// ---- SharedArrayBuffer mailbox (one per blocking client thread) -----------------------------
+
+/** Int32 index of the state word; the only word anyone waits on. */
+export const MB_STATE = 0;
+/** Int32 index of the request counter (diagnostics only). */
+export const MB_SEQ = 1;
+/** Int32 index of the message length in bytes (header + binary). */
+export const MB_LEN = 2;
+/** Int32 index of the JSON header's length in bytes. */
+export const MB_HDR = 3;
+/** Byte offset of the data area. */
+export const MB_DATA = 16;
+
+/** The slot is free: the client may write a request. */
+export const ST_IDLE = 0;
+/** A request is in the slot: the core reads it (client waits for != REQUEST). */
+export const ST_REQUEST = 1;
+/** A response is in the slot: the client reads it and sets IDLE. */
+export const ST_RESPONSE = 2;
+/** The core is gone: every call fails with ESHUTDOWN. */
+export const ST_CLOSED = 3;
+
+/** Default mailbox size: 64 KiB of data area plus the header words. */
+export const MAILBOX_BYTES = MB_DATA + 65536;
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/**
+ * Writes a message (JSON header, then raw bytes) into the data area.
+ * Returns false when it does not fit.
+ */
+export function mbWrite(sab: SharedArrayBuffer, header: unknown, bin?: Uint8Array): boolean {
+  const h = enc.encode(JSON.stringify(header));
+  const n = h.length + (bin?.length ?? 0);
+  if (MB_DATA + n > sab.byteLength) return false;
+  const u8 = new Uint8Array(sab, MB_DATA);
+  u8.set(h, 0);
+  if (bin) u8.set(bin, h.length);
+  const i32 = new Int32Array(sab, 0, 4);
+  Atomics.store(i32, MB_HDR, h.length);
+  Atomics.store(i32, MB_LEN, n);
+  return true;
+}
+
+/** Reads the message in the data area; the bytes are copied out of the shared buffer. */
+export function mbRead<H>(sab: SharedArrayBuffer): { header: H; bin: Uint8Array } {
+  const i32 = new Int32Array(sab, 0, 4);
+  const hl = Atomics.load(i32, MB_HDR), n = Atomics.load(i32, MB_LEN);
+  const u8 = new Uint8Array(sab, MB_DATA, n);
+  // TextDecoder refuses views of shared memory: copy first.
+  const header = JSON.parse(dec.decode(u8.slice(0, hl))) as H;
+  return { header, bin: u8.slice(hl, n) };
+}
+
+/** The largest binary part a request or response can carry in `sab` (headers are small). */
+export function mbCapacity(sab: SharedArrayBuffer): number {
+  return sab.byteLength - MB_DATA - 1024;
+}
+
+// ---- messages -------------------------------------------------------------------------------
+
+/** A call, by MessagePort (with an id) or in a mailbox (without). */
+export interface CallRequest {
+  id?: number;
+  /** Method name: a sockets call ("recv") or an admin call ("usage", "stats"). */
+  m: string;
+  /** Arguments, structured-clone/JSON data (buffers are replaced by their lengths; see client.ts). */
+  a: unknown[];
+  /** Outgoing bytes (send/sendto/write/sendmsg). */
+  bin?: Uint8Array;
+}
+
+/** The answer to a call. */
+export interface CallResponse {
+  id?: number;
+  ok: boolean;
+  /** The C result (a descriptor, a count, 0, an option value). */
+  v?: unknown;
+  /** Out-parameters: a peer address, select's sets, poll's fds. */
+  out?: unknown;
+  /** Incoming bytes (recv family). */
+  bin?: Uint8Array;
+  e?: WireError;
+}
+
+/** An error as data (structured clone and JSON both keep it). */
+export interface WireError {
+  name: string;
+  message: string;
+  errno?: number;
+  code?: string;
+  syscall?: string;
+  err?: number;
+}
+
+export function toWire(e: unknown): WireError {
+  if (e instanceof SocketError) return { name: e.name, message: e.message, errno: e.errno, code: e.code, syscall: e.syscall, err: e.err };
+  if (e instanceof AsipError) return { name: e.name, message: e.message, code: e.code, err: e.err };
+  const x = e as { name?: string; message?: string; code?: string };
+  return { name: x?.name ?? "Error", message: x?.message ?? String(e), code: x?.code };
+}
+
+/** Rebuilds the error on the caller's side: a SocketError stays a SocketError with the same errno and name. */
+export function fromWire(w: WireError): Error {
+  if (w.name === "SocketError" && w.errno !== undefined) return new SocketError(w.errno, w.syscall ?? "?", w.err);
+  if (w.name === "AsipError" && w.err !== undefined) {
+    const e = new AsipError(w.err, "");
+    e.message = w.message;
+    return e;
+  }
+  const C = w.name === "TypeError" ? TypeError : w.name === "RangeError" ? RangeError : Error;
+  const e = new C(w.message) as Error & { code?: string };
+  if (w.code) e.code = w.code;
+  return e;
+}
+
+// ---- the link and interface descriptions ------------------------------------------------------
+
+/**
+ * How the core worker reaches the wire, described as data (it crosses
+ * postMessage): frames over a MessagePort (to another core worker, or to a
+ * Stack on this thread through {@link portLink}), or a TAP device (Node, root).
+ */
+export type LinkDescription =
+  | { type: "port"; port: MessagePort; mtu?: number }
+  | { type: "tap"; name: string; mtu?: number };
+
+/** One interface of the worker's stack: a link and {@link InterfaceOptions}. */
+export interface InterfaceDescription {
+  link: LinkDescription;
+  ip?: string;
+  gateway?: string;
+  mtu?: number;
+  mac?: string;
+  default?: boolean;
+  vlan?: number;
+}
+
+/** Minimal MessagePort surface shared by Node's worker_threads and the browser. */
+export interface PortLike {
+  postMessage(msg: unknown, transfer?: unknown[]): void;
+  close?(): void;
+}
+
+/** Subscribes to a port's messages in Node (`on`) and browsers (`onmessage`) alike. */
+export function onMessage(port: unknown, f: (data: any) => void): void {
+  const p = port as { on?: (ev: string, f: (d: unknown) => void) => void; onmessage?: unknown };
+  if (typeof p.on === "function") p.on("message", f);
+  else p.onmessage = (ev: MessageEvent) => f(ev.data);
+}
