@@ -20,6 +20,7 @@
 import { EventEmitter } from "node:events";
 import { Buffer } from "node:buffer";
 import { Stack } from "../stack.js";
+import { isLocalAddress } from "./addr.js";
 import { AsipError, ip4ToU32 } from "../abi.js";
 import { rawApi, UDP_MAX_PAYLOAD, type UdpPcb } from "./raw.js";
 import { errno, nodeError, nodeErrorFromErr, nodeCodeError, Refs, RefHandle, type NodeSystemError } from "./errno.js";
@@ -72,10 +73,7 @@ export function resolve4(host: string, syscall: string): string {
 }
 
 /** True when `ip` is ANY, loopback, or an address of one of the stack's interfaces (else bind fails with EADDRNOTAVAIL). */
-export function isLocalAddress(stack: Stack, ip: string): boolean {
-  if (ip === "0.0.0.0" || ip.startsWith("127.")) return true;
-  return stack.ifaces.some((i) => i.ip === ip);
-}
+export { isLocalAddress };
 
 function validatePort(port: unknown, name = "Port", allowZero = true): number {
   if ((typeof port !== "number" && typeof port !== "string") || (typeof port === "string" && port.trim() === "")) {

@@ -49,7 +49,7 @@ import {
   NETCONN_MORE, NETCONN_DONTBLOCK,
 } from "./netconn.js";
 import { ERR } from "../abi.js";
-import { isLocalAddress } from "./dgram.js";
+import { isLocalAddress } from "./addr.js";
 import { UDP_MAX_PAYLOAD } from "./raw.js";
 
 // ---- constants (Linux values) ----------------------------------------------------------------

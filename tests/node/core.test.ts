@@ -100,3 +100,10 @@ test("the release core takes memory from the runtime only at init or once on fir
   const unexpected = [...callers].filter((f) => !allowed.test(f));
   assert.deepEqual(unexpected, [], "functions that allocate from the runtime");
 });
+
+test("the package entry loads on its own and registers every host API", async () => {
+  const asip = await import("../../bindings/index.js");
+  const s = await asip.Stack.create({ manualClock: true });
+  for (const api of ["raw", "netconn", "sockets", "dgram", "streams", "net"] as const) assert.ok(s[api], `stack.${api}`);
+  await s.close();
+});
