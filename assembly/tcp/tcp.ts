@@ -186,7 +186,11 @@ export class tcp_pcb {
   unsent: usize; unsent_tail: usize; unacked: usize; unacked_tail: usize; ooseq: usize;
   refused_data: usize;
   ooseq_last: u32;
-  _pad: u32;
+  // Spurious timeout detection (RFC 3522/4015 Eifel with timestamps): the
+  // TSval of the first retransmission of a timeout (0 = none pending) and
+  // the congestion state before it, restored when the timeout was spurious.
+  rto_ts: u32;
+  undo_cwnd: u32; undo_ssthresh: u32;
   // congestion control state (tcp_cc.ts), 64 bytes
   _c0: u64; _c1: u64; _c2: u64; _c3: u64; _c4: u64; _c5: u64; _c6: u64; _c7: u64;
   // SACK scoreboard (tcp_sack.ts), 96 bytes

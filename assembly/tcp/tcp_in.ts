@@ -57,7 +57,7 @@ import {
 } from "./tcp";
 import {
   tcp_output, tcp_enqueue_flags, tcp_rst, tcp_send_empty_ack, tcp_segs_free, tcp_seg, tcp_seg_new, tcp_seg_free,
-  seg_tcplen, tcp_rexmit_fast, tcp_rexmit_seg, tcp_rexmit_lost, SF_REXMIT,
+  seg_tcplen, tcp_rexmit_fast, tcp_rexmit_seg, tcp_rexmit_lost, tcp_rto_undo, SF_REXMIT,
 } from "./tcp_out";
 import { tcp_route } from "./tcp";
 
@@ -725,9 +725,20 @@ function tcp_receive_ack(pcb: tcp_pcb): void {
   // hide them (it did: a small window then never got three duplicates).
   const dup5681 = seg_ack == pcb.snd_una && seg_len == 0 && (seg_flags & (TCP_SYN | TCP_FIN)) == 0 && !wnd_changed &&
     pcb.unacked != 0 && pcb.snd_una != pcb.snd_max;
-  const dup = dup5681 || sacked_new != 0;
+  // With SACK only ACKs that SACK something new count: one that merely
+  // repeats the blocks or reports a duplicate (D-SACK, RFC 2883) tells of
+  // nothing lost — a spurious retransmission draws such ACKs, and counting
+  // them started false recoveries that sent more duplicates.
+  const dup = sack && (o.present & TCPOPT_F_SACK) != 0 ? sacked_new != 0 : dup5681 || sacked_new != 0;
 
   if (seq_gt(seg_ack, pcb.snd_una)) {
+    if (pcb.rto_ts != 0) {
+      // The first ACK of new data after a timeout: it echoes the original
+      // transmission when that arrived after all — the timeout was spurious
+      // (Eifel detection, RFC 3522 §3.2; timestamps only).
+      if ((pcb.flags & TF_RTO) != 0 && (o.present & TCPOPT_F_TS) != 0 && o.tsecr != 0 && seq_lt(o.tsecr, pcb.rto_ts)) tcp_rto_undo(pcb);
+      pcb.rto_ts = 0;
+    }
     const acked = seg_ack - pcb.snd_una;
     const flight = pcb.snd_max - pcb.snd_una;
     // RTT: timestamps give a sample per ACK (RFC 7323 §4.1), otherwise the one timed segment (Karn).

@@ -11,7 +11,7 @@ import {
 } from "../../assembly/tcp/tcp";
 import {
   A, PEER_IP, harness_init, seg_in, out, expect_seg, fill_pat, tx_clear, advance, clock_sync,
-  o_seq, o_sport, o_len, opt_mss, opt_sack_perm, opt_sack,
+  o_seq, o_sport, o_len, o_tsval, opt_mss, opt_sack_perm, opt_sack, opt_ts,
   cb_reset, install, on_connected, SYN, ACK,
 } from "./tcp_util";
 
@@ -20,8 +20,8 @@ let lp: u16 = 0;
 const PSEQ: u32 = 5000;
 const MSS: u32 = 1000;
 
-/** Active open; the peer announces MSS 1000 and optionally SACK. */
-function connect(sack: bool): tcp_pcb {
+/** Active open; the peer announces MSS 1000 and optionally SACK and timestamps. */
+function connect(sack: bool, ts: bool = false): tcp_pcb {
   const pcb = tcp_new()!;
   install(pcb);
   tcp_connect(pcb, A(PEER_IP), 7, on_connected);
@@ -29,9 +29,10 @@ function connect(sack: bool): tcp_pcb {
   iss = o_seq; lp = o_sport;
   opt_mss(<u16>MSS);
   if (sack) opt_sack_perm();
+  if (ts) opt_ts(100, o_tsval);
   advance(4, 1); // a 4 ms RTT sample from the handshake (RTO: the 200 ms minimum)
   seg_in(7, lp, PSEQ, iss + 1, SYN | ACK, 65535);
-  expect_seg(ACK, iss + 1, PSEQ + 1);
+  expect(out()).toBe(true); // our ACK (expect_seg would not know its options)
   tcp_nagle_disable(pcb);
   return pcb;
 }
@@ -76,6 +77,26 @@ describe("tcp loss recovery without the RTO", () => {
     expect(pcb.flags & TF_INFR).toBe(TF_INFR);
     ack(S(8000));
     expect(pcb.flags & TF_INFR).toBe(0);
+    tcp_abort(pcb);
+    tx_clear();
+    leak_check();
+  });
+
+  test("SACK: ACKs that only repeat old blocks (a duplicate arrived) are not duplicates", () => {
+    const pcb = connect(true);
+    tcp_write(pcb, fill_pat(0, 8000), 8000, TCP_WRITE_FLAG_COPY);
+    tcp_output(pcb);
+    expect(drain()).toBe(8);
+    // 1 arrives early (reordered), then three spurious copies of it: the
+    // receiver ACKs each with the same block — nothing new is reported.
+    sack_ack(0, 1000, 2000);
+    sack_ack(0, 1000, 2000);
+    sack_ack(0, 1000, 2000);
+    sack_ack(0, 1000, 2000);
+    drain();
+    expect(sent_has(0)).toBe(false, "no fast retransmit");
+    expect(pcb.flags & TF_INFR).toBe(0);
+    ack(S(8000));
     tcp_abort(pcb);
     tx_clear();
     leak_check();
@@ -187,6 +208,56 @@ describe("tcp loss recovery without the RTO", () => {
     expect(drain()).toBe(0);
     ack(S(3000));
     expect(mib(TcpMib.RTO)).toBe(rto0);
+    tcp_abort(pcb);
+    tx_clear();
+    leak_check();
+  });
+
+  test("a spurious timeout (Eifel, RFC 3522): the ACK echoes the original, so the rest is not resent and cwnd comes back", () => {
+    const pcb = connect(false, true);
+    const sp0 = mib(TcpMib.SPURIOUS_RTO);
+    const m = <u32>pcb.mss; // 988: timestamps take 12 bytes
+    tcp_write(pcb, fill_pat(0, 5 * m), 5 * m, TCP_WRITE_FLAG_COPY);
+    tcp_output(pcb);
+    expect(out()).toBe(true);
+    const ts_orig = o_tsval;
+    expect(drain()).toBe(4);
+    const cwnd0 = tcp_cc(pcb).cwnd;
+    // The ACKs are late (a queue grew): the RTO fires and resends segment 0.
+    advance(250, 5);
+    expect(drain()).toBe(1);
+    expect(sent[0]).toBe(0);
+    expect(tcp_cc(pcb).cwnd).toBe(m);
+    // Then the ACK for the original arrives, echoing its timestamp.
+    opt_ts(200, ts_orig);
+    ack(S(m));
+    expect(drain()).toBe(0, "segments 1-4 went once and are not sent again");
+    expect(mib(TcpMib.SPURIOUS_RTO)).toBe(sp0 + 1);
+    expect(tcp_cc(pcb).cwnd).toBeGreaterThanOrEqual(cwnd0);
+    opt_ts(201, ts_orig);
+    ack(S(5 * m));
+    expect(pcb.snd_una).toBe(S(5 * m));
+    tcp_abort(pcb);
+    tx_clear();
+    leak_check();
+  });
+
+  test("a real timeout: the ACK echoes the retransmission, go-back-N goes on", () => {
+    const pcb = connect(false, true);
+    const sp0 = mib(TcpMib.SPURIOUS_RTO);
+    const m = <u32>pcb.mss; // 988: timestamps take 12 bytes
+    tcp_write(pcb, fill_pat(0, 5 * m), 5 * m, TCP_WRITE_FLAG_COPY);
+    tcp_output(pcb);
+    expect(drain()).toBe(5);
+    advance(250, 5);
+    expect(out()).toBe(true);
+    const ts_rxt = o_tsval;
+    expect(o_seq).toBe(S(0));
+    opt_ts(200, ts_rxt);
+    ack(S(m));
+    expect(drain()).toBeGreaterThan(0, "slow start resends from the second segment");
+    expect(sent[0]).toBe(m);
+    expect(mib(TcpMib.SPURIOUS_RTO)).toBe(sp0);
     tcp_abort(pcb);
     tx_clear();
     leak_check();
