@@ -271,6 +271,12 @@ for (const variant of VARIANTS) {
     }
     listener.close();
     await noLeaks(a, baseA, b, baseB);
+    // A clean cable: nothing retransmitted, nothing dropped. (Before 57de384 the
+    // ARP queue sent referenced pbufs whose headers had moved: each server
+    // resent its FIN after the client's final ACK was lost, and the client,
+    // out of its 50 ms TIME_WAIT, dropped it: drop/proterr = fw = 1,000.)
+    const ta = a.stats().proto.tcp, tb = b.stats().proto.tcp;
+    assert.deepEqual([ta.fw, ta.drop, tb.fw, tb.drop], [0, 0, 0, 0], `tcp counters A ${JSON.stringify(ta)} B ${JSON.stringify(tb)}`);
     await a.close();
     await b.close();
   });
