@@ -94,8 +94,8 @@ async function nodeSuite(name) {
   rmSync(countFile, { force: true });
   const r = await run(process.execPath, [
     "--test",
-    // One test may take 4 minutes at most; the process exits when its tests are done.
-    "--test-timeout=240000", "--test-force-exit",
+    // One test may take 4 minutes at most (a hung suite is killed by the watchdog).
+    "--test-timeout=240000",
     "--test-reporter=spec", "--test-reporter-destination=stdout",
     "--test-reporter=./scripts/count-reporter.mjs", `--test-reporter-destination=${countFile}`,
     ...(name === "node" ? [] : ["--test-concurrency=1"]),
