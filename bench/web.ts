@@ -43,7 +43,7 @@ import { Relay } from "../bindings/node/relay.js";
 const MiB = 1 << 20;
 const BYTES = Math.round(Number(process.env.BENCH_WEB_MIB ?? 8) * MiB);
 const SAMPLES = Math.max(1, Number(process.env.BENCH_SAMPLES ?? 3) | 0);
-const CHROMIUM = "/usr/bin/chromium";
+import { CHROMIUM, WEBRTC_ARGS, NO_THROTTLE_ARGS, launchChromium } from "../tests/helpers/chromium.js";
 const RTC_MTU = process.env.BENCH_WEB_RTC_MTU;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -183,15 +183,7 @@ async function browserRuns(bench: Bench): Promise<Run[]> {
   }
   const { startDemo } = await import("../bindings/node/demo.js");
   const demo = await startDemo({ port: 0, host: "127.0.0.1", httpPort: 0 });
-  const profile = mkdtempSync(path.join(tmpdir(), "asip-bench-web-"));
-  const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-      "--disable-sync", "--no-first-run", "--disable-features=WebRtcHideLocalIpsWithMdns", "--allow-loopback-in-peer-connection",
-      // Tabs in the background must not be throttled while they carry traffic.
-      "--disable-background-timer-throttling", "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows"],
-  });
+  const { browser, profile } = await launchChromium({ prefix: "asip-bench-web-", args: [...WEBRTC_ARGS, ...NO_THROTTLE_ARGS] });
   const open = async (): Promise<Page> => {
     const page = await browser.newPage();
     await page.goto(RTC_MTU ? `${demo.url}?rtcMtu=${Number(RTC_MTU)}` : demo.url);

@@ -13,9 +13,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { WebSocket } from "ws";
 import { startDemo, ROOT, type Demo } from "../../bindings/node/demo.js";
+import { chromiumSkipReason, launchChromium } from "../helpers/chromium.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install chromium)`;
+const skip = chromiumSkipReason() ?? false;
 const RESULTS = path.join(ROOT, "test-results");
 
 type Browser = import("playwright-core").BrowserContext;
@@ -28,16 +28,7 @@ let profile: string;
 before(async () => {
   if (skip) return;
   demo = await startDemo({ port: 0, host: "127.0.0.1", httpPort: 0 });
-  const { chromium } = await import("playwright-core");
-  profile = mkdtempSync(path.join(tmpdir(), "asip-e2e-"));
-  // A fresh profile (playwright passes it as --user-data-dir).
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 420, height: 900 },
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-      "--disable-sync", "--no-first-run"],
-  });
+  ({ browser, profile } = await launchChromium({ prefix: "asip-e2e-", viewport: { width: 420, height: 900 } }));
 });
 
 after(async () => {

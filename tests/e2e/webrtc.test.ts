@@ -13,9 +13,9 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { startDemo, ROOT, type Demo } from "../../bindings/node/demo.js";
+import { chromiumSkipReason, launchChromium, WEBRTC_ARGS } from "../helpers/chromium.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install chromium)`;
+const skip = chromiumSkipReason() ?? false;
 const RESULTS = path.join(ROOT, "test-results");
 
 /**
@@ -24,9 +24,6 @@ const RESULTS = path.join(ROOT, "test-results");
  * would need multicast DNS to resolve), and loopback may carry them when the
  * machine has no other interface.
  */
-const WEBRTC_ARGS = ["--disable-features=WebRtcHideLocalIpsWithMdns", "--allow-loopback-in-peer-connection"];
-const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-  "--disable-sync", "--no-first-run"];
 
 type Browser = import("playwright-core").BrowserContext;
 type Page = import("playwright-core").Page;
@@ -38,14 +35,7 @@ let profile: string;
 before(async () => {
   if (skip) return;
   demo = await startDemo({ port: 0, host: "127.0.0.1", httpPort: 0 });
-  const { chromium } = await import("playwright-core");
-  profile = mkdtempSync(path.join(tmpdir(), "asip-e2e-rtc-"));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 420, height: 1000 },
-    args: [...CHROMIUM_ARGS, ...WEBRTC_ARGS],
-  });
+  ({ browser, profile } = await launchChromium({ prefix: "asip-e2e-rtc-", viewport: { width: 420, height: 1000 }, args: WEBRTC_ARGS }));
 });
 
 after(async () => {
