@@ -941,7 +941,9 @@ function ooseq_insert(pcb: tcp_pcb, p: pbuf | null, seq: u32, len: u32, fin: boo
       break;
     }
     if (seq_lt(seq, ce)) {
-      // Overlaps its end: drop our front part.
+      // Overlaps its end: drop our front part. What is left starts where this
+      // segment ends; if that is past a FIN, it is data after the FIN: ignored.
+      if (cfin) { if (p != null) pbuf_free(p); return; }
       const off = ce - seq;
       p = pbuf_free_header(p, off);
       seq = ce;
