@@ -135,11 +135,11 @@ async function start(): Promise<void> {
   $("serve-url").textContent = `http://${state.ip}/`;
   RtcDataChannelLink.listen(link, (l, meta) => {
     const net = (meta as { net?: unknown } | undefined)?.net;
-    if (typeof net !== "string" || !/^10\.\d{1,3}\.\d{1,3}$/.test(net)) { l.close(); return; }
+    if (typeof net !== "string" || !/^198\.18\.\d{1,3}\.\d{1,3}$/.test(net)) { l.close(); return; }
     attachRtc(l, net, false);
   }, { mtu: RTC_MTU });
-  // Resolve the gateway's MAC before the user's first ping: the first packet
-  // to an unresolved neighbour is lost at present (see the report on ARP).
+  // Resolve the gateway's MAC before the user's first ping, so its round
+  // trip time does not include ARP.
   if (state.gateway) {
     await resolve("gateway.asip.internal").catch(() => resolve("gateway.asip.internal")).catch(() => {});
   }
@@ -399,9 +399,10 @@ function serve(port = 80): void {
 
 // ---- peer tabs over WebRTC (bindings/netif/webrtc.ts) ---------------------------------------
 //
-// Each link is its own point-to-point subnet 10.A.n.0/24: A is the last octet
-// of the offering tab's relay address (unique on the relay), n counts that
-// tab's offers; the offering tab takes .1, the answering one .2.
+// Each link is its own point-to-point /30 in 198.18.0.0/15 (RFC 2544's range
+// for test networks, never routed): 198.18.A.4n, where A is the last octet of
+// the offering tab's relay address (unique on the relay) and n counts that
+// tab's offers (up to 64); the offering tab takes 4n+1, the answering one 4n+2.
 
 /** MTU of WebRTC links: larger than Ethernet's, since SCTP carries up to 64 KiB per message without loss on one machine. */
 const RTC_MTU = Number(params.get("rtcMtu") ?? 16000);
@@ -410,8 +411,10 @@ const rtcLinks: RtcInfo[] = [];
 let rtcCount = 0;
 
 function attachRtc(l: RtcDataChannelLink, net: string, offering: boolean): RtcInfo {
-  const info: RtcInfo = { peer: l.peer, ip: `${net}.${offering ? 1 : 2}`, peerIp: `${net}.${offering ? 2 : 1}`, link: l, state: "connecting" };
-  const iface = stack.addInterface(tap(l), { ip: `${info.ip}/24`, mtu: l.mtu, default: false });
+  const o = net.split(".");
+  const host = (k: number) => `${o[0]}.${o[1]}.${o[2]}.${Number(o[3]) + k}`;
+  const info: RtcInfo = { peer: l.peer, ip: host(offering ? 1 : 2), peerIp: host(offering ? 2 : 1), link: l, state: "connecting" };
+  const iface = stack.addInterface(tap(l), { ip: `${info.ip}/30`, mtu: l.mtu, default: false });
   stack.setLink(iface, false);
   rtcLinks.push(info);
   l.addStateListener((up, closed) => {
@@ -431,7 +434,7 @@ function attachRtc(l: RtcDataChannelLink, net: string, offering: boolean): RtcIn
 /** Offers a WebRTC link to the tab with relay id `peer`; resolves with the addresses once it is open. */
 async function rtcConnect(peer: string): Promise<{ ip: string; peerIp: string }> {
   const a = state.ip.split(".")[3];
-  const net = `10.${a}.${++rtcCount & 255}`;
+  const net = `198.18.${a}.${4 * (rtcCount++ & 63)}`;
   const l = RtcDataChannelLink.connect(link, peer, { mtu: RTC_MTU, meta: { net } });
   const info = attachRtc(l, net, true);
   await l.ready();

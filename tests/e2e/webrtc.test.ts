@@ -68,7 +68,9 @@ test("two pages exchange 10 MB over asip's TCP through a WebRTC data channel wit
   await b.waitForFunction(() => (window as any).asipDemo.rtc[0]?.state === "up", null, { timeout: 5000 });
   const [ra] = await a.evaluate(() => (window as any).asipDemo.rtc);
   const [rb] = await b.evaluate(() => (window as any).asipDemo.rtc);
-  assert.match(ra.ip, /^10\.\d+\.\d+\.1$/);
+  // The offering tab takes 4n+1 of its link's /30 in 198.18.0.0/15 (RFC 2544's test range).
+  assert.match(ra.ip, /^198\.18\.\d+\.\d+$/);
+  assert.equal(Number(ra.ip.split(".")[3]) % 4, 1);
   assert.equal(rb.ip, ra.peerIp, "the answering tab took the address the offer named");
   assert.equal(rb.peerIp, ra.ip);
 
