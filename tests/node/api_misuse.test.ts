@@ -119,12 +119,12 @@ for (const variant of VARIANTS) {
     const s = a.dgram.createSocket("udp4");
     const e = await new Promise<Error & { code: string; errno: number; syscall: string }>((r) => {
       s.on("error", r as (e: Error) => void);
-      s.bind(5000, "10.9.9.9");
+      s.bind(5000, "198.51.100.9");
     });
     assert.equal(e.code, "EADDRNOTAVAIL");
     assert.equal(e.errno, -99);
     assert.equal(e.syscall, "bind");
-    assert.match(e.message, /^bind EADDRNOTAVAIL 10\.9\.9\.9:5000$/);
+    assert.match(e.message, /^bind EADDRNOTAVAIL 198\.51\.100\.9:5000$/);
     s.close();
     // Connected socket, nobody on the far port: ICMP port unreachable → 'error' ECONNREFUSED (Linux/Node behaviour).
     const c = a.dgram.createSocket("udp4");
@@ -280,7 +280,7 @@ for (const variant of VARIANTS) {
     const fd = so.socket(S.AF_INET, S.SOCK_DGRAM);
     assert.equal(so.getsockopt(fd, S.SOL_SOCKET, S.SO_TYPE), S.SOCK_DGRAM);
     assert.equal(en(() => so.getpeername(fd)), errno.ENOTCONN);
-    assert.equal(en(() => so.bind(fd, { family: S.AF_INET, addr: "10.0.0.9", port: 7 })), errno.EADDRNOTAVAIL);
+    assert.equal(en(() => so.bind(fd, { family: S.AF_INET, addr: "198.51.100.10", port: 7 })), errno.EADDRNOTAVAIL);
     assert.equal(en(() => so.bind(fd, { family: S.AF_INET, addr: "0.0.0.0", port: 70000 })), errno.EINVAL);
     so.bind(fd, { family: S.AF_INET, addr: "0.0.0.0", port: 8000 });
     assert.equal(en(() => so.bind(fd, { family: S.AF_INET, addr: "0.0.0.0", port: 8001 })), errno.EINVAL);

@@ -127,7 +127,7 @@ for (const variant of VARIANTS) {
     const srv4 = b.net.createServer();
     const e6 = await new Promise<NodeJS.ErrnoException>((res) => {
       srv4.on("error", res);
-      srv4.listen(80, "10.9.9.9");
+      srv4.listen(80, "198.51.100.9");
     });
     assert.equal(e6.code, "EADDRNOTAVAIL");
 

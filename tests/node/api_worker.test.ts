@@ -218,7 +218,7 @@ if (!isMainThread && workerData?.role) {
       const l1 = await sb.socket(AF_INET, SOCK_STREAM, 0), l2 = await sb.socket(AF_INET, SOCK_STREAM, 0);
       await sb.bind(l1, { family: AF_INET, addr: B, port: 7002 });
       await assert.rejects(sb.bind(l2, { family: AF_INET, addr: B, port: 7002 }), { code: "EADDRINUSE", syscall: "bind" });
-      await assert.rejects(sb.bind(l2, { family: AF_INET, addr: "10.9.9.9", port: 1 }), { code: "EADDRNOTAVAIL" });
+      await assert.rejects(sb.bind(l2, { family: AF_INET, addr: "198.51.100.9", port: 1 }), { code: "EADDRNOTAVAIL" });
       await sb.close(l1);
       await sb.close(l2);
       // The same from blocking code in a Worker, through a mailbox made on this thread.
