@@ -43,7 +43,7 @@ import { Relay } from "../bindings/node/relay.js";
 const MiB = 1 << 20;
 const BYTES = Math.round(Number(process.env.BENCH_WEB_MIB ?? 8) * MiB);
 const SAMPLES = Math.max(1, Number(process.env.BENCH_SAMPLES ?? 3) | 0);
-import { CHROMIUM, WEBRTC_ARGS, NO_THROTTLE_ARGS, launchChromium } from "../tests/helpers/chromium.js";
+import { CHROMIUM, WEBRTC_ARGS, NO_THROTTLE_ARGS, launchChromium, openDemoPage } from "../tests/helpers/chromium.js";
 const RTC_MTU = process.env.BENCH_WEB_RTC_MTU;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -184,14 +184,7 @@ async function browserRuns(bench: Bench): Promise<Run[]> {
   const { startDemo } = await import("../bindings/node/demo.js");
   const demo = await startDemo({ port: 0, host: "127.0.0.1", httpPort: 0 });
   const { browser, profile } = await launchChromium({ prefix: "asip-bench-web-", args: [...WEBRTC_ARGS, ...NO_THROTTLE_ARGS] });
-  const open = async (): Promise<Page> => {
-    const page = await browser.newPage();
-    await page.goto(RTC_MTU ? `${demo.url}?rtcMtu=${Number(RTC_MTU)}` : demo.url);
-    await page.waitForFunction(() => (window as any).asipDemo?.state.ready || (window as any).asipDemo?.state.error, null, { timeout: 20000 });
-    const err = await page.evaluate(() => (window as any).asipDemo.state.error);
-    if (err) throw new Error(`web demo failed in Chromium: ${err}`);
-    return page;
-  };
+  const open = (): Promise<Page> => openDemoPage(browser, RTC_MTU ? `${demo.url}?rtcMtu=${Number(RTC_MTU)}` : demo.url, 20000);
   const tabGet = async (page: Page, url: string): Promise<number> => {
     const r = await page.evaluate(async (u) => {
       const d = (window as any).asipDemo;

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { WebSocket } from "ws";
 import { startDemo, ROOT, type Demo } from "../../bindings/node/demo.js";
-import { chromiumSkipReason, launchChromium } from "../helpers/chromium.js";
+import { chromiumSkipReason, launchChromium, openDemoPage } from "../helpers/chromium.js";
 
 const skip = chromiumSkipReason() ?? false;
 const RESULTS = path.join(ROOT, "test-results");
@@ -38,15 +38,8 @@ after(async () => {
   rmSync(profile, { recursive: true, force: true });
 });
 
-async function openPage(): Promise<Page> {
-  const page = await browser.newPage();
-  const errors: string[] = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
-  await page.goto(demo.url);
-  await page.waitForFunction(() => (window as any).asipDemo?.state.ready || (window as any).asipDemo?.state.error, null, { timeout: 15000 });
-  const err = await page.evaluate(() => (window as any).asipDemo.state.error);
-  assert.equal(err, "", `page failed: ${err} ${errors.join("; ")}`);
-  return page;
+function openPage(): Promise<Page> {
+  return openDemoPage(browser, demo.url);
 }
 
 test("the page loads, gets an address, pings the gateway and the host, fetches a page from the host server and shows it", { skip }, async () => {

@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { startDemo, ROOT, type Demo } from "../../bindings/node/demo.js";
-import { chromiumSkipReason, launchChromium, WEBRTC_ARGS } from "../helpers/chromium.js";
+import { chromiumSkipReason, launchChromium, openDemoPage, WEBRTC_ARGS } from "../helpers/chromium.js";
 
 const skip = chromiumSkipReason() ?? false;
 const RESULTS = path.join(ROOT, "test-results");
@@ -45,15 +45,8 @@ after(async () => {
   rmSync(profile, { recursive: true, force: true });
 });
 
-async function openPage(): Promise<Page> {
-  const page = await browser.newPage();
-  const errors: string[] = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
-  await page.goto(demo.url);
-  await page.waitForFunction(() => (window as any).asipDemo?.state.ready || (window as any).asipDemo?.state.error, null, { timeout: 15000 });
-  const err = await page.evaluate(() => (window as any).asipDemo.state.error);
-  assert.equal(err, "", `page failed: ${err} ${errors.join("; ")}`);
-  return page;
+function openPage(): Promise<Page> {
+  return openDemoPage(browser, demo.url);
 }
 
 test("two pages exchange 10 MB over asip's TCP through a WebRTC data channel with equal SHA-256", { skip, timeout: 120_000 }, async () => {

@@ -38,3 +38,20 @@ export async function launchChromium(opts: { prefix: string; viewport?: { width:
   });
   return { browser, profile };
 }
+
+type Context = Awaited<ReturnType<typeof launchChromium>>["browser"];
+
+/**
+ * Opens the web demo in a new tab and waits until its stack is ready.
+ * Throws with the page's own error (and any uncaught page errors) if it failed.
+ */
+export async function openDemoPage(browser: Context, url: string, timeout = 15000) {
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(url);
+  await page.waitForFunction(() => (window as any).asipDemo?.state.ready || (window as any).asipDemo?.state.error, null, { timeout });
+  const err: string = await page.evaluate(() => (window as any).asipDemo.state.error);
+  if (err !== "") throw new Error(`web demo failed in Chromium: ${err} ${errors.join("; ")}`);
+  return page;
+}
