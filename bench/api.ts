@@ -20,7 +20,7 @@
  * @module
  */
 import "../bindings/api/dgram.js";
-import { Bench, runBench } from "./harness.js";
+import { Bench, measureAsync, runBench } from "./harness.js";
 import { Stack } from "../bindings/stack.js";
 import { pair } from "../bindings/netif/pair.js";
 import { ip4ToU32 } from "../bindings/abi.js";
@@ -385,23 +385,9 @@ const tcpRigs: Record<string, (a: Stack, b: Stack) => Promise<TcpRig>> = {
   },
 };
 
-/** Calibrates to ~minMs, best of `samples`; returns round trips per second. */
-async function measureAsync(run: (iters: number) => Promise<unknown>, minMs = Number(process.env.BENCH_MIN_MS ?? 100), samples = Number(process.env.BENCH_SAMPLES ?? 5)): Promise<number> {
-  let n = 64;
-  for (;;) {
-    const t0 = performance.now();
-    await run(n);
-    const dt = performance.now() - t0;
-    if (dt >= minMs) break;
-    n = Math.ceil(n * Math.min(16, Math.max(2, (minMs * 1.2) / Math.max(dt, 1))));
-  }
-  let best = Infinity;
-  for (let s = 0; s < samples; s++) {
-    const t0 = performance.now();
-    await run(n);
-    best = Math.min(best, (performance.now() - t0) / n);
-  }
-  return 1000 / best;
+/** Round trips per second, calibrated to BENCH_MIN_MS (100), best of BENCH_SAMPLES (5). */
+function measureRoundTrips(run: (iters: number) => Promise<unknown>): Promise<number> {
+  return measureAsync(run, Number(process.env.BENCH_MIN_MS ?? 100), Number(process.env.BENCH_SAMPLES ?? 5));
 }
 
 /**
@@ -420,7 +406,7 @@ async function main(): Promise<void> {
       const rig = await rigs[api](a, b);
       bench.log(`${variant} udp request/response via ${api}`);
       for (let i = 0; i < 5000; i++) await rig.rr(); // warm up (JIT) before calibrating
-      const rate = await measureAsync(async (n) => {
+      const rate = await measureRoundTrips(async (n) => {
         for (let i = 0; i < n; i++) await rig.rr();
       });
       const ref = api === "raw" ? null : `${variant}.udp_rr.raw.per_s`;
@@ -437,7 +423,7 @@ async function main(): Promise<void> {
       const rig = await tcpRigs[api](a, b);
       bench.log(`${variant} tcp request/response and bulk via ${api}`);
       for (let i = 0; i < 3000; i++) await rig.rr();
-      const rate = await measureAsync(async (n) => {
+      const rate = await measureRoundTrips(async (n) => {
         for (let i = 0; i < n; i++) await rig.rr();
       });
       bench.add(`${variant}.tcp_rr.${api}.per_s`, rate, "ops/s", api === "raw" ? null : `${variant}.tcp_rr.raw.per_s`);

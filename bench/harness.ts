@@ -113,6 +113,29 @@ export function measureEach(runs: ReadonlyArray<(iters: number) => void>, option
   return best.map((b, i) => ({ secondsPerIter: b / iters[i], iters: iters[i] }));
 }
 
+/**
+ * The async counterpart of measure: grows the iteration count until one run
+ * takes at least `minMs`, then returns the best of `samples` runs as
+ * iterations per second.
+ */
+export async function measureAsync(run: (iters: number) => Promise<unknown>, minMs = 200, samples = 5): Promise<number> {
+  let n = 64;
+  for (;;) {
+    const t0 = performance.now();
+    await run(n);
+    const dt = performance.now() - t0;
+    if (dt >= minMs) break;
+    n = Math.ceil(n * Math.min(16, Math.max(2, (minMs * 1.2) / Math.max(dt, 1))));
+  }
+  let best = Infinity;
+  for (let s = 0; s < samples; s++) {
+    const t0 = performance.now();
+    await run(n);
+    best = Math.min(best, (performance.now() - t0) / n);
+  }
+  return 1000 / best;
+}
+
 /** Collects and prints the results of one bench. */
 export class Bench {
   /** True when `--json` was passed: results as JSON lines on stdout. */

@@ -22,7 +22,7 @@
  * @module
  */
 import dgram from "node:dgram";
-import { Bench, measureEach, runBench } from "./harness.js";
+import { Bench, measureAsync, measureEach, runBench } from "./harness.js";
 import { Stack } from "../bindings/stack.js";
 import { pair } from "../bindings/netif/pair.js";
 import { rawApi } from "../bindings/api/raw.js";
@@ -80,25 +80,6 @@ async function nodeDgram(size: number) {
   };
   const close = () => { rx.close(); tx.close(); };
   return { run, close };
-}
-
-/** Async variant of measure: calibrates to ~minMs, best of `samples`. */
-async function measureAsync(run: (iters: number) => Promise<unknown>, minMs = 200, samples = 5): Promise<number> {
-  let n = 64;
-  for (;;) {
-    const t0 = performance.now();
-    await run(n);
-    const dt = performance.now() - t0;
-    if (dt >= minMs) break;
-    n = Math.ceil(n * Math.min(16, Math.max(2, (minMs * 1.2) / Math.max(dt, 1))));
-  }
-  let best = Infinity;
-  for (let s = 0; s < samples; s++) {
-    const t0 = performance.now();
-    await run(n);
-    best = Math.min(best, (performance.now() - t0) / n);
-  }
-  return 1000 / best; // per second
 }
 
 async function pingThroughTap(bench: Bench): Promise<void> {
