@@ -69,7 +69,7 @@ import type { SockAddr, MsgHdr, PollFd, Linger } from "../api/sockets.js";
 import type { StackStats, PoolName } from "../abi.js";
 import {
   MB_STATE, ST_IDLE, ST_REQUEST, ST_RESPONSE, ST_CLOSED, MAILBOX_BYTES, mbRead, mbWrite, mbCapacity, fromWire, onMessage,
-  type CallResponse, type InterfaceDescription, type PortLike,
+  type CallResponse, type InterfaceDescription, type PortLike, type EventMessage,
 } from "./protocol.js";
 import type { InitMessage } from "./core-worker.js";
 
@@ -139,9 +139,15 @@ export class RpcPort {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (r: Result) => void; reject: (e: Error) => void }>();
   private dead: Error | undefined;
+  private readonly listeners = new Map<string, (ev: EventMessage) => void>();
 
   constructor(readonly port: PortLike) {
     onMessage(port, (msg: CallResponse & { type?: string }) => {
+      if (msg?.type === "ev") {
+        const ev = msg as unknown as EventMessage;
+        this.listeners.get(ev.ch)?.(ev);
+        return;
+      }
       if (!msg || msg.type !== "result" || msg.id === undefined) return;
       const p = this.pending.get(msg.id);
       if (!p) return;
@@ -159,6 +165,25 @@ export class RpcPort {
       // `bin` is cloned, not transferred: the caller keeps its buffer.
       this.port.postMessage({ type: "call", id, m, a, bin });
     });
+  }
+
+  /**
+   * A fire-and-forget operation on a service object ("raw.tw"): no answer;
+   * it runs in the core in order with calls sent on this port.
+   */
+  op(m: string, a: unknown[], bin?: Uint8Array, transfer = false): void {
+    if (this.dead) return;
+    this.port.postMessage({ type: "op", m, a, bin }, transfer && bin ? [bin.buffer] : undefined);
+  }
+
+  /** Receives the events of service `ch` (one listener per service). */
+  on(ch: string, f: (ev: EventMessage) => void): void {
+    this.listeners.set(ch, f);
+  }
+
+  /** True once the worker is gone. */
+  get closed(): boolean {
+    return this.dead !== undefined;
   }
 
   /** Fails every outstanding call (the worker is gone). */

@@ -27,7 +27,41 @@ import { PortLink } from "./port-link.js";
 import {
   MB_STATE, MB_SEQ, ST_REQUEST, ST_RESPONSE, ST_CLOSED, mbRead, mbWrite, toWire, onMessage,
   type CallRequest, type CallResponse, type InterfaceDescription, type LinkDescription, type PortLike,
+  type EventMessage, type OpMessage,
 } from "./protocol.js";
+
+/** What a call returns inside the core: the value, out-parameters, bytes. */
+export interface DispatchResult {
+  v?: unknown;
+  out?: unknown;
+  bin?: Uint8Array;
+}
+
+/**
+ * A service: the core-side half of an API whose objects live in the core
+ * (remote raw pcbs, netconns). One instance per client port, so events go
+ * back to the client that owns the objects. Calls named "<name>.<method>"
+ * reach `call` (awaited, answered) or, sent as ops, `op` (no answer).
+ */
+export interface CoreService {
+  call(m: string, a: any[], bin?: Uint8Array): Promise<DispatchResult> | DispatchResult;
+  op?(m: string, a: any[], bin?: Uint8Array): void;
+  /** Aborts and releases every object of this client (port closed, worker shutting down). */
+  close(): Promise<void> | void;
+}
+
+/** Posts an event to the owning client; `bin` is transferred. */
+export type PostEvent = (ev: Omit<EventMessage, "type">) => void;
+
+/** Builds a service for one client port. */
+export type ServiceFactory = (stack: Stack, post: PostEvent) => CoreService;
+
+const serviceFactories = new Map<string, ServiceFactory>();
+
+/** Registers a service under `name` (calls "<name>.<method>"); the service modules call this on import. */
+export function registerService(name: string, f: ServiceFactory): void {
+  serviceFactories.set(name, f);
+}
 
 /** The first message from the parent. */
 export interface InitMessage {
@@ -51,6 +85,8 @@ class CoreWorker {
   private stack!: Stack;
   private readonly mailboxes = new Set<SharedArrayBuffer>();
   private readonly ports: PortLike[] = [];
+  /** Services by client port, then by name. */
+  private readonly services = new Map<PortLike, Map<string, CoreService>>();
   private closed = false;
   /** Set when shutdownWorker starts: later calls fail with ESHUTDOWN. */
   private closing = false;
@@ -66,6 +102,7 @@ class CoreWorker {
         (r) => port.postMessage({ type: "ready", ...r }),
         (e) => port.postMessage({ type: "error", e: toWire(e) }));
       else if (msg.type === "call") this.call(port, msg as CallRequest);
+      else if (msg.type === "op") this.op(port, msg as OpMessage);
       else if (msg.type === "attach") this.serveMailbox(msg.sab as SharedArrayBuffer);
       else if (msg.type === "port") {
         this.ports.push(msg.port);
@@ -88,12 +125,48 @@ class CoreWorker {
     return { interfaces: out };
   }
 
+  /** The service `name` of the client on `port` (created on first use). */
+  private service(port: PortLike, m: string): { svc: CoreService; method: string } | undefined {
+    const dot = m.indexOf(".");
+    if (dot < 0) return undefined;
+    const name = m.slice(0, dot);
+    let byName = this.services.get(port);
+    if (!byName) this.services.set(port, (byName = new Map()));
+    let svc = byName.get(name);
+    if (!svc) {
+      const f = serviceFactories.get(name);
+      if (!f) throw new TypeError(`unknown service ${name}`);
+      if (!this.stack) throw new Error(`${m}: the core worker is not initialised`);
+      svc = f(this.stack, (ev) => {
+        if (this.closed) return;
+        const bin = ev.bin ?? undefined;
+        port.postMessage({ type: "ev", ...ev }, bin ? [bin.buffer] : []);
+      });
+      byName.set(name, svc);
+    }
+    return { svc, method: m.slice(dot + 1) };
+  }
+
+  /** A fire-and-forget operation: run now, in arrival order; failures are the service's to report. */
+  private op(port: PortLike, msg: OpMessage): void {
+    if (this.closed || this.closing || !this.stack) return;
+    try {
+      const s = this.service(port, msg.m);
+      s?.svc.op?.(s.method, msg.a ?? [], msg.bin);
+    } catch (e) {
+      queueMicrotask(() => {
+        throw e;
+      });
+    }
+  }
+
   /** A MessagePort call: answered on the port it came from, with its id. */
   private async call(port: PortLike, req: CallRequest): Promise<void> {
     let res: CallResponse;
     const transfer: unknown[] = [];
     try {
-      const r = await this.dispatch(req.m, req.a ?? [], req.bin);
+      const s = req.m.includes(".") && !this.closing && !this.closed ? this.service(port, req.m) : undefined;
+      const r = s ? await s.svc.call(s.method, req.a ?? [], req.bin) : await this.dispatch(req.m, req.a ?? [], req.bin);
       res = { id: req.id, ok: true, v: r.v, out: r.out };
       if (r.bin) {
         // A copy of exactly the bytes, its buffer transferred.
@@ -209,6 +282,8 @@ class CoreWorker {
         // on a stack that is gone), close every descriptor, report the pools,
         // then release the stack.
         this.closing = true;
+        for (const byName of this.services.values()) for (const svc of byName.values()) await svc.close();
+        this.services.clear();
         for (const fd of so.open) {
           try {
             if (so.getsockopt(fd, SOL_SOCKET, SO_TYPE) === SOCK_STREAM) so.setsockopt(fd, SOL_SOCKET, SO_LINGER, { onoff: 1, linger: 0 });

@@ -160,3 +160,34 @@ export function onMessage(port: unknown, f: (data: any) => void): void {
   if (typeof p.on === "function") p.on("message", f);
   else p.onmessage = (ev: MessageEvent) => f(ev.data);
 }
+
+// ---- services: objects that live in the core and talk back --------------------------------------
+
+/**
+ * An event from an object living in the core (a pcb, a netconn) to the
+ * client that created it, on that client's port. `ch` names the service
+ * ("raw", "nc"), `h` the object, `k` the event; bytes travel in `bin`
+ * (transferred).
+ */
+export interface EventMessage {
+  type: "ev";
+  ch: string;
+  h: number;
+  k: string;
+  a?: unknown[];
+  bin?: Uint8Array | null;
+}
+
+/**
+ * A call without an answer (`{type:"op"}`): fire-and-forget operations on a
+ * service object (write, recved, close). They share the port with calls, so
+ * the core runs both in the order the client sent them; a failure is
+ * reported as an event of that object.
+ */
+export interface OpMessage {
+  type: "op";
+  /** "<service>.<operation>", e.g. "raw.tw". */
+  m: string;
+  a: unknown[];
+  bin?: Uint8Array;
+}
