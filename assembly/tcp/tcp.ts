@@ -126,7 +126,13 @@ export const TCP_SND_QUEUELEN: u32 = (4 * <u32>TCP_SND_BUF + <u32>TCP_MSS - 1) /
 /** Out-of-order queue bounds (lwIP TCP_OOSEQ_MAX_BYTES / _PBUFS); never beyond the window. */
 export const TCP_OOSEQ_MAX_BYTES: u32 = <u32>TCP_WND;
 export const TCP_OOSEQ_MAX_PBUFS: u32 = 64;
-/** Half-open (SYN_RCVD) connections per listener; the oldest goes when full. */
+/**
+ * Half-open (SYN_RCVD) connections per listener at least; the oldest goes
+ * when full. A listener's queue is as deep as its accept backlog when that
+ * is larger (Linux sizes its SYN queue from the backlog too): a burst of
+ * legitimate connections as large as the backlog must not lose ones whose
+ * SYN-ACK already went out (the client would see a RST on its first data).
+ */
 export const TCP_SYN_QUEUE_DEFAULT: u16 = 16;
 /** RFC 5961 §7: challenge ACKs per second, all connections together. */
 export const TCP_CHALLENGE_ACK_LIMIT: u32 = 100;
@@ -332,6 +338,20 @@ export function tcp_timer_idle_check(): void {
   if (errf != 0) changetype<tcp_err_fn>(errf)(arg, err);
 }
 
+/**
+ * Frees a TIME_WAIT pcb for good (2MSL over, or reclaimed for a new
+ * connection). lwIP frees it silently: its application closed the pcb
+ * before. A host that still holds it (it shut its side and saw the peer's
+ * FIN, but has not closed yet) hears ERR_CLSD, so its handle dies before
+ * the memory serves another connection.
+ */
+function tcp_time_wait_remove(pcb: tcp_pcb): void {
+  const host = (pcb.flags & TF_HOST) != 0;
+  const errf = pcb.errf, arg = pcb.callback_arg;
+  tcp_pcb_remove(pcb);
+  if (host) tcp_report_err(errf, arg, ERR_CLSD);
+}
+
 // ---- init ------------------------------------------------------------------------------------------
 
 /** Sizes the TCP pools (before memp_init) and seeds the ISN secret. */
@@ -362,7 +382,7 @@ function tcp_kill_oldest(list: usize, want: u8): bool {
   }
   if (victim == null) return false;
   STATS_INC(Proto.TCP, Ctr.MEMERR);
-  if (victim.state == tcp_state.TIME_WAIT) tcp_pcb_remove(victim);
+  if (victim.state == tcp_state.TIME_WAIT) tcp_time_wait_remove(victim);
   else tcp_abort(victim);
   return true;
 }
@@ -581,7 +601,7 @@ export function tcp_listen_with_backlog(pcb: tcp_pcb, backlog: u8): tcp_pcb | nu
   l.backlog = backlog == 0 ? 1 : backlog;
   l.accepts_pending = 0;
   l.syn_pending = 0;
-  l.syn_max = TCP_SYN_QUEUE_DEFAULT;
+  l.syn_max = max(TCP_SYN_QUEUE_DEFAULT, <u16>l.backlog);
   l.flags &= TF_HOST | TF_NODELAY;
   tcp_unlink(pcb);
   memp_free(MEMP.TCP_PCB, changetype<usize>(pcb));
@@ -1030,7 +1050,7 @@ function tcp_pcb_timers(pcb: tcp_pcb, now: u32): bool {
   // TIME_WAIT and the FIN_WAIT_2 timeout.
   if (due(pcb.t_2msl, now)) {
     pcb.t_2msl = 0;
-    if (pcb.state == tcp_state.TIME_WAIT) { tcp_pcb_remove(pcb); return finish_pcb(); }
+    if (pcb.state == tcp_state.TIME_WAIT) { tcp_time_wait_remove(pcb); return finish_pcb(); }
     if (pcb.state == tcp_state.FIN_WAIT_2 && (pcb.flags & TF_RXCLOSED) != 0) {
       const errf = pcb.errf, arg = pcb.callback_arg;
       tcp_pcb_remove(pcb);

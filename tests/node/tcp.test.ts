@@ -325,6 +325,88 @@ for (const variant of VARIANTS) {
     await b.close();
   });
 
+  test(`${variant}: a burst of 48 SYNs within the backlog: every connection is served, none reset`, async () => {
+    // The SYN queue is as deep as the backlog: half-open connections whose
+    // SYN-ACK went out are not dropped by a legitimate burst (they were,
+    // with a fixed 16, and the client saw a RST on its first data).
+    const { a, b, baseA, baseB } = await setup(variant);
+    const l = rawApi(b).tcp.new().bind("0.0.0.0", 7601).listen(64);
+    l.accept((c) => {
+      c.err(() => {});
+      c.recv((d) => {
+        if (d === null) c.close();
+        else c.write(d);
+      });
+    });
+    const N = 48;
+    let echoed = 0, errors = 0;
+    const pcbs = Array.from({ length: N }, () => {
+      const p = rawApi(a).tcp.new();
+      p.err(() => errors++);
+      p.recv((d) => {
+        if (d === null) p.close();
+        else if ((echoed += d.length) >= 0) p.shutdown(false, true);
+      });
+      return p;
+    });
+    // All SYNs leave in one burst (static ARP: nothing waits for resolution).
+    for (const p of pcbs) p.connect("192.0.2.2", 7601, () => p.write(Uint8Array.of(1, 2, 3, 4)));
+    await until(() => echoed === 4 * N || errors > 0, 5000, "every echo");
+    assert.equal(errors, 0, "no connection was reset");
+    assert.equal(echoed, 4 * N);
+    l.close();
+    await noLeaks(a, baseA, b, baseB);
+    await a.close();
+    await b.close();
+  });
+
+  test(`${variant}: a handle held through TIME_WAIT dies with ERR_CLSD when 2MSL ends, never reaching the next connection`, async () => {
+    // The server shuts its side first (FIN_WAIT), the client closes, the
+    // server enters TIME_WAIT while its application still holds the pcb.
+    // When 2MSL ends the core frees it: the handle must die (ERR_CLSD), or
+    // its slot — and a close() through it — would reach whatever connection
+    // takes the memory next (seen as a RST on a fresh HTTP request).
+    const { a, b, baseA, baseB } = await setup(variant);
+    const l = rawApi(b).tcp.new().bind("0.0.0.0", 7600).listen(8);
+    let held: TcpPcb | undefined;
+    let heldErr: AsipError | undefined;
+    let fin = false;
+    l.accept((c) => {
+      if (held) {
+        c.err(() => {}); // the next connection: the client aborts it
+        return;
+      }
+      held = c;
+      c.err((e) => (heldErr = e));
+      c.recv((d) => {
+        if (d === null) fin = true;
+      });
+      c.shutdown(false, true);
+    });
+    const p = rawApi(a).tcp.new();
+    p.err(() => {});
+    p.recv((d) => {
+      if (d === null) p.close();
+    });
+    p.connect("192.0.2.2", 7600);
+    await until(() => fin, 5000, "the client's FIN at the server");
+    assert.equal(held!.state, "TIME_WAIT");
+    await until(() => heldErr !== undefined, 5000, "ERR_CLSD after 2MSL");
+    assert.equal(heldErr!.code, "ERR_CLSD");
+    assert.equal(held!.handle, 0);
+    // A new connection takes the freed pcb; the old object cannot touch it.
+    const q = rawApi(a).tcp.new();
+    let up = false;
+    q.connect("192.0.2.2", 7600, () => (up = true));
+    await until(() => up, 5000, "the next connection");
+    assert.throws(() => held!.close(), /closed/);
+    q.abort();
+    l.close();
+    await noLeaks(a, baseA, b, baseB);
+    await a.close();
+    await b.close();
+  });
+
   test(`${variant}: built-in services: echo, discard, chargen (RFC 864), http GET / and /bytes/N`, async () => {
     const { a, b, baseA, baseB } = await setup(variant);
     for (const [kind, port] of [[0, 7], [1, 9], [2, 19], [3, 80]]) {
