@@ -20,4 +20,4 @@ export { SocketsApi } from "./api/sockets.js";
 export { DgramApi, Socket as DgramSocket } from "./api/dgram.js";
 export { StreamsApi, UDPSocket } from "./api/streams.js";
 export { NetApi, Socket as NetSocket, Server as NetServer } from "./api/net.js";
-export { StackWorker, WorkerSockets, BlockingSockets, connectBlocking, attachPort, portLink, PortLink, type StackWorkerOptions, type InterfaceDescription, type LinkDescription } from "./worker/client.js";
+export { StackWorker, WorkerApis, WorkerSockets, BlockingSockets, connectBlocking, attachPort, portLink, PortLink, type StackWorkerOptions, type InterfaceDescription, type LinkDescription } from "./worker/client.js";

@@ -110,6 +110,9 @@ export class Socket extends EventEmitter {
   private readonly refh: RefHandle;
   private wantRef = true;
   private ttl = 64;
+  /** IP_MULTICAST_TTL and IP_MULTICAST_LOOP as set (Linux defaults: 1, on). */
+  private mcastTtl = 1;
+  private mcastLoop = true;
 
   /** @internal */
   constructor(private readonly api: DgramApi, opts: SocketOptions) {
@@ -160,7 +163,7 @@ export class Socket extends EventEmitter {
     }
     const err = this.doBind(ip, portNum);
     if (err) queueMicrotask(() => this.emit("error", err));
-    else queueMicrotask(() => { if (this.state === State.BOUND) this.emit("listening"); });
+    else this.whenBound(ip, portNum);
     return this;
   }
 
@@ -199,11 +202,33 @@ export class Socket extends EventEmitter {
     return undefined;
   }
 
+  /**
+   * 'listening' once bound. A core in a Worker binds in its thread: its
+   * answer (the port, or EADDRINUSE) comes back first.
+   */
+  private whenBound(ip: string, port: number): void {
+    const pcb = this.pcb!;
+    const ready = pcb.ready;
+    if (!ready) {
+      queueMicrotask(() => { if (this.state === State.BOUND) this.emit("listening"); });
+      return;
+    }
+    ready.then(
+      () => { if (this.state === State.BOUND && this.pcb === pcb) this.emit("listening"); },
+      (e) => {
+        if (this.pcb !== pcb) return;
+        this.pcb = undefined;
+        this.state = State.UNBOUND;
+        this.refh.hold(false);
+        this.emit("error", nodeErrorFromErr((e as AsipError).err ?? -6, "bind", ip, port));
+      });
+  }
+
   /** Binds to ANY:0 if not bound yet (Node does so for send/connect). */
   private implicitBind(): NodeSystemError | undefined {
     if (this.state !== State.UNBOUND) return undefined;
     const err = this.doBind("0.0.0.0", 0);
-    if (!err) queueMicrotask(() => { if (this.state === State.BOUND) this.emit("listening"); });
+    if (!err) this.whenBound("0.0.0.0", 0);
     return err;
   }
 
@@ -388,15 +413,15 @@ export class Socket extends EventEmitter {
     if (typeof ttl !== "number") throw nodeCodeError("ERR_INVALID_ARG_TYPE", `The "ttl" argument must be of type number. Received ${typeof ttl}`, "TypeError");
     const pcb = this.boundPcb("setMulticastTTL");
     if (!Number.isInteger(ttl) || ttl < 0 || ttl > 255) throw nodeError(errno.EINVAL, "setMulticastTTL");
-    const s = this.api.stack;
-    s.guard(() => s.ex.udp_host_set_multicast(pcb.handle, ttl, 0, 1));
+    pcb.setMulticast(ttl, this.mcastLoop);
+    this.mcastTtl = ttl;
     return ttl;
   }
 
   setMulticastLoopback(flag: boolean): boolean {
     const pcb = this.boundPcb("setMulticastLoopback");
-    const s = this.api.stack;
-    s.guard(() => s.ex.udp_host_set_multicast(pcb.handle, 1, 0, flag ? 1 : 0));
+    pcb.setMulticast(this.mcastTtl, !!flag);
+    this.mcastLoop = !!flag;
     return flag;
   }
 

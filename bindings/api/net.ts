@@ -43,7 +43,7 @@ import { Buffer } from "node:buffer";
 import { isIP, isIPv4, isIPv6 } from "node:net";
 import { Stack } from "../stack.js";
 import { AsipError, ERR } from "../abi.js";
-import { rawApi, type RawApi, type TcpPcb } from "./raw.js";
+import { rawApi, tcpListenExclusive, type RawApi, type TcpPcb } from "./raw.js";
 import { errno, nodeError, nodeErrorFromErr, nodeCodeError, Refs, RefHandle, type NodeSystemError } from "./errno.js";
 import { resolve4, isLocalAddress } from "./dgram.js";
 
@@ -699,40 +699,44 @@ export class Server extends EventEmitter {
       process.nextTick(() => this.emit("error", nodeErrorFromErr((e as AsipError).err ?? ERR.ERR_MEM, "listen", ip, p)));
       return this;
     }
-    let clashed = false;
-    try {
-      // libuv sets SO_REUSEADDR on TCP listeners so a port whose old
-      // connections linger in TIME_WAIT can listen again. The core's
-      // SOF_REUSEADDR also lets two listeners share a port (BSD's
-      // SO_REUSEPORT), which Linux refuses: so bind without it first, take it
-      // only when something holds the port, and drop it once listening, so
-      // a second listener on the port fails with EADDRINUSE as on Linux.
-      try {
-        pcb.bind(ip, p);
-      } catch (e) {
-        if (!(e instanceof AsipError) || e.err !== ERR.ERR_USE || o.exclusive) throw e;
-        clashed = true;
-        pcb.reuseaddr = true;
-        pcb.bind(ip, p);
-      }
-      pcb.listen(Math.min(255, Math.max(1, o.backlog ?? 511)));
-      pcb.reuseaddr = false;
-    } catch (e) {
-      try { pcb.close(); } catch { try { pcb.abort(); } catch { /* gone */ } }
-      // tcp_host_listen reports a listener clash as ERR_MEM (no listen pcb): after a bind clash it is EADDRINUSE.
-      if (clashed && e instanceof AsipError && e.err === ERR.ERR_MEM) e = new AsipError(ERR.ERR_USE, "listen");
+    const backlogN = Math.min(255, Math.max(1, o.backlog ?? 511));
+    const fail = (e: unknown) => {
       const err = e instanceof AsipError ? nodeErrorFromErr(e.err, "listen", ip, p) : (e as Error);
       if (e instanceof AsipError && e.err === ERR.ERR_USE) {
         err.message = `listen EADDRINUSE: address already in use ${ip}:${p}`;
       }
+      return err;
+    };
+    try {
+      tcpListenExclusive(pcb, ip, p, backlogN, !!o.exclusive);
+    } catch (e) {
+      try { pcb.close(); } catch { try { pcb.abort(); } catch { /* gone */ } }
+      const err = fail(e);
       process.nextTick(() => this.emit("error", err));
       return this;
     }
     this.pcb = pcb;
     this.closing = false;
-    this.addr = { address: ip, family: "IPv4", port: pcb.localPort };
     pcb.accept((child) => this.onAccept(child));
     this.refh.hold(this.wantRef);
+    const ready = pcb.ready;
+    if (ready) {
+      // A core in a Worker: the bind ran there; its outcome and port come back.
+      ready.then(
+        (r) => {
+          if (this.pcb !== pcb) return;
+          this.addr = { address: ip, family: "IPv4", port: r.localPort };
+          this.emit("listening");
+        },
+        (e) => {
+          if (this.pcb !== pcb) return;
+          this.pcb = undefined;
+          this.refh.hold(false);
+          this.emit("error", fail(e));
+        });
+      return this;
+    }
+    this.addr = { address: ip, family: "IPv4", port: pcb.localPort };
     process.nextTick(() => {
       if (this.pcb === pcb) this.emit("listening");
     });

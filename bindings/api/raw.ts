@@ -32,7 +32,7 @@
  */
 import type { Stack } from "../stack.js";
 import {
-  AsipError, ip4ToU32, u32ToIp4, readLayout, RING_TAIL, PBUF_NEXT, PBUF_PAYLOAD, PBUF_TOT_LEN, PBUF_LEN, EV,
+  AsipError, ERR, ip4ToU32, u32ToIp4, readLayout, RING_TAIL, PBUF_NEXT, PBUF_PAYLOAD, PBUF_TOT_LEN, PBUF_LEN, EV,
 } from "../abi.js";
 
 /** lwIP's SOF_* socket option bits (assembly/udp.ts). */
@@ -230,6 +230,39 @@ export class RawApi {
   }
 }
 
+/**
+ * Binds and listens the way a Linux TCP listener does (libuv sets
+ * SO_REUSEADDR on listeners, so a port whose old connections linger in
+ * TIME_WAIT can listen again). The core's SOF_REUSEADDR also lets two
+ * listeners share a port (BSD's SO_REUSEPORT), which Linux refuses: so bind
+ * without it first, take it only when something holds the port, and drop it
+ * once listening, so a second listener on the port fails with ERR_USE as on
+ * Linux. `exclusive`: never take it. Throws AsipError (ERR_USE when the port
+ * is taken).
+ */
+export function tcpListenExclusive(pcb: TcpPcb, ip: string, port: number, backlog: number, exclusive: boolean): void {
+  // A pcb of a core in a Worker does all of it in the core (bindings/worker/remote-raw.ts).
+  const remote = (pcb as { listenExclusive?: (ip: string, port: number, backlog: number, exclusive: boolean) => void }).listenExclusive;
+  if (remote) return remote.call(pcb, ip, port, backlog, exclusive);
+  let clashed = false;
+  try {
+    pcb.bind(ip, port);
+  } catch (e) {
+    if (!(e instanceof AsipError) || e.err !== ERR.ERR_USE || exclusive) throw e;
+    clashed = true;
+    pcb.reuseaddr = true;
+    pcb.bind(ip, port);
+  }
+  try {
+    pcb.listen(backlog);
+  } catch (e) {
+    // tcp_host_listen reports a listener clash as ERR_MEM (no listen pcb): after a bind clash it is ERR_USE.
+    if (clashed && e instanceof AsipError && e.err === ERR.ERR_MEM) throw new AsipError(ERR.ERR_USE, "tcp.listen");
+    throw e;
+  }
+  pcb.reuseaddr = false;
+}
+
 /** TCP event types (assembly/abi/tcp.ts). */
 export const EV_TCP = { ACCEPT: 50, CONNECTED: 51, RECV: 52, SENT: 53, ERR: 54, FIN: 55, POLL: 56 } as const;
 
@@ -237,6 +270,9 @@ const apis = new WeakMap<Stack, RawApi>();
 
 /** The stack's raw API (created on first use; what `stack.raw` returns). */
 export function rawApi(stack: Stack): RawApi {
+  // A core in a Worker (bindings/worker/client.ts) brings its own raw API: the remote pcbs.
+  const remote = (stack as { remoteRaw?: RawApi }).remoteRaw;
+  if (remote) return remote;
   let r = apis.get(stack);
   if (!r) {
     r = new RawApi(stack);
@@ -327,6 +363,17 @@ export class UdpPcb implements Dispatch {
     const h = this.live(what);
     const s = this.api.stack;
     ok(s.guard(() => f(s.ex, h)), `udp.${what}`);
+  }
+
+  /**
+   * The outcome of the operations so far (their error, or the local address
+   * and port). Here operations run at once and throw, so there is nothing to
+   * wait for: undefined. A pcb of a core in a Worker
+   * (bindings/worker/remote-raw.ts) returns a Promise: read it once, after
+   * bind/listen/connect.
+   */
+  get ready(): Promise<{ localAddress: string; localPort: number }> | undefined {
+    return undefined;
   }
 
   /** Binds to `ip` ("0.0.0.0" = any) and `port` (0 = ephemeral; see {@link localPort}). */
@@ -459,6 +506,15 @@ export class UdpPcb implements Dispatch {
     this.api.fill(p, data);
     ok(s.guard(() => ex.udp_host_send_pbuf(h, p, ip, port)), `udp.${what}`);
     s.kick();
+  }
+
+  /** Multicast TTL and loopback of what this pcb sends (IP_MULTICAST_TTL / IP_MULTICAST_LOOP). */
+  setMulticast(ttl: number, loop: boolean): this {
+    byteArg(ttl, "udp.multicastTtl");
+    const h = this.live("setMulticast");
+    const s = this.api.stack;
+    s.guard(() => s.ex.udp_host_set_multicast(h, ttl, 0, loop ? 1 : 0));
+    return this;
   }
 
   /** Closes the pcb (lwIP udp_remove); datagrams still queued for it are dropped. */
@@ -750,6 +806,17 @@ export class TcpPcb implements Dispatch {
   private dead(): void {
     this.api.tcpPcbs.delete(this.h);
     this.h = 0;
+  }
+
+  /**
+   * The outcome of the operations so far (their error, or the local address
+   * and port). Here operations run at once and throw, so there is nothing to
+   * wait for: undefined. A pcb of a core in a Worker
+   * (bindings/worker/remote-raw.ts) returns a Promise: read it once, after
+   * bind/listen/connect.
+   */
+  get ready(): Promise<{ localAddress: string; localPort: number }> | undefined {
+    return undefined;
   }
 
   /** Binds to `ip` ("0.0.0.0" = any) and `port` (0 = ephemeral). */

@@ -174,10 +174,21 @@ export class UDPSocket {
           const sig = opts.signal;
           sig.addEventListener("abort", () => this.abort(sig.reason), { once: true });
         }
-        resolve({
+        const info = (): UDPSocketOpenInfo => ({
           readable, writable, localAddress: pcb.localAddress, localPort: pcb.localPort,
           ...(connected ? { remoteAddress: opts.remoteAddress, remotePort: opts.remotePort } : {}),
         });
+        const ready = pcb.ready;
+        if (!ready) resolve(info());
+        else {
+          // A core in a Worker: the bind ran there; its answer is the port or the error.
+          ready.then(() => resolve(info()), (e) => {
+            this.pcb = undefined;
+            this.done = true;
+            reject(e);
+            this.closedReject(e);
+          });
+        }
       } catch (e) {
         this.done = true;
         reject(e);
@@ -647,7 +658,17 @@ export class TCPServerSocket implements AsyncIterable<TCPSocket> {
           const sig = opts.signal;
           sig.addEventListener("abort", () => this.close(), { once: true });
         }
-        resolve({ readable, localAddress: local, localPort: pcb.localPort });
+        const ready = pcb.ready;
+        if (!ready) resolve({ readable, localAddress: local, localPort: pcb.localPort });
+        else {
+          // A core in a Worker: the bind ran there; its answer is the port or the error.
+          ready.then((r) => resolve({ readable, localAddress: local, localPort: r.localPort }), (e) => {
+            this.pcb = undefined;
+            this.ctl = undefined;
+            this.closedResolve();
+            reject(e);
+          });
+        }
       } catch (e) {
         this.closedResolve();
         reject(e);

@@ -72,6 +72,12 @@ import {
   type CallResponse, type InterfaceDescription, type PortLike, type EventMessage,
 } from "./protocol.js";
 import type { InitMessage } from "./core-worker.js";
+import { Stack } from "../stack.js";
+import { streamsApi, type StreamsApi } from "../api/streams.js";
+import type { NetApi } from "../api/net.js";
+import type { DgramApi } from "../api/dgram.js";
+import { RemoteRaw } from "./remote-raw.js";
+import { RemoteNetconnApi } from "./remote-netconn.js";
 
 export { portLink, PortLink } from "./port-link.js";
 export type { InterfaceDescription, LinkDescription } from "./protocol.js";
@@ -284,21 +290,80 @@ export class WorkerSockets extends LocalHelpers {
   async open(): Promise<number[]> { return (await this.c("open", [])).v; }
 }
 
-/** Handle of a running core worker (main thread or any thread with an event loop). */
-export class StackWorker {
+/**
+ * What the host APIs need of a stack, for a core in a Worker: its raw API
+ * (remote pcbs, bindings/worker/remote-raw.ts) and its interfaces. node:net,
+ * node:dgram and the WHATWG streams are built on this exactly as on a Stack.
+ */
+class RemoteStackView {
+  readonly remoteRaw: RemoteRaw;
+  constructor(rpc: RpcPort, readonly ifaces: { index: number; mac: string; ip: string }[]) {
+    this.remoteRaw = new RemoteRaw(rpc);
+  }
+}
+
+/**
+ * The host APIs of a core in a Worker, for any thread with an event loop:
+ * the same classes, names and errors as on a {@link Stack}, reached through
+ * one MessagePort. `sockets` and `netconn` return Promises for every call;
+ * `raw` pcbs are messages with callbacks (see bindings/worker/remote-raw.ts);
+ * `net`, `dgram` and `streams` are the very implementations a Stack uses,
+ * running in this thread over the remote pcbs.
+ */
+export class WorkerApis {
   /** BSD sockets, Promise-returning. */
   readonly sockets: WorkerSockets;
+  private readonly view: RemoteStackView;
+  private nc: RemoteNetconnApi | undefined;
+
+  constructor(/** @internal */ readonly rpc: RpcPort, interfaces: { index: number; mac: string; ip: string }[]) {
+    this.sockets = new WorkerSockets(rpc);
+    this.view = new RemoteStackView(rpc, interfaces);
+  }
+
+  /** lwIP's raw API over the port: TCP and UDP pcbs with callbacks. */
+  get raw(): RemoteRaw {
+    return this.view.remoteRaw;
+  }
+
+  /** The sequential API; every call returns a Promise. */
+  get netconn(): RemoteNetconnApi {
+    return (this.nc ??= new RemoteNetconnApi(this.rpc));
+  }
+
+  /** WHATWG streams (browsers and Node). */
+  get streams(): StreamsApi {
+    return streamsApi(this.view as unknown as Stack);
+  }
+
+  /** node:net (Node; `import "asip"` or "asip/net" registers it). */
+  get net(): NetApi {
+    const f = Stack.hostApis.get("net");
+    if (!f) throw new Error('worker.net needs node:net support: import "asip" (or its net module) first');
+    return f(this.view as unknown as Stack) as NetApi;
+  }
+
+  /** node:dgram (Node; registered like net). */
+  get dgram(): DgramApi {
+    const f = Stack.hostApis.get("dgram");
+    if (!f) throw new Error('worker.dgram needs node:dgram support: import "asip" (or its dgram module) first');
+    return f(this.view as unknown as Stack) as DgramApi;
+  }
+}
+
+/** Handle of a running core worker (main thread or any thread with an event loop). */
+export class StackWorker extends WorkerApis {
   private closing: Promise<Usage> | undefined;
 
   private constructor(
     private readonly worker: { postMessage(m: unknown, t?: unknown[]): void; terminate(): unknown },
-    private readonly rpc: RpcPort,
+    rpc: RpcPort,
     /** The interfaces as the core reported them. */
     readonly interfaces: { index: number; mac: string; ip: string }[],
     /** Resolves when the worker thread has ended. */
     readonly exited: Promise<number>,
   ) {
-    this.sockets = new WorkerSockets(rpc);
+    super(rpc, interfaces);
   }
 
   /** Starts a core worker and builds its stack and interfaces. */
@@ -394,9 +459,13 @@ export class StackWorker {
   }
 }
 
-/** Async sockets over a port from {@link StackWorker.port}, in any thread with an event loop. */
-export function attachPort(port: MessagePort): WorkerSockets {
-  return new WorkerSockets(new RpcPort(port as unknown as PortLike));
+/**
+ * The APIs over a port from {@link StackWorker.port}, in any thread with an
+ * event loop (give it the worker's `interfaces` for net/dgram's local-address
+ * checks).
+ */
+export function attachPort(port: MessagePort, interfaces: { index: number; mac: string; ip: string }[] = []): WorkerApis {
+  return new WorkerApis(new RpcPort(port as unknown as PortLike), interfaces);
 }
 
 // ---- the blocking API (SharedArrayBuffer mailbox) --------------------------------------------

@@ -18,6 +18,8 @@
 // dgram first: it registers stack.dgram on Stack, and importing stack.js
 // before it trips the stack → sockets → dgram → stack cycle.
 import "../api/dgram.js";
+import "./raw-service.js";
+import "./netconn-service.js";
 import { Stack, type StackOptions } from "../stack.js";
 import { ip4ToU32, parseMac } from "../abi.js";
 import { SOL_SOCKET, SO_TYPE, SO_LINGER, SOCK_STREAM, type SockAddr, type PollFd } from "../api/sockets.js";
@@ -27,41 +29,10 @@ import { PortLink } from "./port-link.js";
 import {
   MB_STATE, MB_SEQ, ST_REQUEST, ST_RESPONSE, ST_CLOSED, mbRead, mbWrite, toWire, onMessage,
   type CallRequest, type CallResponse, type InterfaceDescription, type LinkDescription, type PortLike,
-  type EventMessage, type OpMessage,
+  type OpMessage,
 } from "./protocol.js";
-
-/** What a call returns inside the core: the value, out-parameters, bytes. */
-export interface DispatchResult {
-  v?: unknown;
-  out?: unknown;
-  bin?: Uint8Array;
-}
-
-/**
- * A service: the core-side half of an API whose objects live in the core
- * (remote raw pcbs, netconns). One instance per client port, so events go
- * back to the client that owns the objects. Calls named "<name>.<method>"
- * reach `call` (awaited, answered) or, sent as ops, `op` (no answer).
- */
-export interface CoreService {
-  call(m: string, a: any[], bin?: Uint8Array): Promise<DispatchResult> | DispatchResult;
-  op?(m: string, a: any[], bin?: Uint8Array): void;
-  /** Aborts and releases every object of this client (port closed, worker shutting down). */
-  close(): Promise<void> | void;
-}
-
-/** Posts an event to the owning client; `bin` is transferred. */
-export type PostEvent = (ev: Omit<EventMessage, "type">) => void;
-
-/** Builds a service for one client port. */
-export type ServiceFactory = (stack: Stack, post: PostEvent) => CoreService;
-
-const serviceFactories = new Map<string, ServiceFactory>();
-
-/** Registers a service under `name` (calls "<name>.<method>"); the service modules call this on import. */
-export function registerService(name: string, f: ServiceFactory): void {
-  serviceFactories.set(name, f);
-}
+import { serviceFactories, type CoreService } from "./services.js";
+export { registerService, type CoreService, type DispatchResult, type PostEvent, type ServiceFactory } from "./services.js";
 
 /** The first message from the parent. */
 export interface InitMessage {

@@ -34,7 +34,7 @@
 import { AsipError, ERR } from "../abi.js";
 import type { Stack } from "../stack.js";
 import type { Netconn } from "../api/netconn.js";
-import { registerService, type CoreService, type DispatchResult, type PostEvent } from "./core-worker.js";
+import { registerService, type CoreService, type DispatchResult, type PostEvent } from "./services.js";
 
 /** Events of an accepted connection kept until the client has its handle (a bound, like a mailbox). */
 const EARLY_EVENTS_MAX = 256;
@@ -222,10 +222,4 @@ export function netconnService(stack: Stack, post: PostEvent): CoreService {
   return new NetconnService(stack, post);
 }
 
-// Registered from a microtask: core-worker.ts imports this module for its
-// side effect, so this body runs while core-worker.ts is still being
-// evaluated (an import cycle) and its service registry may not exist yet
-// (TDZ). A microtask runs once the module graph is evaluated, before any
-// message can arrive. (With the registry in a module of its own, services.ts,
-// this can import registerService from "./services.js" and call it directly.)
-queueMicrotask(() => registerService("nc", netconnService));
+registerService("nc", netconnService);

@@ -1,0 +1,249 @@
+// Echo servers and clients written against each host API (raw, netconn,
+// sockets, net, streams), shared by the in-thread tests
+// (api_tcp_cross.test.ts) and the Worker-mode tests
+// (api_worker_cross.test.ts): the same code runs against a Stack and
+// against a StackWorker's APIs. Every call that returns a Promise in Worker
+// mode (sockets, netconn) is awaited; awaiting a plain value is harmless.
+// Not a test file itself.
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import type { NetApi } from "../../bindings/api/net.js";
+import type { StreamsApi } from "../../bindings/api/streams.js";
+import { NETCONN_TCP, NETCONN_MORE } from "../../bindings/api/netconn.js";
+import * as S from "../../bindings/api/sockets.js";
+import type { SocketError } from "../../bindings/api/errno.js";
+import type { AsipError } from "../../bindings/abi.js";
+import { B } from "./api_tcp_common.js";
+
+/**
+ * What the echo code needs of a stack: a Stack, or a StackWorker's APIs.
+ * raw, netconn and sockets are typed loosely: the same calls return values
+ * on a Stack and Promises (or remote pcbs) in Worker mode.
+ */
+export interface Apis {
+  raw: any;
+  netconn: any;
+  sockets: any;
+  net: NetApi;
+  streams: StreamsApi;
+}
+
+/** A TCP pcb as both raw APIs give it (in-thread or remote). */
+type Pcb = any;
+
+export type Stop = () => Promise<void>;
+
+// ---- echo servers ------------------------------------------------------------------------------
+
+/** Raw API echo: queue what arrives, write as sndbuf allows, close after the peer's FIN once all is out. */
+export function rawEcho(child: Pcb): void {
+  const q: Uint8Array[] = [];
+  let fin = false;
+  const pump = () => {
+    while (q.length && child.handle !== 0) {
+      const n = child.write(q[0]);
+      if (n < q[0].length) {
+        q[0] = q[0].subarray(n);
+        return;
+      }
+      q.shift();
+    }
+    if (fin && q.length === 0 && child.handle !== 0) child.close();
+  };
+  child.recv((d: Uint8Array | null) => {
+    if (d === null) fin = true;
+    else q.push(d.slice());
+    pump();
+  });
+  child.sent(pump);
+  child.err(() => {});
+}
+
+export const servers: Record<string, (s: Apis, port: number) => Promise<Stop>> = {
+  async raw(s, port) {
+    const l = s.raw.tcp.new().bind("0.0.0.0", port).listen(16);
+    l.accept(rawEcho);
+    await l.ready; // Worker mode: the listener exists in the core once this resolves
+    return async () => l.close();
+  },
+  async netconn(s, port) {
+    const l = s.netconn.new(NETCONN_TCP);
+    await l.bind(null, port);
+    await l.listen(16);
+    const serve = async (c: any) => {
+      try {
+        for (;;) {
+          const buf = await c.recv();
+          // Zero-copy: the netbuf's own view of the core's pbuf goes straight back.
+          for (let more = 0; more >= 0; more = await buf.next()) await c.write(await buf.data(), NETCONN_MORE);
+          await buf.delete();
+        }
+      } catch (e) {
+        if ((e as AsipError).code !== "ERR_CLSD") throw e;
+      }
+      await c.close();
+    };
+    const loop = (async () => {
+      for (;;) {
+        let c: any;
+        try {
+          c = await l.accept();
+        } catch (e) {
+          if ((e as AsipError).code === "ERR_CLSD") return;
+          throw e;
+        }
+        void serve(c);
+      }
+    })();
+    return async () => {
+      await l.close();
+      await loop;
+    };
+  },
+  async sockets(s, port) {
+    const so = s.sockets;
+    const fd = await so.socket(S.AF_INET, S.SOCK_STREAM, 0);
+    await so.setsockopt(fd, S.SOL_SOCKET, S.SO_REUSEADDR, 1);
+    await so.bind(fd, { family: S.AF_INET, addr: "0.0.0.0", port });
+    await so.listen(fd, 16);
+    const serve = async (cfd: number) => {
+      const buf = new Uint8Array(16384);
+      for (;;) {
+        const n = await so.recv(cfd, buf);
+        if (n === 0) break;
+        let off = 0;
+        while (off < n) off += await so.send(cfd, buf.subarray(off, n));
+      }
+      await so.close(cfd);
+    };
+    const loop = (async () => {
+      for (;;) {
+        let cfd: number;
+        try {
+          cfd = await so.accept(fd);
+        } catch (e) {
+          if ((e as SocketError).code === "EBADF") return;
+          throw e;
+        }
+        void serve(cfd);
+      }
+    })();
+    return async () => {
+      await so.close(fd);
+      await loop;
+    };
+  },
+  async net(s, port) {
+    const srv = s.net.createServer((c) => c.pipe(c));
+    await new Promise<void>((r) => srv.listen(port, r));
+    return () => new Promise<void>((r) => srv.close(() => r()));
+  },
+  async streams(s, port) {
+    const srv = s.streams.listen({ localPort: port });
+    await srv.opened;
+    const loop = (async () => {
+      for await (const conn of srv) {
+        void conn.opened.then(({ readable, writable }) => readable.pipeTo(writable)).then(() => conn.closed);
+      }
+    })();
+    return async () => {
+      await srv.close();
+      await loop;
+    };
+  },
+};
+
+// ---- clients: send `data`, half-close, return everything received until EOF ----------------------
+
+export const clients: Record<string, (s: Apis, port: number, data: Uint8Array) => Promise<Uint8Array>> = {
+  raw(s, port, data) {
+    return new Promise((resolve, reject) => {
+      const p = s.raw.tcp.new();
+      const got: Uint8Array[] = [];
+      let off = 0;
+      const pump = () => {
+        if (p.handle === 0) return;
+        if (off < data.length) off += p.write(data.subarray(off));
+        if (off === data.length) {
+          off++;
+          p.shutdown(false, true);
+        }
+      };
+      p.err(reject);
+      p.recv((d: Uint8Array | null) => {
+        if (d === null) {
+          p.close();
+          resolve(Buffer.concat(got));
+        } else got.push(d.slice());
+      });
+      p.sent(pump);
+      p.connect(B, port, (e: AsipError | null) => (e ? reject(e) : pump()));
+    });
+  },
+  async netconn(s, port, data) {
+    const c = s.netconn.new(NETCONN_TCP);
+    await c.connect(B, port);
+    const got: Uint8Array[] = [];
+    const reader = (async () => {
+      try {
+        for (;;) {
+          const b = await c.recv();
+          got.push(await b.copy());
+          await b.delete();
+        }
+      } catch (e) {
+        if ((e as AsipError).code !== "ERR_CLSD") throw e;
+      }
+    })();
+    assert.equal(await c.write(data), data.length);
+    await c.shutdown(false, true);
+    await reader;
+    await c.delete();
+    return Buffer.concat(got);
+  },
+  async sockets(s, port, data) {
+    const so = s.sockets;
+    const fd = await so.socket(S.AF_INET, S.SOCK_STREAM, 0);
+    await so.connect(fd, { family: S.AF_INET, addr: B, port });
+    const got: Uint8Array[] = [];
+    const reader = (async () => {
+      const buf = new Uint8Array(65536);
+      for (;;) {
+        const n = await so.recv(fd, buf);
+        if (n === 0) return;
+        got.push(buf.slice(0, n));
+      }
+    })();
+    assert.equal(await so.send(fd, data), data.length);
+    await so.shutdown(fd, S.SHUT_WR);
+    await reader;
+    await so.close(fd);
+    return Buffer.concat(got);
+  },
+  net(s, port, data) {
+    return new Promise((resolve, reject) => {
+      const c = s.net.connect(port, B);
+      const got: Buffer[] = [];
+      c.on("data", (d: Buffer) => got.push(d));
+      c.on("error", reject);
+      c.on("close", () => resolve(Buffer.concat(got)));
+      c.end(data);
+    });
+  },
+  async streams(s, port, data) {
+    const conn = s.streams.connect(B, port);
+    const { readable, writable } = await conn.opened;
+    const w = writable.getWriter();
+    const reader = (async () => {
+      const got: Uint8Array[] = [];
+      for await (const chunk of readable as unknown as AsyncIterable<Uint8Array>) got.push(chunk);
+      return Buffer.concat(got);
+    })();
+    await w.write(data as Uint8Array<ArrayBuffer>);
+    await w.close();
+    const r = await reader;
+    await conn.closed;
+    return r;
+  },
+};
+
