@@ -7,10 +7,9 @@
 // back to baseline as reported from inside the worker.
 //
 // This file is also the blocking client's Worker script (workerData.role).
-import { isMainThread, workerData, parentPort, Worker, MessageChannel } from "node:worker_threads";
+import { isMainThread, workerData, parentPort, Worker } from "node:worker_threads";
 import { createHash, randomBytes } from "node:crypto";
 import assert from "node:assert/strict";
-import type { StackWorker as SW } from "../../bindings/worker/client.js";
 
 const A = "192.0.2.1", B = "192.0.2.2";
 const AF_INET = 2, SOCK_STREAM = 1, SHUT_WR = 1;
@@ -60,41 +59,11 @@ if (!isMainThread && workerData?.role) {
   }
 } else {
   // ---- the tests ----
-  const { test, after } = await import("node:test");
-  const { StackWorker } = await import("../../bindings/worker/client.js");
+  const { test } = await import("node:test");
   const { SocketError } = await import("../../bindings/api/errno.js");
 
-  const MAC_A = "02:00:00:00:00:01", MAC_B = "02:00:00:00:00:02";
-  // Whatever a failed test left running is terminated at the end.
-  const started: SW[] = [];
-  after(async () => {
-    for (const w of started) await w.terminate();
-  });
-  async function twoWorkers(variant: "release" | "mvp") {
-    const ch = new MessageChannel();
-    const [a, b] = await Promise.all([
-      StackWorker.start({ variant, interfaces: [{ link: { type: "port", port: ch.port1 as never }, ip: `${A}/24`, mac: MAC_A }], arp: [{ ip: B, mac: MAC_B }], tcpTimeWaitMs: 20 }),
-      StackWorker.start({ variant, interfaces: [{ link: { type: "port", port: ch.port2 as never }, ip: `${B}/24`, mac: MAC_B }], arp: [{ ip: A, mac: MAC_A }], tcpTimeWaitMs: 20 }),
-    ]);
-    started.push(a, b);
-    return { a, b, baseA: await a.usage(), baseB: await b.usage() };
-  }
-
-  /** Waits out TIME_WAIT: both workers' heap and pools back at baseline (asked inside the workers). */
-  async function noLeaks(a: SW, baseA: unknown, b: SW, baseB: unknown): Promise<void> {
-    const end = Date.now() + 5000;
-    for (;;) {
-      const [ua, ub] = await Promise.all([a.usage(), b.usage()]);
-      try {
-        assert.deepEqual(ua, baseA, "A: heap/pools not back to baseline");
-        assert.deepEqual(ub, baseB, "B: heap/pools not back to baseline");
-        return;
-      } catch (e) {
-        if (Date.now() > end) throw e;
-      }
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
+  // Two core workers and the in-worker leak check (tests/helpers/workers.ts).
+  const { twoWorkers, workersNoLeaks: noLeaks } = await import("../helpers/workers.js");
 
   function runWorker(role: string, to: SharedArrayBuffer | MessagePort, extra: Record<string, unknown> = {}) {
     const transfer = to instanceof SharedArrayBuffer ? [] : [to as never];

@@ -10,58 +10,24 @@
 // (e) shutting a worker down aborts what its clients left open. Every test
 // ends with both workers back at their baseline usage (asked inside them).
 import "../../bindings/api/dgram.js";
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { MessageChannel } from "node:worker_threads";
 import { createHash, randomBytes } from "node:crypto";
 import { Stack } from "../../bindings/stack.js";
-import { StackWorker, type RpcPort } from "../../bindings/worker/client.js";
+import { twoWorkers as twoCoreWorkers, workersNoLeaks, A, B } from "../helpers/workers.js";
 import {
-  RemoteNetconnApi, RemoteNetbuf, type RemoteNetconn,
+  RemoteNetbuf, type RemoteNetconn,
   NETCONN_TCP, NETCONN_UDP, NETCONN_RAW, NETCONN_EVT_RCVPLUS, NETCONN_EVT_RCVMINUS, NETCONN_EVT_SENDPLUS, NETCONN_EVT_ERROR,
 } from "../../bindings/worker/remote-netconn.js";
 import { AsipError, ERR } from "../../bindings/abi.js";
 
-const A = "192.0.2.1", B = "192.0.2.2";
-const MAC_A = "02:00:00:00:00:01", MAC_B = "02:00:00:00:00:02";
-
-const started: StackWorker[] = [];
-after(async () => {
-  for (const w of started) await w.terminate();
-});
-
-/** The worker's netconn API (what StackWorker's `netconn` getter will return once wired up). */
-function netconnOf(w: StackWorker): RemoteNetconnApi {
-  const x = w as unknown as { netconn?: RemoteNetconnApi; rpc: RpcPort; _nc?: RemoteNetconnApi };
-  if (x.netconn instanceof RemoteNetconnApi) return x.netconn;
-  return (x._nc ??= new RemoteNetconnApi(x.rpc));
-}
-
+/** Two core workers (tests/helpers/workers.ts) and their netconn APIs. */
 async function twoWorkers(variant: "release" | "mvp") {
-  const ch = new MessageChannel();
-  const [a, b] = await Promise.all([
-    StackWorker.start({ variant, interfaces: [{ link: { type: "port", port: ch.port1 as never }, ip: `${A}/24`, mac: MAC_A }], arp: [{ ip: B, mac: MAC_B }], tcpTimeWaitMs: 20 }),
-    StackWorker.start({ variant, interfaces: [{ link: { type: "port", port: ch.port2 as never }, ip: `${B}/24`, mac: MAC_B }], arp: [{ ip: A, mac: MAC_A }], tcpTimeWaitMs: 20 }),
-  ]);
-  started.push(a, b);
-  return { a, b, na: netconnOf(a), nb: netconnOf(b), baseA: await a.usage(), baseB: await b.usage() };
+  const w = await twoCoreWorkers(variant);
+  return { ...w, na: w.a.netconn, nb: w.b.netconn };
 }
 
-/** Waits out TIME_WAIT: both workers' heap and pools back at baseline. */
-async function noLeaks(a: StackWorker, baseA: unknown, b: StackWorker, baseB: unknown): Promise<void> {
-  const end = Date.now() + 5000;
-  for (;;) {
-    const [ua, ub] = await Promise.all([a.usage(), b.usage()]);
-    try {
-      assert.deepEqual(ua, baseA, "A: heap/pools not back to baseline");
-      assert.deepEqual(ub, baseB, "B: heap/pools not back to baseline");
-      return;
-    } catch (e) {
-      if (Date.now() > end) throw e;
-    }
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const noLeaks = workersNoLeaks;
 
 async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms;
