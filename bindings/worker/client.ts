@@ -9,9 +9,11 @@
  *   frames (to another core worker, or to a Stack on some thread through
  *   {@link portLink}) or a TAP device. Nothing else touches the core.
  * - The **main thread** (or any thread with an event loop) calls
- *   `await StackWorker.start(opts)` and uses `handle.sockets`: the BSD
- *   sockets of bindings/api/sockets.ts with the same names, arguments and
- *   errno semantics, every call returning a Promise (MessagePort RPC).
+ *   `await StackWorker.start(opts)` and uses the same APIs as on a Stack
+ *   ({@link WorkerApis}): `sockets` and `netconn` with every call returning
+ *   a Promise (MessagePort RPC); `raw` pcbs driven by messages
+ *   (bindings/worker/remote-raw.ts); and `net`, `dgram`, `streams` — the
+ *   in-thread implementations running here over those remote pcbs.
  * - **Blocking threads** (other Workers running C-style code) call
  *   `connectBlocking(sab | port)` and get synchronous sockets: recv, accept,
  *   connect, send block in Atomics.wait until the core answers.
@@ -22,7 +24,8 @@
  * `{type:"ready", interfaces:[{index, mac, ip}]}` or `{type:"error", e}`.
  * Then any number of `{type:"call", id, m, a, bin?}` → `{type:"result", id,
  * ok, v, out?, bin?, e?}`, answered in completion order (a recv that waits
- * does not hold up other calls). `m` is the sockets method name, or an admin
+ * does not hold up other calls). `m` is the sockets method name, a service
+ * call "<service>.<method>" (see services.ts: "raw", "nc"), or an admin
  * call: "usage", "stats", "open", "closeAll", "shutdownWorker" (closes every
  * descriptor, returns the final usage, releases the stack, closes the ports:
  * the worker's loop empties and it exits). Buffers never cross as
