@@ -36,7 +36,9 @@
  * in `out` and are written into the caller's objects. Errors are data
  * (`{name, message, errno, code, syscall, err}`) and are rebuilt as the same
  * class — SocketError with the same errno and name, AsipError with the
- * err_t. `{type:"attach", sab}` registers a mailbox; `{type:"port", port}`
+ * err_t. Service objects also take `{type:"op", m, a, bin?}` (no answer;
+ * run in order with calls) and report with `{type:"ev", ch, h, k, a?, bin?}`.
+ * `{type:"attach", sab}` registers a mailbox; `{type:"port", port}`
  * hands the core another port served exactly like the parent port (give it
  * to another Worker).
  *
