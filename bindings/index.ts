@@ -20,4 +20,6 @@ export { SocketsApi } from "./api/sockets.js";
 export { DgramApi, Socket as DgramSocket } from "./api/dgram.js";
 export { StreamsApi, UDPSocket } from "./api/streams.js";
 export { NetApi, Socket as NetSocket, Server as NetServer } from "./api/net.js";
+export { RemoteRaw, RemoteTcpPcb, RemoteUdpPcb } from "./worker/remote-raw.js";
+export { RemoteNetconnApi, RemoteNetconn, RemoteNetbuf } from "./worker/remote-netconn.js";
 export { StackWorker, WorkerApis, WorkerSockets, BlockingSockets, connectBlocking, attachPort, portLink, PortLink, type StackWorkerOptions, type InterfaceDescription, type LinkDescription } from "./worker/client.js";
