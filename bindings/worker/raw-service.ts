@@ -55,7 +55,50 @@ class RawService implements CoreService {
   /** Handles of connections accepted here: negative, so they never meet the client's positive ones. */
   private nextChild = -1;
 
-  constructor(private readonly stack: Stack, private readonly post: PostEvent) {}
+  /**
+   * Received bytes not posted yet, by handle. Segments that arrive in one
+   * drain of the core's events go to the client as one message (a message
+   * per segment costs more than the copy); any other event of that pcb
+   * flushes them first, so the client sees everything in order.
+   */
+  private readonly rxq = new Map<number, Uint8Array[]>();
+  private flushQueued = false;
+
+  constructor(private readonly stack: Stack, private readonly out: PostEvent) {}
+
+  private post(ev: Parameters<PostEvent>[0]): void {
+    if (this.rxq.size !== 0 && this.rxq.has(ev.h)) this.flushRx(ev.h);
+    this.out(ev);
+  }
+
+  private queueRx(h: number, d: Uint8Array): void {
+    const q = this.rxq.get(h);
+    if (q) q.push(d.slice());
+    else this.rxq.set(h, [d.slice()]);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(() => {
+        this.flushQueued = false;
+        for (const h of [...this.rxq.keys()]) this.flushRx(h);
+      });
+    }
+  }
+
+  private flushRx(h: number): void {
+    const q = this.rxq.get(h);
+    if (!q) return;
+    this.rxq.delete(h);
+    let bin = q[0];
+    if (q.length > 1) {
+      bin = new Uint8Array(q.reduce((n, c) => n + c.length, 0));
+      let off = 0;
+      for (const c of q) {
+        bin.set(c, off);
+        off += c.length;
+      }
+    }
+    this.out({ ch: "raw", h, k: "rx", bin });
+  }
 
   // ---- TCP ---------------------------------------------------------------------------------------
 
@@ -67,7 +110,7 @@ class RawService implements CoreService {
       if (d === null) this.post({ ch: "raw", h, k: "fin" });
       else {
         e.unread += d.length;
-        this.post({ ch: "raw", h, k: "rx", bin: d.slice() });
+        this.queueRx(h, d);
       }
     });
     pcb.sent((len) => {
@@ -342,6 +385,7 @@ class RawService implements CoreService {
   }
 
   close(): void {
+    this.rxq.clear();
     for (const [h, e] of [...this.objs]) this.drop(h, e);
     this.failed.clear();
   }
