@@ -1,176 +1,16 @@
 // Host APIs over UDP (bindings/api/*): an echo server written against each
 // API (raw, netconn, sockets, dgram, streams) answers a client written
 // against every API, between two stacks over pair(), release and mvp; both
-// stacks' heap and pools back to baseline afterwards.
+// stacks' heap and pools back to baseline afterwards. The echo code is in
+// udp_echo.ts and runs in Worker mode too (api_worker_cross.test.ts).
 import "../../bindings/api/dgram.js";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import type { Stack } from "../../bindings/stack.js";
-import { NETCONN_UDP } from "../../bindings/api/netconn.js";
-import { AF_INET, SOCK_DGRAM } from "../../bindings/api/sockets.js";
-import { VARIANTS, twoStacks, baseline, assertNoLeaks, settle, until } from "../helpers/stacks.js";
+import { VARIANTS, twoStacks, baseline, assertNoLeaks, settle } from "../helpers/stacks.js";
+import { udpServers, udpClients, udpPayloads } from "./udp_echo.js";
 
-type Stop = () => Promise<void>;
-const A = "192.0.2.1", B = "192.0.2.2";
-
-/** Echo servers: start on `stack` at `port`, return a stopper. */
-const servers: Record<string, (s: Stack, port: number) => Promise<Stop>> = {
-  async raw(s, port) {
-    const pcb = s.raw.udp.new().bind("0.0.0.0", port);
-    pcb.recv((data, addr, p) => pcb.sendto(data, addr, p));
-    return async () => pcb.remove();
-  },
-  async netconn(s, port) {
-    const conn = s.netconn.new(NETCONN_UDP);
-    conn.bind(null, port);
-    const loop = (async () => {
-      for (;;) {
-        let buf;
-        try {
-          buf = await conn.recv();
-        } catch (e) {
-          if ((e as { code?: string }).code === "ERR_CLSD") return;
-          throw e;
-        }
-        await conn.sendto(buf, buf.fromaddr, buf.fromport); // straight from the received pbuf
-        buf.delete();
-      }
-    })();
-    return async () => {
-      await conn.close();
-      await loop;
-      await conn.delete();
-    };
-  },
-  async sockets(s, port) {
-    const so = s.sockets;
-    const fd = so.socket(AF_INET, SOCK_DGRAM, 0);
-    so.bind(fd, { family: AF_INET, addr: "0.0.0.0", port });
-    const buf = new Uint8Array(65536);
-    const loop = (async () => {
-      for (;;) {
-        const from = { family: 0, addr: "", port: 0 };
-        let n: number;
-        try {
-          n = await so.recvfrom(fd, buf, 0, from);
-        } catch (e) {
-          if ((e as { code?: string }).code === "EBADF") return;
-          throw e;
-        }
-        await so.sendto(fd, buf.subarray(0, n), 0, from);
-      }
-    })();
-    return async () => {
-      await so.close(fd);
-      await loop;
-    };
-  },
-  async dgram(s, port) {
-    const sock = s.dgram.createSocket("udp4");
-    sock.on("message", (msg, rinfo) => sock.send(msg, rinfo.port, rinfo.address));
-    await new Promise<void>((r) => sock.bind(port, r));
-    return () => new Promise<void>((r) => sock.close(() => r()));
-  },
-  async streams(s, port) {
-    const u = s.streams.udp({ localPort: port });
-    const { readable, writable } = await u.opened;
-    const w = writable.getWriter();
-    const loop = (async () => {
-      const r = readable.getReader();
-      for (;;) {
-        const { value: m, done } = await r.read();
-        if (done) return;
-        await w.write({ data: m.data, remoteAddress: m.remoteAddress, remotePort: m.remotePort });
-      }
-    })();
-    return async () => {
-      await u.close();
-      await loop;
-    };
-  },
-};
-
-/** Clients: send each payload to B:port, one at a time, and return what came back. */
-const clients: Record<string, (s: Stack, port: number, msgs: Uint8Array[]) => Promise<Uint8Array[]>> = {
-  async raw(s, port, msgs) {
-    const pcb = s.raw.udp.new().bind("0.0.0.0", 0);
-    const got: Uint8Array[] = [];
-    pcb.recv((d) => got.push(d.slice()));
-    for (const m of msgs) {
-      const n = got.length;
-      pcb.sendto(m, B, port);
-      await until(() => got.length > n, 2000, "raw echo");
-    }
-    pcb.remove();
-    return got;
-  },
-  async netconn(s, port, msgs) {
-    const conn = s.netconn.new(NETCONN_UDP);
-    await conn.connect(B, port);
-    conn.setRecvTimeout(2000);
-    const got: Uint8Array[] = [];
-    for (const m of msgs) {
-      const nb = s.netconn.netbuf();
-      nb.ref(m);
-      await conn.send(nb);
-      nb.delete();
-      const r = await conn.recv();
-      got.push(r.copy());
-      assert.equal(r.fromaddr, B);
-      assert.equal(r.fromport, port);
-      r.delete();
-    }
-    await conn.delete();
-    return got;
-  },
-  async sockets(s, port, msgs) {
-    const so = s.sockets;
-    const fd = so.socket(AF_INET, SOCK_DGRAM, 0);
-    await so.connect(fd, { family: AF_INET, addr: B, port });
-    const got: Uint8Array[] = [];
-    const buf = new Uint8Array(4096);
-    for (const m of msgs) {
-      assert.equal(await so.send(fd, m), m.length);
-      const n = await so.recv(fd, buf);
-      got.push(buf.slice(0, n));
-    }
-    await so.close(fd);
-    return got;
-  },
-  async dgram(s, port, msgs) {
-    const sock = s.dgram.createSocket("udp4");
-    const got: Uint8Array[] = [];
-    sock.on("message", (m) => got.push(new Uint8Array(m)));
-    for (const m of msgs) {
-      const n = got.length;
-      await new Promise<void>((r, j) => sock.send(m, port, B, (err: Error | null) => (err ? j(err) : r())));
-      await until(() => got.length > n, 2000, "dgram echo");
-    }
-    await new Promise<void>((r) => sock.close(() => r()));
-    return got;
-  },
-  async streams(s, port, msgs) {
-    const u = s.streams.udp({ remoteAddress: B, remotePort: port });
-    const { readable, writable } = await u.opened;
-    const w = writable.getWriter();
-    const r = readable.getReader();
-    const got: Uint8Array[] = [];
-    for (const m of msgs) {
-      await w.write({ data: m });
-      const x = await r.read();
-      got.push(x.value!.data);
-    }
-    r.releaseLock();
-    w.releaseLock();
-    await u.close();
-    return got;
-  },
-};
-
-function payloads(): Uint8Array[] {
-  return [0, 1, 100, 1472, 3000].map((n, i) => Uint8Array.from({ length: n }, (_, k) => (k * 7 + i) & 255));
-}
+const B = "192.0.2.2";
 
 for (const variant of VARIANTS) {
   test(`${variant}: every API's UDP echo server answers every API's client`, async () => {
@@ -183,12 +23,12 @@ for (const variant of VARIANTS) {
     await settle();
     const baseA = baseline(a), baseB = baseline(b);
     let port = 7000;
-    const msgs = payloads();
-    for (const sname of Object.keys(servers)) {
+    const msgs = udpPayloads();
+    for (const sname of Object.keys(udpServers)) {
       const p = port++;
-      const stop = await servers[sname](b, p);
-      for (const cname of Object.keys(clients)) {
-        const got = await clients[cname](a, p, msgs);
+      const stop = await udpServers[sname](b, p);
+      for (const cname of Object.keys(udpClients)) {
+        const got = await udpClients[cname](a, p, msgs);
         assert.equal(got.length, msgs.length, `${cname} → ${sname}`);
         got.forEach((g, i) => assert.ok(Buffer.from(g).equals(Buffer.from(msgs[i])), `${cname} → ${sname}: message ${i} (${msgs[i].length} bytes)`));
       }

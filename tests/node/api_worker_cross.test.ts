@@ -3,8 +3,9 @@
 // through StackWorker: raw (remote pcbs), netconn and sockets (Promise
 // calls), node:net, node:dgram and WHATWG streams (the in-thread
 // implementations over the remote pcbs).
-// - The 25-pair echo matrix of api_tcp_cross.test.ts, with the very same
-//   server and client code (api_echo.ts), release and mvp.
+// - The 25-pair TCP echo matrix of api_tcp_cross.test.ts, with the very
+//   same server and client code (api_echo.ts), release and mvp; the UDP one
+//   of api_udp.test.ts (udp_echo.ts).
 // - Errors cross the port with their codes: refused, reset, port in use
 //   (net, sockets, streams, raw, dgram), misuse raising at once.
 // - Node's http serves and fetches over the cores in Workers.
@@ -25,6 +26,7 @@ import type { SocketError } from "../../bindings/api/errno.js";
 import { AsipError } from "../../bindings/abi.js";
 import type { NodeSystemError } from "../../bindings/api/errno.js";
 import { servers, clients } from "./api_echo.js";
+import { udpServers, udpClients, udpPayloads } from "./udp_echo.js";
 import { twoWorkers, workersNoLeaks, B } from "../helpers/workers.js";
 
 const DATA = Buffer.alloc(96 * 1024);
@@ -53,6 +55,25 @@ for (const variant of ["release", "mvp"] as const) {
     await b.close();
   });
 }
+
+test("release: worker mode: every API's UDP echo server answers every API's client (25 pairs)", async () => {
+  const { a, b, baseA, baseB } = await twoWorkers("release");
+  const msgs = udpPayloads();
+  let port = 7000;
+  for (const sname of Object.keys(udpServers)) {
+    const p = port++;
+    const stop = await udpServers[sname](b, p);
+    for (const cname of Object.keys(udpClients)) {
+      const got = await udpClients[cname](a, p, msgs);
+      assert.equal(got.length, msgs.length, `${cname} → ${sname}`);
+      got.forEach((g, i) => assert.ok(Buffer.from(g).equals(Buffer.from(msgs[i])), `${cname} → ${sname}: message ${i} (${msgs[i].length} bytes)`));
+    }
+    await stop();
+  }
+  await workersNoLeaks(a, baseA, b, baseB);
+  await a.close();
+  await b.close();
+});
 
 test("release: worker mode: errors cross the port with their codes (refused, reset, in use, misuse)", async () => {
   const { a, b, baseA, baseB } = await twoWorkers("release");
