@@ -123,6 +123,10 @@ export interface AddressInfo {
 
 type WriteCb = (err?: Error | null) => void;
 
+/** Size of the slabs received bytes are copied into (a Buffer pushed holds at most this much). */
+const RX_SLAB = 64 * 1024;
+const RESOLVED = Promise.resolve();
+
 /** A TCP connection: Node's net.Socket over an asip pcb. */
 export class Socket extends Duplex {
   /** True while connecting (Node). */
@@ -139,6 +143,19 @@ export class Socket extends Duplex {
   private writtenBytes = 0;
   /** Bytes pushed to the readable side but not yet given back to the core's window. */
   private unconsumed = 0;
+  /**
+   * Bytes received during the current drain of the core's event ring after
+   * its first segment: copied out of core memory (the views are valid only
+   * during the callback) into a slab, at rxSlab[rxStart, rxStart + rxLen),
+   * and pushed as one Buffer when the drain is over (a promise job), so a
+   * bulk transfer costs two pushes, 'data' events and tcp_recved calls per
+   * drain rather than one per segment. The slab's rest serves the next
+   * drains, as Node's Buffer pool does. rxQueued: a drain is under way.
+   */
+  private rxSlab: Buffer | undefined;
+  private rxStart = 0;
+  private rxLen = 0;
+  private rxQueued = false;
   /** Bytes of the chunk the core has not taken yet, and the write's callback. */
   private wq: Uint8Array | undefined;
   private wqCb: WriteCb | undefined;
@@ -305,7 +322,8 @@ export class Socket extends Duplex {
 
   private onData(data: Uint8Array | null): void {
     if (data === null) {
-      // The peer's FIN: no more data (Duplex ends our side too unless allowHalfOpen).
+      // The peer's FIN: no more data (Duplex ends our side too unless allowHalfOpen); the bytes before it go first.
+      this.flushRx();
       this.push(null);
       return;
     }
@@ -317,9 +335,59 @@ export class Socket extends Duplex {
       recvedSafe(pcb, n);
       return;
     }
-    // Copy out of the core (the view is valid only during the callback).
-    const buf = Buffer.allocUnsafe(n);
-    buf.set(data);
+    if (!this.rxQueued) {
+      // The first segment of a drain goes at once (request/response: there is no other); the
+      // ones after it are staged until the drain is over, which a promise job marks (rather
+      // than queueMicrotask: the same turn, without Node's per-callback async-context bookkeeping).
+      this.rxQueued = true;
+      void RESOLVED.then(this.rxFlushFn);
+      // Copy out of the core (the view is valid only during the callback).
+      const buf = Buffer.allocUnsafe(n);
+      buf.set(data);
+      const more = this.push(buf);
+      // A 'data' listener may have closed the socket meanwhile (its window no longer matters).
+      if (pcb.handle === 0 || this.pcb !== pcb) return;
+      if (more) recvedSafe(pcb, n);
+      else this.unconsumed += n; // the reader is behind: keep the window closed by this much
+      return;
+    }
+    let slab = this.rxSlab;
+    if (!slab || this.rxStart + this.rxLen + n > slab.length) {
+      // The slab is full: what it holds goes now, the rest into a new one.
+      if (this.rxLen !== 0) {
+        this.flushRx();
+        // A 'data' listener may have closed the socket meanwhile.
+        if (pcb.handle === 0 || this.pcb !== pcb) return;
+        if (this.destroyed) {
+          recvedSafe(pcb, n);
+          return;
+        }
+      }
+      slab = this.rxSlab = Buffer.allocUnsafeSlow(Math.max(RX_SLAB, n));
+      this.rxStart = 0;
+    }
+    slab.set(data, this.rxStart + this.rxLen);
+    this.rxLen += n;
+  }
+
+  private readonly rxFlushFn = (): void => {
+    this.rxQueued = false;
+    this.flushRx();
+  };
+
+  /** Pushes the bytes staged during a drain; reopens the window by them if the stream could take them. */
+  private flushRx(): void {
+    const n = this.rxLen;
+    if (n === 0) return;
+    const buf = this.rxSlab!.subarray(this.rxStart, this.rxStart + n);
+    this.rxStart += n;
+    this.rxLen = 0;
+    const pcb = this.pcb;
+    if (!pcb) return;
+    if (this.destroyed) {
+      recvedSafe(pcb, n);
+      return;
+    }
     const more = this.push(buf);
     // A 'data' listener may have closed the socket meanwhile (its window no longer matters).
     if (pcb.handle === 0 || this.pcb !== pcb) return;
@@ -371,7 +439,8 @@ export class Socket extends Duplex {
   private pump(): void {
     const pcb = this.pcb;
     const data = this.wq;
-    if (!pcb || !data) return;
+    // A pcb the core has dropped: its ERR event settles the write (onError).
+    if (!pcb || !data || pcb.handle === 0) return;
     let n: number;
     try {
       n = pcb.write(data);
@@ -426,7 +495,8 @@ export class Socket extends Duplex {
   // ---- errors and teardown -----------------------------------------------------------------------
 
   private onError(e: AsipError): void {
-    // The pcb is gone already.
+    // The bytes that arrived before go first (the pcb is gone already: no window to reopen).
+    this.flushRx();
     this.pcb = undefined;
     const wasConnecting = this.connecting;
     this.connecting = false;
@@ -463,8 +533,11 @@ export class Socket extends Duplex {
     this.pcb = undefined;
     if (pcb && pcb.handle !== 0) {
       try {
-        if (this.unconsumed !== 0) pcb.recved(this.unconsumed);
+        // Bytes nobody will read count as read: unread data would make close() a RST.
+        const k = this.unconsumed + this.rxLen;
         this.unconsumed = 0;
+        this.rxLen = 0;
+        if (k !== 0) pcb.recved(k);
         if (err) pcb.abort();
         else pcb.close();
       } catch {
@@ -897,6 +970,7 @@ export class NetApi {
  * fail with ERR_ARG; the window no longer matters then.
  */
 function recvedSafe(pcb: TcpPcb, n: number): void {
+  if (pcb.handle === 0) return;
   try {
     pcb.recved(n);
   } catch (e) {
