@@ -281,6 +281,228 @@ function recvedSafe(pcb: TcpPcb, n: number): void {
   }
 }
 
+// ---- the fast path of a TCPSocket's streams ----------------------------------------------------
+//
+// The platform's streams are built for generality: a read or write goes through
+// a few Promises, every chunk enqueued into a byte stream has its ArrayBuffer
+// transferred (a new ArrayBuffer, the old one detached), and the async iterator
+// chains every next() on the previous one. For a request/response exchange
+// that machinery costs more than the TCP/IP stack itself. So the streams of a
+// TCPSocket are subclasses whose default reader, async iterator and writer
+// (the ones getReader(), values()/for-await and getWriter() hand out) take a
+// shortcut in the common case, with the results the standard algorithms give:
+//
+// - read(): when the stream is readable and its queue is empty, the read waits
+//   in the socket (`reads`) instead of the controller, and the next received
+//   chunk resolves it directly. Received bytes go to such a waiting read first,
+//   to the controller's queue otherwise, so while reads wait here the queue stays
+//   empty and there is no read waiting in the controller: order is kept. Close,
+//   cancel and error settle them as the standard would (done / done / the
+//   error); releaseLock() hands them to the real reader first, which rejects
+//   them as the standard does.
+// - write(): when nothing is queued or in flight (desiredSize is the high-water
+//   mark, no write waiting for room, not closing), the bytes go to the core at
+//   once; if it takes them all the write is done, otherwise the rest is
+//   written through the stream as before (queued, writer.ready waits).
+// Everything else — BYOB readers, pipeTo/pipeThrough/tee (their own readers
+// and writers), a closed, errored or locked stream — takes the standard path.
+
+/** A read waiting in the socket (fast path); `iter`: for an async iterator. */
+interface WaitingRead {
+  resolve: (r: ReadableStreamReadResult<Uint8Array>) => void;
+  reject: (e: unknown) => void;
+  iter: TcpIterator | undefined;
+}
+
+const RESOLVED = Promise.resolve();
+
+/** A fresh `{ value: undefined, done: true }` (results are the caller's to keep). */
+function doneResult(): ReadableStreamReadResult<Uint8Array> {
+  return { value: undefined, done: true };
+}
+
+/** The default reader of a TCPSocket's readable (see the fast path above). */
+class TcpReader extends ReadableStreamDefaultReader<Uint8Array> {
+  /** @internal */ readonly sock: TCPSocket;
+
+  constructor(stream: TcpReadable, sock: TCPSocket) {
+    super(stream);
+    this.sock = sock;
+  }
+
+  override read(): Promise<ReadableStreamReadResult<Uint8Array>> {
+    return this.sock.fastRead(this, undefined) ?? super.read();
+  }
+
+  /** @internal the standard read */
+  slowRead(): Promise<ReadableStreamReadResult<Uint8Array>> {
+    return super.read();
+  }
+
+  override releaseLock(): void {
+    this.sock.releaseReader(this);
+    super.releaseLock();
+  }
+}
+
+/** %AsyncIteratorPrototype%, so the iterator has what async iterators have. */
+const AsyncIteratorProto = Object.getPrototypeOf(Object.getPrototypeOf(Object.getPrototypeOf((async function* () {})())));
+
+/**
+ * The async iterator of a TCPSocket's readable (`for await (const chunk of
+ * readable)`), with the steps of ReadableStream's own: the lock is released
+ * when it ends (done, error, return), and return() cancels the stream unless
+ * `preventCancel`. A next() or return() while a next() is waiting runs after it.
+ */
+class TcpIterator {
+  /** @internal */ done = false;
+  /** @internal next()s not yet settled */ waiting = 0;
+  private last: Promise<unknown> | undefined;
+  private returning = false;
+
+  constructor(private readonly reader: TcpReader, private readonly preventCancel: boolean) {}
+
+  next(): Promise<IteratorResult<Uint8Array, undefined>> {
+    let p: Promise<IteratorResult<Uint8Array, undefined>>;
+    if (this.returning) {
+      const step = () => this.nextSteps();
+      p = this.last!.then(step, step);
+    } else p = this.nextSteps();
+    this.last = p;
+    return p;
+  }
+
+  private nextSteps(): Promise<IteratorResult<Uint8Array, undefined>> {
+    if (this.done) return Promise.resolve(doneResult() as IteratorResult<Uint8Array, undefined>);
+    const fast = this.reader.sock.fastRead(this.reader, this);
+    if (fast) return fast as Promise<IteratorResult<Uint8Array, undefined>>;
+    this.waiting++;
+    return this.reader.slowRead().then((r) => {
+      this.waiting--;
+      if (r.done) this.finish();
+      return r as IteratorResult<Uint8Array, undefined>;
+    }, (e) => {
+      this.waiting--;
+      this.finish();
+      throw e;
+    });
+  }
+
+  return(value?: unknown): Promise<IteratorResult<Uint8Array, undefined>> {
+    let p: Promise<IteratorResult<Uint8Array, undefined>>;
+    if (this.waiting !== 0 || this.returning) {
+      this.returning = true;
+      const step = () => this.returnSteps(value);
+      p = this.last!.then(step, step);
+    } else p = this.returnSteps(value);
+    this.last = p;
+    return p;
+  }
+
+  private async returnSteps(value: unknown): Promise<IteratorResult<Uint8Array, undefined>> {
+    const result = { done: true, value } as IteratorResult<Uint8Array, undefined>;
+    if (this.done) return result;
+    this.done = true;
+    if (!this.preventCancel) {
+      const c = this.reader.cancel(value);
+      this.reader.releaseLock();
+      await c;
+      return result;
+    }
+    this.reader.releaseLock();
+    return result;
+  }
+
+  /** @internal The stream ended (done or error): the lock goes. */
+  finish(): void {
+    this.done = true;
+    this.reader.releaseLock();
+  }
+}
+Object.setPrototypeOf(TcpIterator.prototype, AsyncIteratorProto);
+
+/** A TCPSocket's readable: a byte stream whose default reader and iterator take the fast path. */
+class TcpReadable extends ReadableStream<Uint8Array> {
+  /** @internal */ readonly sock: TCPSocket;
+
+  constructor(source: UnderlyingByteSource, strategy: { highWaterMark: number }, sock: TCPSocket) {
+    super(source as unknown as UnderlyingDefaultSource<Uint8Array>, strategy);
+    this.sock = sock;
+  }
+
+  override getReader(options: { mode: "byob" }): ReadableStreamBYOBReader;
+  override getReader(): ReadableStreamDefaultReader<Uint8Array>;
+  override getReader(options?: ReadableStreamGetReaderOptions): ReadableStreamReader<Uint8Array>;
+  override getReader(options?: ReadableStreamGetReaderOptions): ReadableStreamReader<Uint8Array> {
+    if (options === undefined || (typeof options === "object" && options !== null && options.mode === undefined)) {
+      const r = new TcpReader(this, this.sock);
+      this.sock.adoptReader(r);
+      return r;
+    }
+    // BYOB, or what the platform makes of other options (its errors included).
+    return super.getReader(options as { mode: "byob" });
+  }
+
+  values(options?: { preventCancel?: boolean }): AsyncIterableIterator<Uint8Array> {
+    const reader = this.getReader() as TcpReader;
+    return new TcpIterator(reader, !!options?.preventCancel) as unknown as AsyncIterableIterator<Uint8Array>;
+  }
+
+  [Symbol.asyncIterator](options?: { preventCancel?: boolean }): AsyncIterableIterator<Uint8Array> {
+    return this.values(options);
+  }
+}
+
+/** The default writer of a TCPSocket's writable (see the fast path above). */
+class TcpWriter extends WritableStreamDefaultWriter<Uint8Array> {
+  /** @internal */ readonly sock: TCPSocket;
+
+  constructor(stream: TcpWritable, sock: TCPSocket) {
+    super(stream);
+    this.sock = sock;
+  }
+
+  override write(chunk?: Uint8Array): Promise<void> {
+    return this.sock.fastWrite(this, chunk) ?? super.write(chunk);
+  }
+
+  /** @internal the standard write */
+  slowWrite(chunk: Uint8Array): Promise<void> {
+    return super.write(chunk);
+  }
+
+  override close(): Promise<void> {
+    if (this.sock.writer === this) this.sock.wclosing = true;
+    return super.close();
+  }
+
+  override releaseLock(): void {
+    if (this.sock.writer === this) this.sock.writer = undefined;
+    super.releaseLock();
+  }
+}
+
+/** A TCPSocket's writable: its default writer takes the fast path. */
+class TcpWritable extends WritableStream<Uint8Array> {
+  /** @internal */ readonly sock: TCPSocket;
+
+  constructor(sink: UnderlyingSink<Uint8Array>, strategy: QueuingStrategy<Uint8Array>, sock: TCPSocket) {
+    super(sink, strategy);
+    this.sock = sock;
+  }
+
+  override getWriter(): WritableStreamDefaultWriter<Uint8Array> {
+    const w = new TcpWriter(this, this.sock);
+    this.sock.writer = w;
+    return w;
+  }
+
+  override close(): Promise<void> {
+    if (!this.locked) this.sock.wclosing = true;
+    return super.close();
+  }
+}
+
 /** A TCP connection as a pair of byte streams (Direct Sockets' TCPSocket). */
 export class TCPSocket {
   readonly opened: Promise<TCPSocketOpenInfo>;
@@ -311,6 +533,18 @@ export class TCPSocket {
   private readonly hwm: number;
   private readonly whwm: number;
   private readonly api: StreamsApi;
+  /** @internal The reader that getReader() handed out and that holds the lock (fast path). */
+  reader: TcpReader | undefined;
+  /** Reads waiting for bytes in the socket rather than in the controller (fast path). */
+  private reads: WaitingRead[] = [];
+  /** @internal The writer that getWriter() handed out and that holds the lock (fast path). */
+  writer: TcpWriter | undefined;
+  /** @internal close() was asked of the writable: no more fast writes. */
+  wclosing = false;
+  private wctl: WritableStreamDefaultController | undefined;
+  /** In the recv callback; `autoOff`: autoRecved goes false when it returns. */
+  private inData = false;
+  private autoOff = false;
 
   /** @internal `accepted`: a connection from a listener. */
   constructor(api: StreamsApi, remoteAddress: string, remotePort: number, opts: TCPSocketOptions = {}, accepted?: TcpPcb) {
@@ -376,10 +610,10 @@ export class TCPSocket {
     const pcb = this.pcb!;
     if (opts.noDelay) pcb.nagle = false;
     if (opts.keepAliveDelay !== undefined) pcb.keepalive(true, Math.max(1000, opts.keepAliveDelay));
-    const readable = new ReadableStream<Uint8Array>({
+    const readable = new TcpReadable({
       type: "bytes",
       start: (c) => {
-        this.rctl = c as ReadableByteStreamController;
+        this.rctl = c;
       },
       pull: () => {
         // The reader took bytes: give them back to the window.
@@ -396,19 +630,19 @@ export class TCPSocket {
         const p = this.pcb;
         if (p && this.unconsumed) p.recved(this.unconsumed);
         this.unconsumed = 0;
+        this.endReads();
         this.maybeClose();
       },
-    }, { highWaterMark: this.hwm });
-    const writable = new WritableStream<Uint8Array>({
+    }, { highWaterMark: this.hwm }, this);
+    const writable = new TcpWritable({
+      start: (c) => {
+        this.wctl = c;
+      },
       write: (c) => {
         const pcb = this.pcb;
         if (!pcb) throw new Error("TCPSocket is closed");
-        const chunk = c as unknown;
-        let data: Uint8Array;
-        if (chunk instanceof Uint8Array) data = chunk;
-        else if (chunk instanceof ArrayBuffer) data = new Uint8Array(chunk);
-        else if (ArrayBuffer.isView(chunk)) data = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-        else throw new TypeError("TCPSocket: write a BufferSource");
+        const data = bytesOfChunk(c);
+        if (!data) throw new TypeError("TCPSocket: write a BufferSource");
         // The usual case: the core's send buffer takes it all now, and the
         // write completes without a Promise of its own.
         let n: number;
@@ -436,29 +670,160 @@ export class TCPSocket {
         this.writableOpen = false;
         this.fail(reason, true);
       },
-    }, new ByteLengthQueuingStrategy({ highWaterMark: this.whwm }));
+    }, new ByteLengthQueuingStrategy({ highWaterMark: this.whwm }), this);
     this.openedResolve({
       readable, writable, remoteAddress: pcb.remoteAddress, remotePort: pcb.remotePort,
       localAddress: pcb.localAddress, localPort: pcb.localPort,
     });
   }
 
+  /**
+   * @internal A read of `reader` (for `iter`, an async iterator) that waits
+   * in the socket, or undefined when the standard read must run: the stream
+   * is not readable, or bytes are queued in the controller.
+   */
+  fastRead(reader: TcpReader, iter: TcpIterator | undefined): Promise<ReadableStreamReadResult<Uint8Array>> | undefined {
+    const c = this.rctl;
+    if (reader !== this.reader || !c || !this.readableOpen || this.done || c.desiredSize !== this.hwm) return undefined;
+    if (iter) iter.waiting++;
+    // Nothing unread: what arrives next is taken at once, so the raw layer may
+    // reopen the window as it delivers (no tcp_recved call, no extra drain).
+    if (this.unconsumed === 0 && this.pcb) this.pcb.autoRecved = true;
+    return new Promise<ReadableStreamReadResult<Uint8Array>>((resolve, reject) => {
+      this.reads.push({ resolve, reject, iter });
+    });
+  }
+
+  /** No read waits any more: received bytes count as unread until the reader takes them. */
+  private readsGone(): void {
+    // Not during a recv callback: a remote pcb (bindings/worker/remote-raw.ts)
+    // reads autoRecved after the callback, for the bytes it delivered.
+    if (this.inData) this.autoOff = true;
+    else if (this.pcb) this.pcb.autoRecved = false;
+  }
+
+  /**
+   * @internal The new default reader takes the fast path, unless reads of
+   * a released BYOB reader are still pending in the controller (they take
+   * bytes first, the standard way).
+   */
+  adoptReader(r: TcpReader): void {
+    const c = this.rctl;
+    this.reader = c && c.byobRequest ? undefined : r;
+  }
+
+  /** @internal The reader lets go: its waiting reads become standard ones, which the release rejects. */
+  releaseReader(reader: TcpReader): void {
+    if (reader !== this.reader) return;
+    this.reader = undefined;
+    const rs = this.reads;
+    if (rs.length === 0) return;
+    this.reads = [];
+    this.readsGone();
+    for (const r of rs) {
+      if (r.iter) r.iter.waiting--;
+      reader.slowRead().then(r.resolve, r.reject);
+    }
+  }
+
+  /** The stream closed (FIN, close(), cancel): waiting reads are done. */
+  private endReads(): void {
+    const rs = this.reads;
+    if (rs.length === 0) return;
+    this.reads = [];
+    this.readsGone();
+    for (const r of rs) {
+      const it = r.iter;
+      if (it) {
+        it.waiting--;
+        if (!it.done) it.finish();
+      }
+      r.resolve(doneResult());
+    }
+  }
+
+  /** The stream errored: waiting reads reject (an iterator's first one; it is done after). */
+  private failReads(reason: unknown): void {
+    const rs = this.reads;
+    if (rs.length === 0) return;
+    this.reads = [];
+    this.readsGone();
+    for (const r of rs) {
+      const it = r.iter;
+      if (it) {
+        it.waiting--;
+        if (it.done) {
+          r.resolve(doneResult());
+          continue;
+        }
+        it.finish();
+      }
+      r.reject(reason);
+    }
+  }
+
+  /**
+   * @internal A write of `writer` straight to the core, when nothing is
+   * queued or in flight; undefined when the standard write must run.
+   */
+  fastWrite(writer: TcpWriter, chunk: unknown): Promise<void> | undefined {
+    const pcb = this.pcb;
+    if (writer !== this.writer || !pcb || this.done || !this.writableOpen || this.wclosing || this.wq || writer.desiredSize !== this.whwm) {
+      return undefined;
+    }
+    const data = bytesOfChunk(chunk);
+    if (!data) return undefined; // the sink throws the TypeError
+    const len = data.length;
+    let n: number;
+    try {
+      // A small array may live in V8's heap, and the raw layer's subarray() would
+      // move it out (a fresh ArrayBuffer) at every write: copy it into a buffer of ours.
+      n = pcb.write(len <= SMALL_WRITE ? smallCopy(data, len) : data);
+    } catch (e) {
+      if (!(e instanceof AsipError) || e.code !== "ERR_ARG") {
+        // As when the sink throws: the stream errors, the write rejects.
+        this.wctl?.error(e);
+        return Promise.reject(e);
+      }
+      n = 0;
+    }
+    if (n === len) return Promise.resolve();
+    // The rest waits for room, queued in the stream (writer.ready waits past the high-water mark).
+    return writer.slowWrite(n === 0 ? data : data.subarray(n));
+  }
+
   private onData(data: Uint8Array | null): void {
+    this.inData = true;
+    try {
+      this.onData1(data);
+    } finally {
+      this.inData = false;
+      if (this.autoOff) {
+        this.autoOff = false;
+        if (this.pcb && this.reads.length === 0) this.pcb.autoRecved = false;
+      }
+    }
+  }
+
+  private onData1(data: Uint8Array | null): void {
     const c = this.rctl;
     const pcb = this.pcb!;
     if (data === null) {
       // The bytes before the FIN go first.
       if (this.staged) this.flush();
       if (c) {
-        try { c.close(); } catch { /* closed */ }
+        closeByteController(c);
         this.rctl = undefined;
       }
       this.readableOpen = false;
+      this.endReads();
       this.maybeClose();
       return;
     }
+    // autoRecved (a read waits): the raw layer gives these bytes back to the window itself.
+    const auto = pcb.autoRecved;
     if (!c || !this.readableOpen) {
-      pcb.recved(data.length); // nobody reads any more: drop
+      if (!auto) pcb.recved(data.length); // nobody reads any more: drop
       return;
     }
     const n = data.length;
@@ -470,11 +835,12 @@ export class TCPSocket {
     }
     st.set(data, this.staged);
     this.staged += n;
-    this.unconsumed += n;
+    if (!auto) this.unconsumed += n;
     if (this.staged >= RX_BATCH_MAX) this.flush();
     else if (!this.flushQueued) {
       this.flushQueued = true;
-      queueMicrotask(this.flushFn);
+      // A promise job rather than queueMicrotask: the same turn, without Node's per-callback async-context bookkeeping.
+      void RESOLVED.then(this.flushFn);
     }
   }
 
@@ -490,6 +856,22 @@ export class TCPSocket {
     if (n === 0 || !c || !this.readableOpen || this.done) return;
     this.staged = 0;
     const st = this.stage!;
+    const pcb = this.pcb;
+    if (this.reads.length !== 0) {
+      // A read waits (fast path): it takes the bytes, which are consumed now.
+      const chunk = new Uint8Array(n);
+      chunk.set(st.subarray(0, n));
+      const r = this.reads.shift()!;
+      if (r.iter) r.iter.waiting--;
+      if (this.reads.length === 0) this.readsGone();
+      if (pcb && this.unconsumed !== 0) {
+        const k = this.unconsumed;
+        this.unconsumed = 0;
+        recvedSafe(pcb, k);
+      }
+      r.resolve({ value: chunk, done: false });
+      return;
+    }
     let off = 0;
     // A BYOB reader waiting: fill its buffer directly.
     const req = c.byobRequest;
@@ -505,7 +887,6 @@ export class TCPSocket {
       chunk.set(st.subarray(off, n));
       c.enqueue(chunk);
     }
-    const pcb = this.pcb;
     if (pcb && (c.desiredSize ?? 0) > 0 && this.unconsumed !== 0) {
       const k = this.unconsumed;
       this.unconsumed = 0;
@@ -567,7 +948,8 @@ export class TCPSocket {
       } catch { try { p.abort(); } catch { /* gone */ } }
     }
     this.dropStage();
-    try { this.rctl?.close(); } catch { /* closed */ }
+    if (this.rctl) closeByteController(this.rctl);
+    this.endReads();
     this.wq?.reject(new Error("TCPSocket closed"));
     this.wq = undefined;
     this.openedReject(new Error("TCPSocket closed before it opened"));
@@ -586,11 +968,45 @@ export class TCPSocket {
     }
     this.dropStage();
     try { this.rctl?.error(reason); } catch { /* errored */ }
+    this.failReads(reason);
     this.wq?.reject(reason);
     this.wq = undefined;
     this.openedReject(reason);
     this.closedReject(reason);
   }
+}
+
+/**
+ * Closes a byte stream's controller. A BYOB read waiting then is not
+ * settled by close() itself: the source answers it with respond(0) (done).
+ */
+function closeByteController(c: ReadableByteStreamController): void {
+  try {
+    c.close();
+    c.byobRequest?.respond(0);
+  } catch { /* closed or errored */ }
+}
+
+/**
+ * Writes up to this many bytes go through {@link smallBuf}: V8 keeps typed
+ * arrays of up to 64 bytes in its heap, without an ArrayBuffer until one is
+ * asked for (subarray() asks).
+ */
+const SMALL_WRITE = 64;
+const smallBuf = new Uint8Array(new ArrayBuffer(SMALL_WRITE));
+
+/** The first `len` bytes of `data` in {@link smallBuf} (valid until the next call). */
+function smallCopy(data: Uint8Array, len: number): Uint8Array {
+  smallBuf.set(data);
+  return smallBuf.subarray(0, len);
+}
+
+/** A written chunk as bytes (a view of the same memory), or undefined when it is not a BufferSource. */
+function bytesOfChunk(chunk: unknown): Uint8Array | undefined {
+  if (chunk instanceof Uint8Array) return chunk;
+  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
+  if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  return undefined;
 }
 
 export interface TCPServerSocketOptions {
