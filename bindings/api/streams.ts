@@ -268,6 +268,9 @@ const TCP_HWM = 64 * 1024;
  */
 const RX_BATCH_MAX = 64 * 1024;
 
+/** A waiting read has autoRecved on when the last chunk was at most this big (a few segments). */
+const AUTO_RECVED_MAX = 8 * 1024;
+
 /**
  * tcp_recved that ignores a pcb the core has just dropped: between the
  * core freeing it (RST, abort) and its ERR event reaching JS, calls on the
@@ -545,6 +548,8 @@ export class TCPSocket {
   /** In the recv callback; `autoOff`: autoRecved goes false when it returns. */
   private inData = false;
   private autoOff = false;
+  /** Bytes of the last chunk a waiting read took (see fastRead). */
+  private lastFlush = 0;
 
   /** @internal `accepted`: a connection from a listener. */
   constructor(api: StreamsApi, remoteAddress: string, remotePort: number, opts: TCPSocketOptions = {}, accepted?: TcpPcb) {
@@ -687,8 +692,10 @@ export class TCPSocket {
     if (reader !== this.reader || !c || !this.readableOpen || this.done || c.desiredSize !== this.hwm) return undefined;
     if (iter) iter.waiting++;
     // Nothing unread: what arrives next is taken at once, so the raw layer may
-    // reopen the window as it delivers (no tcp_recved call, no extra drain).
-    if (this.unconsumed === 0 && this.pcb) this.pcb.autoRecved = true;
+    // reopen the window as it delivers (no tcp_recved call, no extra drain) —
+    // unless drains bring many segments (bulk): one tcp_recved per drain is
+    // then cheaper than one per segment.
+    if (this.unconsumed === 0 && this.pcb && this.lastFlush <= AUTO_RECVED_MAX) this.pcb.autoRecved = true;
     return new Promise<ReadableStreamReadResult<Uint8Array>>((resolve, reject) => {
       this.reads.push({ resolve, reject, iter });
     });
@@ -863,6 +870,7 @@ export class TCPSocket {
       chunk.set(st.subarray(0, n));
       const r = this.reads.shift()!;
       if (r.iter) r.iter.waiting--;
+      this.lastFlush = n;
       if (this.reads.length === 0) this.readsGone();
       if (pcb && this.unconsumed !== 0) {
         const k = this.unconsumed;
