@@ -208,3 +208,26 @@ test("release: 10,000 TCP connections opened and closed (net client, raw echo se
   await a.close();
   await b.close();
 });
+
+test("release: streams: a BYOB read waiting when the peer's FIN arrives ends with done", async () => {
+  const { a, b, baseA, baseB } = await tcpStacks("release");
+  const l = b.raw.tcp.new().bind("0.0.0.0", 7400).listen(4);
+  l.accept((c) => {
+    c.err(() => {});
+    c.write(new TextEncoder().encode("hi"));
+    setTimeout(() => c.close(), 20); // FIN while the client's second read waits
+  });
+  const conn = a.streams.connect(B, 7400);
+  const { readable } = await conn.opened;
+  const r = readable.getReader({ mode: "byob" });
+  const first = await r.read(new Uint8Array(16));
+  assert.equal(new TextDecoder().decode(first.value!), "hi");
+  const second = await r.read(new Uint8Array(16));
+  assert.equal(second.done, true);
+  r.releaseLock();
+  await conn.close();
+  l.close();
+  await noLeaks(a, baseA, b, baseB);
+  await a.close();
+  await b.close();
+});
