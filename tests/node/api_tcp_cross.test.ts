@@ -231,3 +231,46 @@ test("release: streams: a BYOB read waiting when the peer's FIN arrives ends wit
   await a.close();
   await b.close();
 });
+
+test("release: streams: a reader that stops reading closes the window; then all 8 MiB arrive in order", async () => {
+  const { a, b, baseA, baseB } = await tcpStacks("release");
+  const TOTAL = 8 << 20;
+  const src = new Uint8Array(TOTAL);
+  for (let i = 0; i < TOTAL; i++) src[i] = (i * 131 + (i >>> 13)) & 0xff;
+  let taken = 0;
+  const l = b.raw.tcp.new().bind("0.0.0.0", 7401).listen(4);
+  l.accept((c) => {
+    c.err(() => {});
+    const pump = () => {
+      while (taken < TOTAL && c.handle !== 0) {
+        const n = c.write(src.subarray(taken, Math.min(TOTAL, taken + 65536)));
+        if (n === 0) return;
+        taken += n;
+      }
+      if (taken === TOTAL && c.handle !== 0) c.close();
+    };
+    c.sent(pump);
+    pump();
+  });
+  const conn = a.streams.connect(B, 7401);
+  const { readable } = await conn.opened;
+  await new Promise((r) => setTimeout(r, 300));
+  // The sender's core took its send buffer plus our window (256 KiB each) and no more.
+  const stalled = taken;
+  assert.ok(stalled < 2 << 20, `the sender's core took ${stalled} bytes from a stalled reader`);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(taken, stalled, "nothing moves while the reader is stalled");
+  const got = new Uint8Array(TOTAL);
+  let n = 0;
+  for await (const chunk of readable as unknown as AsyncIterable<Uint8Array>) {
+    got.set(chunk, n);
+    n += chunk.length;
+  }
+  assert.equal(n, TOTAL);
+  assert.ok(Buffer.from(got).equals(Buffer.from(src)), "bytes in order");
+  await conn.close(); // our writable is still open: close it
+  l.close();
+  await noLeaks(a, baseA, b, baseB);
+  await a.close();
+  await b.close();
+});
