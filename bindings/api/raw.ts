@@ -63,12 +63,22 @@ export function portArg(port: number, what: string, nonzero = false): number {
   return port;
 }
 
-function byteArg(v: number, what: string): number {
+/** @internal A byte-sized option (TTL, TOS, priority, interval, netif index): 0..255. */
+export function byteArg(v: number, what: string): number {
   if (!Number.isInteger(v) || v < 0 || v > 255) throw new RangeError(`${what}: out of range: ${v} (0..255)`);
   return v;
 }
 
-function dataArg(data: Uint8Array, what: string): Uint8Array {
+/** @internal tcp.listen's backlog (1..255) and SYN queue (1..65535, optional). */
+export function listenArgs(backlog: number, synQueue?: number): void {
+  if (!Number.isInteger(backlog) || backlog < 1 || backlog > 255) throw new RangeError(`tcp.listen: backlog out of range: ${backlog} (1..255)`);
+  if (synQueue !== undefined && (!Number.isInteger(synQueue) || synQueue < 1 || synQueue > 65535)) {
+    throw new RangeError(`tcp.listen: SYN queue out of range: ${synQueue} (1..65535)`);
+  }
+}
+
+/** @internal The payload of a send or write. */
+export function dataArg(data: Uint8Array, what: string): Uint8Array {
   if (!(data instanceof Uint8Array)) throw new TypeError(`${what}: data must be a Uint8Array`);
   return data;
 }
@@ -833,10 +843,7 @@ export class TcpPcb implements Dispatch {
    * through {@link accept}.
    */
   listen(backlog = 255, synQueue?: number): this {
-    if (!Number.isInteger(backlog) || backlog < 1 || backlog > 255) throw new RangeError(`tcp.listen: backlog out of range: ${backlog} (1..255)`);
-    if (synQueue !== undefined && (!Number.isInteger(synQueue) || synQueue < 1 || synQueue > 65535)) {
-      throw new RangeError(`tcp.listen: SYN queue out of range: ${synQueue} (1..65535)`);
-    }
+    listenArgs(backlog, synQueue);
     this.call("listen", (ex, h) => ex.tcp_host_listen(h, backlog));
     if (synQueue !== undefined) this.call("listen", (ex, h) => ex.tcp_host_set_syn_queue(h, synQueue));
     this.api.stack.kick();

@@ -85,9 +85,9 @@ class CoreWorker {
   private async init(m: InitMessage): Promise<{ interfaces: { index: number; mac: string; ip: string }[] }> {
     const stack = (this.stack = await Stack.create(m.stack ?? {}));
     const out = [];
-    for (const d of m.interfaces ?? []) {
-      const driver = await makeLink(d.link);
-      const i = stack.addInterface(driver, { ip: d.ip, gateway: d.gateway, mtu: d.mtu ?? d.link.mtu, mac: d.mac, default: d.default, vlan: d.vlan });
+    for (const { link, ...opts } of m.interfaces ?? []) {
+      const driver = await makeLink(link);
+      const i = stack.addInterface(driver, { ...opts, mtu: opts.mtu ?? link.mtu });
       out.push({ index: i.index, mac: i.mac, ip: i.ip });
     }
     for (const e of m.arp ?? []) stack.ex.arp_static_add(ip4ToU32(e.ip), stack.scratch(parseMac(e.mac)));

@@ -8,6 +8,7 @@
  */
 import { AsipError } from "../abi.js";
 import { SocketError } from "../api/errno.js";
+import type { InterfaceOptions } from "../stack.js";
 
 // ---- SharedArrayBuffer mailbox (one per blocking client thread) -----------------------------
 
@@ -138,14 +139,8 @@ export type LinkDescription =
   | { type: "tap"; name: string; mtu?: number };
 
 /** One interface of the worker's stack: a link and {@link InterfaceOptions}. */
-export interface InterfaceDescription {
+export interface InterfaceDescription extends InterfaceOptions {
   link: LinkDescription;
-  ip?: string;
-  gateway?: string;
-  mtu?: number;
-  mac?: string;
-  default?: boolean;
-  vlan?: number;
 }
 
 /** Minimal MessagePort surface shared by Node's worker_threads and the browser. */

@@ -29,6 +29,8 @@ import { registerService, type CoreService, type PostEvent, type DispatchResult 
 
 interface TcpEntry {
   kind: "tcp";
+  /** The client's handle for it. */
+  h: number;
   pcb: TcpPcb;
   /** Written by the client but not yet taken by the core. */
   q: Uint8Array[];
@@ -103,7 +105,7 @@ class RawService implements CoreService {
   // ---- TCP ---------------------------------------------------------------------------------------
 
   private installTcp(h: number, pcb: TcpPcb): TcpEntry {
-    const e: TcpEntry = { kind: "tcp", pcb, q: [], unread: 0, after: undefined };
+    const e: TcpEntry = { kind: "tcp", h, pcb, q: [], unread: 0, after: undefined };
     this.objs.set(h, e);
     pcb.autoRecved = false;
     pcb.recv((d) => {
@@ -144,13 +146,9 @@ class RawService implements CoreService {
       e.after = undefined;
       if (what === "close") {
         pcb.close();
-        this.forget(pcb);
+        this.objs.delete(e.h);
       } else pcb.shutdown(false, true);
     }
-  }
-
-  private forget(pcb: TcpPcb | UdpPcb): void {
-    for (const [h, e] of this.objs) if (e.pcb === pcb) this.objs.delete(h);
   }
 
   private tcp(h: number): TcpEntry | undefined {

@@ -29,7 +29,7 @@
  */
 import { AsipError, ERR, u32ToIp4 } from "../abi.js";
 import {
-  addrArg, portArg, TCP_STATES, UDP_MAX_PAYLOAD,
+  addrArg, portArg, byteArg, dataArg, listenArgs, TCP_STATES, UDP_MAX_PAYLOAD,
   type TcpStateName, type TcpRecvFn, type TcpAcceptFn, type TcpConnectedFn, type TcpSentFn, type TcpErrFn,
   type TcpWriteOptions, type UdpRecvFn, type UdpErrFn, type UdpErrorInfo, type UdpNewOptions,
 } from "../api/raw.js";
@@ -37,11 +37,6 @@ import type { RpcPort } from "./client.js";
 import type { EventMessage } from "./protocol.js";
 
 type LocalAddr = { localAddress: string; localPort: number };
-
-function dataArg(data: Uint8Array, what: string): Uint8Array {
-  if (!(data instanceof Uint8Array)) throw new TypeError(`${what}: data must be a Uint8Array`);
-  return data;
-}
 
 /**
  * A copy of the first `n` bytes in a buffer of its own (it is transferred).
@@ -51,11 +46,6 @@ function copyOf(data: Uint8Array, n: number): Uint8Array {
   const c = new Uint8Array(n);
   c.set(data.subarray(0, n));
   return c;
-}
-
-function byteArg(v: number, what: string): number {
-  if (!Number.isInteger(v) || v < 0 || v > 255) throw new RangeError(`${what} out of range: ${v} (0..255)`);
-  return v;
 }
 
 /** `worker.raw`: remote TCP and UDP pcbs. */
@@ -177,10 +167,7 @@ export class RemoteTcpPcb {
   }
 
   listen(backlog = 255, synQueue?: number): this {
-    if (!Number.isInteger(backlog) || backlog < 1 || backlog > 255) throw new RangeError(`tcp.listen: backlog out of range: ${backlog} (1..255)`);
-    if (synQueue !== undefined && (!Number.isInteger(synQueue) || synQueue < 1 || synQueue > 65535)) {
-      throw new RangeError(`tcp.listen: SYN queue out of range: ${synQueue} (1..65535)`);
-    }
+    listenArgs(backlog, synQueue);
     this.api.op("tlisten", [this.live("listen"), backlog, synQueue ?? null]);
     this.st = "LISTEN";
     return this;
@@ -237,7 +224,7 @@ export class RemoteTcpPcb {
   }
 
   /** Queues a copy of up to {@link sndbuf} bytes of `data`; returns how many. */
-  write(data: Uint8Array, opts: TcpWriteOptions = {}): number {
+  write(data: Uint8Array, _opts: TcpWriteOptions = {}): number {
     dataArg(data, "tcp.write");
     const h = this.live("write");
     if (this.st === "LISTEN") throw new AsipError(ERR.ERR_CONN, "tcp.write");
@@ -246,7 +233,6 @@ export class RemoteTcpPcb {
     this.room -= n;
     this.bytesWritten += n;
     // The core writes and outputs as its window allows (`more`/`output` hints do not cross).
-    void opts;
     this.api.op("twrite", [h], copyOf(data, n));
     return n;
   }
