@@ -701,6 +701,16 @@ export class TCPSocket {
     });
   }
 
+  /** Takes every waiting read off the fast path (none wait afterwards). */
+  private takeReads(): WaitingRead[] {
+    const rs = this.reads;
+    if (rs.length !== 0) {
+      this.reads = [];
+      this.readsGone();
+    }
+    return rs;
+  }
+
   /** No read waits any more: received bytes count as unread until the reader takes them. */
   private readsGone(): void {
     // Not during a recv callback: a remote pcb (bindings/worker/remote-raw.ts)
@@ -723,11 +733,7 @@ export class TCPSocket {
   releaseReader(reader: TcpReader): void {
     if (reader !== this.reader) return;
     this.reader = undefined;
-    const rs = this.reads;
-    if (rs.length === 0) return;
-    this.reads = [];
-    this.readsGone();
-    for (const r of rs) {
+    for (const r of this.takeReads()) {
       if (r.iter) r.iter.waiting--;
       reader.slowRead().then(r.resolve, r.reject);
     }
@@ -735,11 +741,7 @@ export class TCPSocket {
 
   /** The stream closed (FIN, close(), cancel): waiting reads are done. */
   private endReads(): void {
-    const rs = this.reads;
-    if (rs.length === 0) return;
-    this.reads = [];
-    this.readsGone();
-    for (const r of rs) {
+    for (const r of this.takeReads()) {
       const it = r.iter;
       if (it) {
         it.waiting--;
@@ -751,11 +753,7 @@ export class TCPSocket {
 
   /** The stream errored: waiting reads reject (an iterator's first one; it is done after). */
   private failReads(reason: unknown): void {
-    const rs = this.reads;
-    if (rs.length === 0) return;
-    this.reads = [];
-    this.readsGone();
-    for (const r of rs) {
+    for (const r of this.takeReads()) {
       const it = r.iter;
       if (it) {
         it.waiting--;
