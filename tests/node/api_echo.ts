@@ -247,3 +247,24 @@ export const clients: Record<string, (s: Apis, port: number, data: Uint8Array) =
   },
 };
 
+
+/** 96 KiB with no short period: each client sends it and must get it back. */
+export const ECHO_DATA = Buffer.alloc(96 * 1024);
+for (let i = 0; i < ECHO_DATA.length; i++) ECHO_DATA[i] = (i * 131 + (i >>> 10)) & 0xff;
+
+/**
+ * Every API's echo server on `b` (ports from 7101 up) serves every API's
+ * client on `a`: 25 pairs, byte-exact, half-close then EOF.
+ */
+export async function tcpEchoMatrix(a: Apis, b: Apis, data: Uint8Array = ECHO_DATA): Promise<void> {
+  let port = 7100;
+  for (const sname of Object.keys(servers)) {
+    const stop = await servers[sname](b, ++port);
+    for (const cname of Object.keys(clients)) {
+      const got = await clients[cname](a, port, data);
+      assert.equal(got.length, data.length, `${cname} → ${sname}: length`);
+      assert.ok(Buffer.from(got).equals(data), `${cname} → ${sname}: bytes`);
+    }
+    await stop();
+  }
+}

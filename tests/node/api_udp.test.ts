@@ -5,10 +5,8 @@
 // udp_echo.ts and runs in Worker mode too (api_worker_cross.test.ts).
 import "../../bindings/api/dgram.js";
 import { test } from "node:test";
-import assert from "node:assert/strict";
-import { Buffer } from "node:buffer";
 import { VARIANTS, twoStacks, baseline, assertNoLeaks, settle } from "../helpers/stacks.js";
-import { udpServers, udpClients, udpPayloads } from "./udp_echo.js";
+import { udpEchoMatrix } from "./udp_echo.js";
 
 const B = "192.0.2.2";
 
@@ -22,20 +20,10 @@ for (const variant of VARIANTS) {
     warm.remove();
     await settle();
     const baseA = baseline(a), baseB = baseline(b);
-    let port = 7000;
-    const msgs = udpPayloads();
-    for (const sname of Object.keys(udpServers)) {
-      const p = port++;
-      const stop = await udpServers[sname](b, p);
-      for (const cname of Object.keys(udpClients)) {
-        const got = await udpClients[cname](a, p, msgs);
-        assert.equal(got.length, msgs.length, `${cname} → ${sname}`);
-        got.forEach((g, i) => assert.ok(Buffer.from(g).equals(Buffer.from(msgs[i])), `${cname} → ${sname}: message ${i} (${msgs[i].length} bytes)`));
-      }
-      await stop();
+    await udpEchoMatrix(a, b, async (sname) => {
       await settle();
       assertNoLeaks(b, baseB, `B after ${sname} server`);
-    }
+    });
     await settle();
     assertNoLeaks(a, baseA, "A");
     await a.close();

@@ -25,12 +25,9 @@ import * as S from "../../bindings/api/sockets.js";
 import type { SocketError } from "../../bindings/api/errno.js";
 import { AsipError } from "../../bindings/abi.js";
 import type { NodeSystemError } from "../../bindings/api/errno.js";
-import { servers, clients } from "./api_echo.js";
-import { udpServers, udpClients, udpPayloads } from "./udp_echo.js";
+import { tcpEchoMatrix } from "./api_echo.js";
+import { udpEchoMatrix } from "./udp_echo.js";
 import { twoWorkers, workersNoLeaks, B } from "../helpers/workers.js";
-
-const DATA = Buffer.alloc(96 * 1024);
-for (let i = 0; i < DATA.length; i++) DATA[i] = (i * 131 + (i >>> 10)) & 0xff;
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const isErr = (code: string) => (e: unknown) => (e as { code?: string }).code === code;
@@ -40,16 +37,7 @@ const netError = (s: { once(ev: string, f: (e: NodeSystemError) => void): unknow
 for (const variant of ["release", "mvp"] as const) {
   test(`${variant}: worker mode: every API's TCP echo server serves every API's client (25 pairs, 96 KiB each way)`, async () => {
     const { a, b, baseA, baseB } = await twoWorkers(variant);
-    let port = 7100;
-    for (const sname of Object.keys(servers)) {
-      const stop = await servers[sname](b, ++port);
-      for (const cname of Object.keys(clients)) {
-        const got = await clients[cname](a, port, DATA);
-        assert.equal(got.length, DATA.length, `${cname} → ${sname}: length`);
-        assert.ok(Buffer.from(got).equals(DATA), `${cname} → ${sname}: bytes`);
-      }
-      await stop();
-    }
+    await tcpEchoMatrix(a, b);
     await workersNoLeaks(a, baseA, b, baseB);
     await a.close();
     await b.close();
@@ -58,18 +46,7 @@ for (const variant of ["release", "mvp"] as const) {
 
 test("release: worker mode: every API's UDP echo server answers every API's client (25 pairs)", async () => {
   const { a, b, baseA, baseB } = await twoWorkers("release");
-  const msgs = udpPayloads();
-  let port = 7000;
-  for (const sname of Object.keys(udpServers)) {
-    const p = port++;
-    const stop = await udpServers[sname](b, p);
-    for (const cname of Object.keys(udpClients)) {
-      const got = await udpClients[cname](a, p, msgs);
-      assert.equal(got.length, msgs.length, `${cname} → ${sname}`);
-      got.forEach((g, i) => assert.ok(Buffer.from(g).equals(Buffer.from(msgs[i])), `${cname} → ${sname}: message ${i} (${msgs[i].length} bytes)`));
-    }
-    await stop();
-  }
+  await udpEchoMatrix(a, b);
   await workersNoLeaks(a, baseA, b, baseB);
   await a.close();
   await b.close();

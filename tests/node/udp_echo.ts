@@ -5,6 +5,7 @@
 // return Promises in Worker mode are awaited; awaiting a value is harmless).
 // Not a test file itself.
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import type { DgramApi } from "../../bindings/api/dgram.js";
 import type { StreamsApi } from "../../bindings/api/streams.js";
 import { NETCONN_UDP } from "../../bindings/api/netconn.js";
@@ -183,4 +184,25 @@ export const udpClients: Record<string, (s: UdpApis, port: number, msgs: Uint8Ar
 /** Datagrams of 0, 1, 100, 1472 (a full Ethernet frame) and 3000 bytes (fragmented). */
 export function udpPayloads(): Uint8Array[] {
   return [0, 1, 100, 1472, 3000].map((n, i) => Uint8Array.from({ length: n }, (_, k) => (k * 7 + i) & 255));
+}
+
+/**
+ * Every API's UDP echo server on `b` (ports from 7000 up) answers every
+ * API's client on `a`, each payload byte-exact; `afterServer` runs once a
+ * server is stopped (a leak check).
+ */
+export async function udpEchoMatrix(a: UdpApis, b: UdpApis, afterServer?: (name: string) => Promise<void>): Promise<void> {
+  const msgs = udpPayloads();
+  let port = 7000;
+  for (const sname of Object.keys(udpServers)) {
+    const p = port++;
+    const stop = await udpServers[sname](b, p);
+    for (const cname of Object.keys(udpClients)) {
+      const got = await udpClients[cname](a, p, msgs);
+      assert.equal(got.length, msgs.length, `${cname} → ${sname}`);
+      got.forEach((g, i) => assert.ok(Buffer.from(g).equals(Buffer.from(msgs[i])), `${cname} → ${sname}: message ${i} (${msgs[i].length} bytes)`));
+    }
+    await stop();
+    await afterServer?.(sname);
+  }
 }
