@@ -24,7 +24,7 @@
 // from a precomputed table (one copy into the segment). Nothing is buffered
 // per connection beyond a 24-byte state (plus the request line for http).
 
-import { pbuf, pbuf_free, pbuf_copy_partial, pbuf_ref, pbuf_cat } from "../core/pbuf";
+import { pbuf, pbuf_free, pbuf_copy_partial, pbuf_cat } from "../core/pbuf";
 import { err_t, ERR_OK, ERR_MEM, ERR_VAL } from "../core/err";
 import { mem_malloc, mem_free } from "../core/mem";
 import { ip_addr, ip_addr_set_ip4, IP_ADDR_SIZE } from "../ip_addr";
@@ -32,8 +32,9 @@ import { SOF_REUSEADDR } from "../udp";
 import {
   tcp_pcb, tcp_new, tcp_arg, tcp_bind, tcp_listen_with_backlog, tcp_accept, tcp_write, tcp_output,
   tcp_recved, tcp_sndbuf, tcp_recv, tcp_sent, tcp_err, tcp_poll, tcp_close, tcp_abort,
-  TCP_WRITE_FLAG_COPY, TCP_WRITE_FLAG_MORE,
+  TCP_WRITE_FLAG_COPY, TCP_WRITE_FLAG_MORE, tcp_set_syn_queue,
 } from "../tcp/tcp";
+import { MEMP, memp_num } from "../core/memp";
 
 export const SVC_ECHO: u32 = 0;
 export const SVC_DISCARD: u32 = 1;
@@ -152,6 +153,11 @@ export function tcp_service_start(kind: u32, port: u16): isize {
     tcp_abort(pcb);
     return ERR_MEM;
   }
+  // Connection requests may come in bursts (a kernel opening 1,000
+  // connections at once): let the SYN queue hold as many half-open
+  // connections as there are pcbs, as Linux's SYN queue would, rather than
+  // evicting half-open ones whose ACK is on its way.
+  tcp_set_syn_queue(lpcb, <u16>min<u32>(0xffff, memp_num(MEMP.TCP_PCB)));
   tcp_arg(lpcb, <usize>kind);
   tcp_accept(lpcb, svc_accept);
   return changetype<isize>(lpcb);
@@ -268,10 +274,12 @@ function echo_send(pcb: tcp_pcb, s: usize): void {
       st_set_off(s, off + n);
       break;
     }
-    // The first pbuf is done: unlink it and keep the rest.
+    // The first pbuf is done: unlink it and keep the rest. The reference
+    // the head held on `rest` moves to st_p (taking another would leak
+    // every pbuf after the first of a chain: the pool ran dry after a few
+    // full-duplex transfers).
     const rest = p.next;
     const plen = p.len;
-    if (rest != null) pbuf_ref(changetype<pbuf>(rest));
     p.next = null;
     p.tot_len = p.len;
     pbuf_free(p);
