@@ -12,6 +12,12 @@
 // | MEM_ALIGNMENT        | 8       | alignment of heap blocks and pool elements          |
 // | PBUF_POOL_SIZE       | 512     | buffers in the PBUF_POOL pool (RX frames)          |
 // | PBUF_POOL_BUFSIZE    | 1536    | payload bytes per pool buffer (one 1500-MTU frame) |
+// | PBUF_POOL_COMPACT_PCT | 50     | % of PBUF_POOL in use from which received data   |
+// |                      |         | that is kept (TCP queues, unread data) is copied  |
+// |                      |         | out of the pool into tight PBUF_RAM pbufs          |
+// | PBUF_POOL_RESERVE_PCT | 12     | % of PBUF_POOL kept free for new frames: below it, |
+// |                      |         | data that cannot be copied out is dropped (the ACK |
+// |                      |         | it carried is still used) rather than kept         |
 // | MEMP_NUM_PBUF        | 256     | pbuf headers for ROM/REF pbufs                     |
 // | MEMP_NUM_SYS_TIMEOUT | 64      | simultaneously active timeouts                     |
 // | MEMP_NUM_UDP_PCB     | 32      | UDP pcbs                                           |
@@ -39,6 +45,8 @@ export const MEM_SIZE: i32 = isDefined(ASIP_MEM_SIZE) ? ASIP_MEM_SIZE : 8 << 20;
 export const MEM_ALIGNMENT: i32 = 8;
 export const PBUF_POOL_SIZE: i32 = isDefined(ASIP_PBUF_POOL_SIZE) ? ASIP_PBUF_POOL_SIZE : 512;
 export const PBUF_POOL_BUFSIZE: i32 = isDefined(ASIP_PBUF_POOL_BUFSIZE) ? ASIP_PBUF_POOL_BUFSIZE : 1536;
+export const PBUF_POOL_COMPACT_PCT: i32 = isDefined(ASIP_PBUF_POOL_COMPACT_PCT) ? ASIP_PBUF_POOL_COMPACT_PCT : 50;
+export const PBUF_POOL_RESERVE_PCT: i32 = isDefined(ASIP_PBUF_POOL_RESERVE_PCT) ? ASIP_PBUF_POOL_RESERVE_PCT : 12;
 export const MEMP_NUM_PBUF: i32 = isDefined(ASIP_MEMP_NUM_PBUF) ? ASIP_MEMP_NUM_PBUF : 256;
 export const MEMP_NUM_SYS_TIMEOUT: i32 = isDefined(ASIP_MEMP_NUM_SYS_TIMEOUT) ? ASIP_MEMP_NUM_SYS_TIMEOUT : 64;
 export const MEMP_NUM_UDP_PCB: i32 = isDefined(ASIP_MEMP_NUM_UDP_PCB) ? ASIP_MEMP_NUM_UDP_PCB : 32;

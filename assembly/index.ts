@@ -131,16 +131,17 @@ export { tx_done, ev_done, ev_take };
 /**
  * A buffer for a received frame of `len` bytes: one contiguous pbuf (a pool
  * buffer when it fits, else a heap block). The host copies the frame to its
- * payload (pbuf +4) and calls netif_input_frame. Returns 0 when memory is short.
+ * payload (pbuf +4) and calls netif_input_frame. Returns 0 when memory is short
+ * (neither the pool nor the heap has room).
  */
 export function rx_alloc(len: u32): usize {
   const p = pbuf_alloc(pbuf_layer.PBUF_RAW, len, len <= <u32>PBUF_POOL_BUFSIZE ? pbuf_type.PBUF_POOL : pbuf_type.PBUF_RAM);
-  if (p != null && p.next != null) {
-    // A pool chain: the host needs one contiguous buffer.
-    pbuf_free(p);
-    return changetype<usize>(pbuf_alloc(pbuf_layer.PBUF_RAW, len, pbuf_type.PBUF_RAM));
-  }
-  return changetype<usize>(p);
+  if (p != null && p.next == null) return changetype<usize>(p);
+  // A pool chain (the host needs one contiguous buffer), or an empty pool:
+  // the heap takes the frame. An empty pool must not stop the ACKs and
+  // control frames that let the stack drain it again.
+  if (p != null) pbuf_free(p);
+  return changetype<usize>(pbuf_alloc(pbuf_layer.PBUF_RAW, len, pbuf_type.PBUF_RAM));
 }
 
 /** Frees a pbuf the host holds (an rx buffer it did not use, or a taken event pbuf). */

@@ -17,11 +17,11 @@
 //   +48 protocol u8  flags u8  mcast_ttl u8  mcast_ifindex u8
 //   +52 recv usize  +56 recv_arg usize
 
-import { pbuf, pbuf_alloc, pbuf_free, pbuf_clone, pbuf_add_header, pbuf_remove_header, pbuf_chain, pbuf_layer, pbuf_type, PBUF_FLAG_MCASTLOOP } from "./core/pbuf";
+import { pbuf, pbuf_alloc, pbuf_free, pbuf_clone, pbuf_keep, pbuf_add_header, pbuf_remove_header, pbuf_chain, pbuf_layer, pbuf_type, PBUF_FLAG_MCASTLOOP } from "./core/pbuf";
 import { err_t, ERR_OK, ERR_MEM, ERR_VAL, ERR_RTE, ERR_CONN } from "./core/err";
 import { MEMP, memp_malloc, memp_free, memp_size } from "./core/memp";
 import { STATS_INC, Proto, Ctr } from "./core/stats";
-import { ev_push } from "./core/rings";
+import { ev_push, ev_space } from "./core/rings";
 import {
   ip_addr, ip_addr_copy, ip_addr_isany, ip_addr_set_ip4, IPADDR_TYPE_V4, IPADDR_TYPE_ANY, IP_ADDR_SIZE,
   ip4_addr_ismulticast, IP4_ADDR_BROADCAST,
@@ -197,6 +197,7 @@ export function raw_input(p: pbuf, inp: netif): u8 {
   const proto = ip4_hdr_proto(iph);
   const src = ip4_hdr_src(iph);
   const dest = ip4_hdr_dest(iph);
+  const hlen = ip4_hdr_hlen(iph);
   const broadcast = ip4_addr_isbroadcast(dest, inp);
   for (let q = raw_pcbs; q != 0; q = changetype<raw_pcb>(q).next) {
     const pcb = changetype<raw_pcb>(q);
@@ -211,14 +212,23 @@ export function raw_input(p: pbuf, inp: netif): u8 {
     if (pcb.flags & RAW_FLAGS_HOST) {
       const eat = (pcb.flags & RAW_FLAGS_HOST_EAT) != 0;
       // A passed packet goes on through IP, which moves its payload pointer
-      // and may rewrite it: the host gets its own copy.
-      const ev = eat ? p : pbuf_clone(pbuf_layer.PBUF_RAW, pbuf_type.PBUF_RAM, p);
+      // and may rewrite it: the host gets its own copy. An eaten one is kept
+      // as a copy under receive-pool pressure (core/pbuf.ts).
+      // (Only when the ring has room: a refused event passes the packet on.)
+      let ev: pbuf | null;
+      if (eat) {
+        ev = ev_space() > 0 ? pbuf_keep(p) : p;
+        if (ev != null) p = ev;
+      } else {
+        ev = pbuf_clone(pbuf_layer.PBUF_RAW, pbuf_type.PBUF_RAM, p);
+      }
       if (ev == null) {
         STATS_INC(Proto.RAW, Ctr.MEMERR);
         STATS_INC(Proto.RAW, Ctr.DROP);
+        if (eat) return RAW_INPUT_EATEN; // dropped: pbuf_keep freed it
         continue;
       }
-      const ok = ev_push(EV_RAW_RECV, <u32>changetype<usize>(pcb), ev, src, dest, <u32>inp.num, <u32>proto, ip4_hdr_hlen(iph));
+      const ok = ev_push(EV_RAW_RECV, <u32>changetype<usize>(pcb), ev, src, dest, <u32>inp.num, <u32>proto, hlen);
       if (!eat) pbuf_free(ev); // the ring holds its own reference
       if (!ok) {
         STATS_INC(Proto.RAW, Ctr.MEMERR);

@@ -25,7 +25,7 @@
 //   +56 chksum_len_rx u16  chksum_len_tx u16   (UDP-Lite coverage, 0 = whole)
 //   +60 recv usize  +64 recv_arg usize  +68 err usize   (in-core callbacks)
 
-import { pbuf, pbuf_alloc, pbuf_free, pbuf_add_header, pbuf_add_header_force, pbuf_remove_header, pbuf_chain, pbuf_realloc, pbuf_layer, pbuf_type, PBUF_FLAG_MCASTLOOP } from "./core/pbuf";
+import { pbuf, pbuf_alloc, pbuf_free, pbuf_add_header, pbuf_add_header_force, pbuf_remove_header, pbuf_chain, pbuf_realloc, pbuf_keep, pbuf_layer, pbuf_type, PBUF_FLAG_MCASTLOOP } from "./core/pbuf";
 import { err_t, ERR_OK, ERR_MEM, ERR_VAL, ERR_USE, ERR_RTE, ERR_CONN } from "./core/err";
 import { MEMP, memp_malloc, memp_free, memp_set_size, memp_size } from "./core/memp";
 import { STATS_INC, Proto, Ctr } from "./core/stats";
@@ -494,6 +494,15 @@ export function udp_input(p: pbuf, inp: netif): void {
   pbuf_remove_header(p, UDP_HLEN);
   if (pcb.flags & UDP_FLAGS_HOST) {
     const bits = (broadcast ? UDP_RECV_BROADCAST : 0) | (multicast ? UDP_RECV_MULTICAST : 0);
+    // The host may keep the datagram until it is read (a netconn's mailbox):
+    // under receive-pool pressure it keeps a copy instead (core/pbuf.ts).
+    const kept = pbuf_keep(p);
+    if (kept == null) {
+      STATS_INC(Proto.UDP, Ctr.MEMERR);
+      STATS_INC(Proto.UDP, Ctr.DROP);
+      return;
+    }
+    p = kept;
     if (!ev_push(EV_UDP_RECV, <u32>changetype<usize>(pcb), p, src, <u32>src_port, dest, <u32>inp.num, bits)) {
       drop(p, Ctr.MEMERR);
       return;

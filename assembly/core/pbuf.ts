@@ -30,10 +30,10 @@
 // tot_len and len are u32 (lwIP: u16), so chains longer than 64 KiB and
 // RAM pbufs holding a 64 KiB-MTU frame need no special cases.
 
-import { MEM_ALIGNMENT } from "../config";
+import { MEM_ALIGNMENT, PBUF_POOL_COMPACT_PCT, PBUF_POOL_RESERVE_PCT } from "../config";
 import { ERR_ARG, ERR_BUF, ERR_MEM, ERR_OK, ERR_VAL, err_t } from "./err";
 import { mem_free, mem_malloc, mem_trim } from "./mem";
-import { MEMP, memp_free, memp_malloc, memp_size } from "./memp";
+import { MEMP, memp_free, memp_malloc, memp_size, memp_num, memp_used } from "./memp";
 
 export const PBUF_STRUCT_SIZE: u32 = 24;
 export const PBUF_CUSTOM_SIZE: u32 = 32;
@@ -731,4 +731,88 @@ export function pbuf_strstr(p: pbuf | null, substr: usize): u32 {
   let n: u32 = 0;
   while (load<u8>(substr + n) != 0) n++;
   return pbuf_memfind(p, substr, n, 0);
+}
+
+// ---- receive-pool pressure ----------------------------------------------------
+//
+// PBUF_POOL holds received frames. Most are freed before netif_input returns,
+// but data a protocol keeps for later (TCP's receive and out-of-order queues,
+// data given to an application that has not read it yet, a netconn's
+// mailbox) pins whole pool buffers however few bytes each carries. Left
+// alone, one slow reader can take the whole pool, and then every frame is
+// dropped, including the ACKs that would let the send queue drain: the stack
+// wedges (an echo through a TAP did exactly that).
+//
+// So, as Linux collapses socket buffers under memory pressure (truesize
+// accounting, tcp_collapse), a protocol that is about to keep received data
+// asks `pbuf_pool_pressure()`. From half the pool in use (HIGH), it keeps a
+// tight PBUF_RAM copy instead (`pbuf_compact`), so the pool stays free for
+// new frames. When even that copy cannot be had and the pool is nearly gone
+// (CRITICAL, the last PBUF_POOL_RESERVE_PCT), it drops the data instead of
+// keeping it: TCP still takes the segment's ACK, and the peer sends the data
+// again. The pool then never runs dry because of what is *held*, and it
+// comes back on its own as applications read. docs/design.md, "Memory".
+
+/** How full the receive pool is, for code that would keep received data. */
+export const enum pool_pressure {
+  /** Under PBUF_POOL_COMPACT_PCT in use: keep pool buffers as they are. */
+  NONE = 0,
+  /** Compact what is kept into PBUF_RAM copies. */
+  HIGH = 1,
+  /** Within PBUF_POOL_RESERVE_PCT of empty: keep nothing in the pool. */
+  CRITICAL = 2,
+}
+
+export function pbuf_pool_pressure(): pool_pressure {
+  const num = memp_num(MEMP.PBUF_POOL);
+  const used = memp_used(MEMP.PBUF_POOL);
+  if (<u64>used * 100 < <u64>num * <u64>PBUF_POOL_COMPACT_PCT) return pool_pressure.NONE;
+  const free = num - min(used, num);
+  if (<u64>free * 100 <= <u64>num * <u64>PBUF_POOL_RESERVE_PCT) return pool_pressure.CRITICAL;
+  return pool_pressure.HIGH;
+}
+
+/** Does any pbuf of the chain live in PBUF_POOL? */
+export function pbuf_holds_pool(p: pbuf | null): bool {
+  let q = p;
+  while (q) {
+    if (pbuf_get_allocsrc(q) == PBUF_TYPE_ALLOC_SRC_MASK_STD_MEMP_PBUF_POOL && (q.flags & PBUF_FLAG_IS_CUSTOM) == 0) return true;
+    q = q.next;
+  }
+  return false;
+}
+
+/**
+ * Copies the packet into one PBUF_RAM pbuf of exactly its length (no header
+ * room) and drops the caller's reference to `p`. Null, with `p` untouched,
+ * when the heap has no room. The copy keeps `p`'s flags and netif index.
+ */
+export function pbuf_compact(p: pbuf): pbuf | null {
+  const q = pbuf_alloc(pbuf_layer.PBUF_RAW, p.tot_len, pbuf_type.PBUF_RAM);
+  if (!q) return null;
+  pbuf_copy_partial(p, q.payload, p.tot_len, 0);
+  q.flags = p.flags;
+  q.if_idx = p.if_idx;
+  pbuf_free(p);
+  return q;
+}
+
+/**
+ * What a protocol about to keep received data `p` should keep: `p` itself
+ * when the pool is not under pressure (or `p` holds no pool buffer), else a
+ * compact copy. Null when the pool is CRITICAL and no copy could be made: the
+ * data must be dropped (`p` is then freed). Under HIGH pressure a failed copy
+ * keeps `p`.
+ */
+export function pbuf_keep(p: pbuf): pbuf | null {
+  if (!pbuf_holds_pool(p)) return p;
+  const lvl = pbuf_pool_pressure();
+  if (lvl == pool_pressure.NONE) return p;
+  const q = pbuf_compact(p);
+  if (q) return q;
+  if (lvl == pool_pressure.CRITICAL) {
+    pbuf_free(p);
+    return null;
+  }
+  return p;
 }

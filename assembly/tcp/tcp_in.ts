@@ -23,7 +23,7 @@
 // segment kept), PROTERR (no pcb, SYN+FIN to a listener, unacceptable
 // segments), DROP for everything dropped.
 
-import { pbuf, pbuf_free, pbuf_remove_header, pbuf_realloc, pbuf_free_header, pbuf_cat, pbuf_clen, PBUF_FLAG_TCP_FIN } from "../core/pbuf";
+import { pbuf, pbuf_free, pbuf_remove_header, pbuf_realloc, pbuf_free_header, pbuf_cat, pbuf_clen, pbuf_keep, PBUF_FLAG_TCP_FIN } from "../core/pbuf";
 import { err_t, ERR_OK, ERR_ABRT, ERR_RST, ERR_CLSD, ERR_MEM } from "../core/err";
 import { STATS_INC, Proto, Ctr } from "../core/stats";
 import { sys_now } from "../core/timeouts";
@@ -269,8 +269,8 @@ function tcp_listen_input(l: tcp_pcb, inp: netif): void {
   if (l.accepts_pending >= l.backlog) { STATS_INC(Proto.TCP, Ctr.DROP); return; }
   const syn_max: u16 = l.syn_max == 0 ? 1 : l.syn_max;
   while (l.syn_pending >= syn_max) if (!drop_oldest_half_open(l)) break;
-  let npcb = tcp_alloc(l.prio);
-  if (npcb == null && drop_oldest_half_open(l)) npcb = tcp_alloc(l.prio);
+  let npcb = tcp_alloc(l.prio, true);
+  if (npcb == null && drop_oldest_half_open(l)) npcb = tcp_alloc(l.prio, true);
   if (npcb == null) { STATS_INC(Proto.TCP, Ctr.MEMERR); STATS_INC(Proto.TCP, Ctr.DROP); return; }
   const now = sys_now();
   ip_addr_set_ip4(tcp_local_ip(npcb), dst_ip);
@@ -850,6 +850,19 @@ function receive_text(pcb: tcp_pcb, p: pbuf): void {
     fin = false;
   }
   if (len == 0 && q != null) { pbuf_free(q); q = null; }
+  // Whatever is kept from here on (the application's unread data, the
+  // out-of-order queue) must not pin the receive pool (core/pbuf.ts,
+  // "receive-pool pressure"). Under pressure it is copied out; when not even
+  // that is possible the data is dropped, not accepted: its ACK was used
+  // already and the peer sends it again.
+  if (q != null) {
+    q = pbuf_keep(q);
+    if (q == null) {
+      STATS_INC(Proto.TCP, Ctr.MEMERR);
+      pcb.flags |= TF_ACK_NOW;
+      return;
+    }
+  }
 
   if (seq == pcb.rcv_nxt) {
     const had_ooseq = pcb.ooseq != 0;

@@ -13,6 +13,7 @@ import {
   pbuf_free_header, pbuf_copy, pbuf_copy_partial, pbuf_copy_partial_pbuf, pbuf_get_contiguous,
   pbuf_take, pbuf_take_at, pbuf_skip, pbuf_coalesce, pbuf_clone, pbuf_get_at, pbuf_try_get_at,
   pbuf_put_at, pbuf_memcmp, pbuf_memfind, pbuf_strstr, pbuf_unref_volatile, pbuf_needs_copy,
+  pbuf_pool_pressure, pool_pressure, pbuf_holds_pool, pbuf_compact, pbuf_keep,
 } from "../../assembly/core/pbuf";
 
 const POOL_NUM: u32 = 80; // 80 × 1536 B: room for a 100 KiB chain, small enough to exhaust
@@ -738,6 +739,74 @@ describe("pbuf", () => {
     pbuf_free(o);
     expect(P(pbuf_unref_volatile(null))).toBe(0);
     heap.free(data);
+    leak_check();
+  });
+
+  it("reports receive-pool pressure and keeps received data out of the pool under it (compact, keep)", () => {
+    leak_start();
+    // POOL_NUM = 80: HIGH from 40 in use (PBUF_POOL_COMPACT_PCT 50), CRITICAL
+    // with 9 or fewer free (PBUF_POOL_RESERVE_PCT 12).
+    expect(pbuf_pool_pressure()).toBe(pool_pressure.NONE);
+    const held = new StaticArray<usize>(80);
+    let n = 0;
+    while (memp_used(MEMP.PBUF_POOL) < 38) held[n++] = P(pbuf_alloc(pbuf_layer.PBUF_RAW, 100, pbuf_type.PBUF_POOL));
+    expect(pbuf_pool_pressure()).toBe(pool_pressure.NONE);
+    // Without pressure pbuf_keep keeps the pool buffer itself.
+    const data = tbuf(300, 5);
+    const a = pbuf_alloc(pbuf_layer.PBUF_RAW, 300, pbuf_type.PBUF_POOL)!;
+    pbuf_take(a, data, 300);
+    expect(pbuf_holds_pool(a)).toBe(true);
+    expect(P(pbuf_keep(a))).toBe(P(a)); // a is the 39th
+    held[n++] = P(pbuf_alloc(pbuf_layer.PBUF_RAW, 100, pbuf_type.PBUF_POOL));
+    expect(pbuf_pool_pressure()).toBe(pool_pressure.HIGH);
+    // Under pressure it keeps a tight heap copy: same bytes, flags and netif, pool buffer freed.
+    a.flags = 0x20;
+    a.if_idx = 3;
+    const k = pbuf_keep(a)!;
+    expect(P(k)).not.toBe(P(a));
+    expect(pbuf_holds_pool(k)).toBe(false);
+    expect(k.tot_len).toBe(300);
+    expect(k.next == null).toBe(true);
+    expect(k.flags).toBe(0x20);
+    expect(k.if_idx).toBe(3);
+    expect(pbuf_memcmp(k, 0, data, 300)).toBe(0);
+    expect(memp_used(MEMP.PBUF_POOL)).toBe(39);
+    pbuf_free(k);
+    // A chain with one pool pbuf in it is compacted whole.
+    const r = pbuf_alloc(pbuf_layer.PBUF_RAW, 10, pbuf_type.PBUF_RAM)!;
+    memory.fill(r.payload, 0x77, 10);
+    expect(pbuf_holds_pool(r)).toBe(false);
+    while (memp_used(MEMP.PBUF_POOL) < 60) held[n++] = P(pbuf_alloc(pbuf_layer.PBUF_RAW, 100, pbuf_type.PBUF_POOL));
+    const t = pbuf_alloc(pbuf_layer.PBUF_RAW, 20, pbuf_type.PBUF_POOL)!;
+    memory.fill(t.payload, 0x88, 20);
+    pbuf_cat(r, t);
+    expect(pbuf_holds_pool(r)).toBe(true);
+    const c = pbuf_compact(r)!;
+    expect(c.tot_len).toBe(30);
+    expect(pbuf_get_at(c, 9)).toBe(0x77);
+    expect(pbuf_get_at(c, 10)).toBe(0x88);
+    pbuf_free(c);
+    // CRITICAL: nearly empty.
+    while (memp_used(MEMP.PBUF_POOL) < 71) held[n++] = P(pbuf_alloc(pbuf_layer.PBUF_RAW, 100, pbuf_type.PBUF_POOL));
+    expect(pbuf_pool_pressure()).toBe(pool_pressure.CRITICAL);
+    // With the heap full too, a CRITICAL pool drops the data (and frees it) …
+    const hog = pbuf_alloc(pbuf_layer.PBUF_RAW, 100, pbuf_type.PBUF_POOL)!;
+    const big: usize[] = [];
+    for (;;) { const m = pbuf_alloc(pbuf_layer.PBUF_RAW, 4096, pbuf_type.PBUF_RAM); if (!m) break; big.push(P(m)); }
+    for (;;) { const m = pbuf_alloc(pbuf_layer.PBUF_RAW, 64, pbuf_type.PBUF_RAM); if (!m) break; big.push(P(m)); }
+    expect(P(pbuf_compact(hog))).toBe(0); // no room: hog untouched
+    expect(P(pbuf_keep(hog))).toBe(0);
+    expect(memp_used(MEMP.PBUF_POOL)).toBe(71);
+    // … while under HIGH pressure a failed copy keeps the pool buffer.
+    for (let i = 0; i < 20; i++) pbuf_free(changetype<pbuf>(held[--n]));
+    expect(pbuf_pool_pressure()).toBe(pool_pressure.HIGH);
+    const h2 = pbuf_alloc(pbuf_layer.PBUF_RAW, 100, pbuf_type.PBUF_POOL)!;
+    expect(P(pbuf_keep(h2))).toBe(P(h2));
+    pbuf_free(h2);
+    for (let i = 0; i < big.length; i++) pbuf_free(changetype<pbuf>(big[i]));
+    while (n > 0) pbuf_free(changetype<pbuf>(held[--n]));
+    heap.free(data);
+    expect(pbuf_pool_pressure()).toBe(pool_pressure.NONE);
     leak_check();
   });
 });
