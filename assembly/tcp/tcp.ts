@@ -410,8 +410,15 @@ function tcp_kill_prio(prio: u8): bool {
  * lwIP does: the oldest TIME_WAIT pcb, then the oldest in LAST_ACK, CLOSING,
  * FIN_WAIT_1/2 (the application is done with those), then the oldest
  * active pcb of lower or equal priority.
+ *
+ * `passive` (a SYN on a listener) differs from lwIP in the last step: only a
+ * pcb of strictly lower priority is taken. lwIP lets each new SYN abort the
+ * oldest connection of the same priority, so a burst of connection requests
+ * (1,000 clients at once, or a SYN flood) resets established transfers one
+ * by one. A dropped SYN costs nothing: the peer sends it again (RFC 9293
+ * §3.8.1), as it would to a Linux listener whose queue is full.
  */
-export function tcp_alloc(prio: u8): tcp_pcb | null {
+export function tcp_alloc(prio: u8, passive: bool = false): tcp_pcb | null {
   if (memp_size(MEMP.TCP_PCB) < TCP_PCB_SIZE) return null;
   let m = memp_malloc(MEMP.TCP_PCB);
   if (m == 0) {
@@ -420,7 +427,7 @@ export function tcp_alloc(prio: u8): tcp_pcb | null {
         tcp_kill_oldest(tcp_active_pcbs, <u8>tcp_state.CLOSING) ||
         tcp_kill_oldest(tcp_active_pcbs, <u8>tcp_state.FIN_WAIT_2) ||
         tcp_kill_oldest(tcp_active_pcbs, <u8>tcp_state.FIN_WAIT_1) ||
-        tcp_kill_prio(prio)) {
+        ((!passive || prio > 0) && tcp_kill_prio(passive ? prio - 1 : prio))) {
       m = memp_malloc(MEMP.TCP_PCB);
     }
     if (m == 0) return null;

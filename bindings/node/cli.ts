@@ -3,6 +3,7 @@
  *
  *   asip up --tap NAME [--netns NS] --ip ADDR/PREFIX [--gateway ADDR] [--mtu N] [--mac MAC]
  *           [--pcap FILE] [--tap NAME …] [--forward] [--serve LIST] [--variant release|mvp|debug]
+ *           [--pool NAME=N …] [--heap BYTES]
  *
  * Runs a stack on one or more TAP devices until SIGINT/SIGTERM. Interface
  * options apply to the `--tap` before them. Prints `asip up ADDR on NAME`
@@ -15,7 +16,18 @@ import { TapDevice } from "../netif/tap.js";
 import { PcapWriter, capture } from "../netif/pcap.js";
 import type { LinkDriver } from "../netif/driver.js";
 import type { CoreVariant } from "../core.js";
+import { MEMP_NAMES, type PoolName } from "../abi.js";
 import { startServices, SERVICE_NAMES } from "./services.js";
+
+/**
+ * Pool sizes and heap of `asip up` unless --pool/--heap say otherwise. The
+ * core's defaults (assembly/config.ts) suit a small device; `asip up` runs
+ * on a host that serves many clients at once (a kernel opening 1,000
+ * connections in parallel), and memory is cheap there: about 0.5 KiB per
+ * TCP pcb.
+ */
+export const UP_POOLS: Partial<Record<PoolName, number>> = { TCP_PCB: 1024, TCP_PCB_LISTEN: 64, TCP_SEG: 8192 };
+export const UP_HEAP = 64 << 20;
 
 interface IfaceArgs {
   tap: string;
@@ -30,9 +42,11 @@ interface IfaceArgs {
 
 const HELP = `usage:
   asip up --tap NAME [--netns NS] --ip ADDR/PREFIX [--gateway ADDR] [--mtu N] [--mac MAC] [--vlan VID] [--pcap FILE]
-          [--tap NAME ...] [--forward] [--serve LIST] [--variant release|mvp|debug]
+          [--tap NAME ...] [--forward] [--serve LIST] [--variant release|mvp|debug] [--pool NAME=N ...] [--heap BYTES]
       Run a stack on TAP devices until SIGINT/SIGTERM. Interface options follow their --tap.
       --serve takes a comma-separated list of services (${SERVICE_NAMES.join(", ")}), e.g. udp-echo:7.
+      --pool sets a pool's element count (${MEMP_NAMES.join(", ")}); defaults here:
+      ${Object.entries(UP_POOLS).map(([k, v]) => `${k}=${v}`).join(", ")}, heap ${UP_HEAP >> 20} MiB; the rest as in assembly/config.ts.
   asip relay [--port N] [--host ADDR] [--token T] [--gateway] [--allow CIDR ...] [--forward [udp:|tcp:]HOSTPORT:IP:PORT ...]
              [--tap NAME [--netns NS]] [--rate BYTES_PER_S] [--max-frame N]
       A WebSocket learning switch for asip stacks in browsers and elsewhere (one Ethernet frame per
@@ -42,8 +56,13 @@ const HELP = `usage:
       Builds and serves the web demo with a relay, a gateway and a sample host HTTP server (npm start).
   asip help`;
 
-function parseUp(argv: string[]): { ifaces: IfaceArgs[]; forward: boolean; serve: string[]; variant: CoreVariant } {
+function parseUp(argv: string[]): {
+  ifaces: IfaceArgs[]; forward: boolean; serve: string[]; variant: CoreVariant;
+  pools: Partial<Record<PoolName, number>>; heap: number;
+} {
   const ifaces: IfaceArgs[] = [];
+  const pools: Partial<Record<PoolName, number>> = { ...UP_POOLS };
+  let heap = UP_HEAP;
   let forward = false;
   let serve: string[] = [];
   let variant: CoreVariant = "release";
@@ -71,16 +90,29 @@ function parseUp(argv: string[]): { ifaces: IfaceArgs[]; forward: boolean; serve
       case "--forward": forward = true; break;
       case "--serve": serve = serve.concat(val().split(",").filter(Boolean)); break;
       case "--variant": variant = val() as CoreVariant; break;
+      case "--pool": {
+        const m = /^([A-Z_]+)=(\d+)$/.exec(val());
+        if (!m || !(MEMP_NAMES as readonly string[]).includes(m[1]) || Number(m[2]) < 1) {
+          throw new Error(`--pool takes NAME=N with NAME one of ${MEMP_NAMES.join(", ")} and N ≥ 1`);
+        }
+        pools[m[1] as PoolName] = Number(m[2]);
+        break;
+      }
+      case "--heap": {
+        heap = Number(val());
+        if (!Number.isInteger(heap) || heap < 65536) throw new Error("--heap takes a size in bytes (at least 65536)");
+        break;
+      }
       default: throw new Error(`unknown option ${a}\n${HELP}`);
     }
   }
   if (ifaces.length === 0) throw new Error(`asip up needs --tap NAME\n${HELP}`);
-  return { ifaces, forward, serve, variant };
+  return { ifaces, forward, serve, variant, pools, heap };
 }
 
 async function up(argv: string[]): Promise<void> {
   const opts = parseUp(argv);
-  const stack = await Stack.create({ variant: opts.variant });
+  const stack = await Stack.create({ variant: opts.variant, pools: opts.pools, heapSize: opts.heap });
   const taps: TapDevice[] = [];
   const pcaps: PcapWriter[] = [];
   for (const ia of opts.ifaces) {
