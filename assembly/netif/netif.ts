@@ -29,6 +29,7 @@ import { etharp_netif_changed, etharp_cleanup_netif } from "./etharp";
 import { ip4_input } from "../ipv4/ip4";
 import { udp_netif_ip_addr_changed } from "../udp";
 import { raw_netif_ip_addr_changed } from "../raw";
+import { tcp_netif_ip_addr_changed } from "../tcp/tcp";
 
 export const NETIF_MAX: i32 = 8;
 /** Highest if_idx (the loopback netif is 1, host netifs 2..NETIF_LAST_IDX). */
@@ -230,7 +231,10 @@ function netif_state_changed_hooks(n: netif): void {
 
 function netif_addr_changed_hooks(n: netif, old: u32): void {
   etharp_netif_changed(n);
-  // pcbs bound to the old address follow it (lwIP netif_do_ip_addr_changed).
+  // pcbs bound to the old address follow it (lwIP netif_do_ip_addr_changed):
+  // TCP connections on it are aborted (RST to the peer, ERR_ABRT to the
+  // application), listeners and bound pcbs move to the new address.
+  tcp_netif_ip_addr_changed(old, n.ip_addr);
   udp_netif_ip_addr_changed(old, n.ip_addr);
   raw_netif_ip_addr_changed(old, n.ip_addr);
 }
