@@ -496,7 +496,12 @@ export class BlockingSockets extends LocalHelpers {
     const i32 = this.i32;
     if (Atomics.load(i32, MB_STATE) === ST_CLOSED) return this.fail(new SocketError(E.ESHUTDOWN, m));
     if (!mbWrite(this.sab, { m, a }, bin)) return this.fail(new SocketError(E.EMSGSIZE, m));
-    Atomics.store(i32, MB_STATE, ST_REQUEST);
+    // IDLE → REQUEST, never a plain store: the core may have stored CLOSED
+    // since the check above (it shuts down on another thread), and a store
+    // would overwrite it and wait for an answer nobody will write.
+    const was = Atomics.compareExchange(i32, MB_STATE, ST_IDLE, ST_REQUEST);
+    if (was === ST_CLOSED) return this.fail(new SocketError(E.ESHUTDOWN, m));
+    if (was !== ST_IDLE) throw new Error(`${m}: mailbox busy (state ${was}): a mailbox serves one thread, one call at a time`);
     Atomics.notify(i32, MB_STATE);
     while (Atomics.load(i32, MB_STATE) === ST_REQUEST) Atomics.wait(i32, MB_STATE, ST_REQUEST);
     if (Atomics.load(i32, MB_STATE) === ST_CLOSED) return this.fail(new SocketError(E.ESHUTDOWN, m));
