@@ -6,8 +6,10 @@
 //   node      tests/node/*.test.ts         release and mvp builds, stacks in one process
 //   peer      tests/peer/*.test.ts         against the Linux kernel (root; skips say why)
 //   e2e       tests/e2e/*.test.ts          the web demo in headless Chromium
+//   stress    tests/stress/*.test.ts       races under a competing CPU load, 3 rounds
+//                                          (`npm run stress -- NAME` runs 20)
 //
-// `npm test -- node` (or assembly, peer, e2e) runs only those suites;
+// `npm test -- node` (or assembly, peer, e2e, stress) runs only those suites;
 // further arguments filter test files by substring.
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, mkdirSync, rmSync } from "node:fs";
@@ -16,7 +18,7 @@ import path from "node:path";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 process.chdir(root);
-const SUITES = ["assembly", "node", "peer", "e2e"];
+const SUITES = ["assembly", "node", "peer", "e2e", "stress"];
 const args = process.argv.slice(2);
 const only = args.filter((a) => SUITES.includes(a));
 const filters = args.filter((a) => !SUITES.includes(a) && !a.startsWith("-"));
@@ -36,8 +38,8 @@ function run(cmd, argv, opts = {}) {
   });
 }
 
-/** Longest a whole suite may run; CI must finish within 45 minutes for everything. */
-const SUITE_TIMEOUT_MS = { assembly: 5, node: 10, peer: 20, e2e: 6 };
+/** Longest a whole suite may run; CI must finish within 45 minutes for everything (45 at most here). */
+const SUITE_TIMEOUT_MS = { assembly: 5, node: 10, peer: 20, e2e: 6, stress: 4 };
 
 const stripAnsi = (s) => s.replace(/\x1b\[[0-9;]*m/g, "");
 const totals = { passed: 0, failed: 0, skipped: 0 };
@@ -124,6 +126,7 @@ async function nodeSuite(name) {
 
 await build();
 if (want("assembly")) await aspect();
-for (const s of ["node", "peer", "e2e"]) if (want(s)) await nodeSuite(s);
+// stress last and alone: its CPU load must not slow other suites' files.
+for (const s of ["node", "peer", "e2e", "stress"]) if (want(s)) await nodeSuite(s);
 console.log(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exit(totals.failed > 0 ? 1 : 0);

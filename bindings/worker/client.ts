@@ -40,7 +40,11 @@
  * run in order with calls) and report with `{type:"ev", ch, h, k, a?, bin?}`.
  * `{type:"attach", sab}` registers a mailbox; `{type:"port", port}`
  * hands the core another port served exactly like the parent port (give it
- * to another Worker).
+ * to another Worker). A mailbox attached through such a port is reported to
+ * the parent (`{type:"ev", ch:"core", k:"mailbox", a:[sab]}`), so that the
+ * parent can mark it CLOSED if the worker dies without doing so itself
+ * (terminate(), a crash). When a port closes, the calls still pending on it
+ * fail with ESHUTDOWN; on the parent port the worker's exit does the same.
  *
  * ## SharedArrayBuffer mailbox (blocking API), one per client thread
  * ```
@@ -52,15 +56,21 @@
  * ```
  * Request header `{m, a}`, response header `{ok, v, out, e}`; raw bytes as
  * `bin` above. Who waits on what — there is exactly one word, STATE:
- * - the client writes the request, stores REQUEST and notifies, then
- *   `Atomics.wait(STATE, REQUEST)` until the word changes; it reads the
- *   response and stores IDLE (no notify: nobody waits for IDLE);
+ * - the client writes the request, moves STATE from IDLE to REQUEST with
+ *   compareExchange and notifies, then `Atomics.wait(STATE, REQUEST)` until
+ *   the word changes; it reads the response and moves RESPONSE to IDLE (no
+ *   notify: nobody waits for IDLE);
  * - the core waits with `Atomics.waitAsync(STATE, <value it saw>)`, so its
  *   event loop keeps running timers, frames and other mailboxes; on REQUEST
  *   it runs the call (which may itself wait, e.g. recv), writes the response,
- *   stores RESPONSE and notifies;
- * - when the core shuts down it stores CLOSED and notifies: a blocked client
- *   wakes and fails with ESHUTDOWN, as does every later call.
+ *   moves REQUEST to RESPONSE and notifies;
+ * - when the core shuts down it stores CLOSED and notifies (so does the
+ *   parent's StackWorker when the worker ended without doing it): a blocked
+ *   client wakes and fails with ESHUTDOWN, as does every later call.
+ * CLOSED is final: every other transition is a compareExchange from the
+ * state it expects, so CLOSED, stored from another thread at any moment,
+ * is never overwritten. (A plain store of REQUEST after checking for CLOSED lost a
+ * CLOSED that came in between, and the client waited forever.)
  * Calls larger than the data area are split by the client (TCP send: chunks,
  * all queued before it returns, as a blocking send does); recv asks for at
  * most the data area and returns what came, as recv may; a datagram that does
@@ -73,7 +83,7 @@ import { SocketError, errno as E } from "../api/errno.js";
 import type { SockAddr, MsgHdr, PollFd, Linger } from "../api/sockets.js";
 import type { StackStats, PoolName } from "../abi.js";
 import {
-  MB_STATE, ST_IDLE, ST_REQUEST, ST_RESPONSE, ST_CLOSED, MAILBOX_BYTES, mbRead, mbWrite, mbCapacity, fromWire, onMessage,
+  MB_STATE, ST_IDLE, ST_REQUEST, ST_RESPONSE, ST_CLOSED, MAILBOX_BYTES, mbRead, mbWrite, mbCapacity, fromWire, onMessage, onClose,
   type CallResponse, type InterfaceDescription, type PortLike, type EventMessage,
 } from "./protocol.js";
 import type { InitMessage } from "./core-worker.js";
@@ -166,6 +176,10 @@ export class RpcPort {
       if (msg.ok) p.resolve({ v: msg.v, out: msg.out, bin: msg.bin });
       else p.reject(fromWire(msg.e!));
     });
+    // A port from StackWorker.port() closes when the core shuts down: what
+    // is still pending will never be answered (the parent port ends with
+    // the worker's exit instead; StackWorker.start fails it then).
+    onClose(port, () => this.fail(new SocketError(E.ESHUTDOWN, "port closed")));
   }
 
   call(m: string, a: unknown[], bin?: Uint8Array): Promise<Result> {
@@ -199,7 +213,7 @@ export class RpcPort {
 
   /** Fails every outstanding call (the worker is gone). */
   fail(e: Error): void {
-    this.dead = e;
+    this.dead ??= e;
     for (const p of this.pending.values()) p.reject(e);
     this.pending.clear();
   }
@@ -359,6 +373,12 @@ export class WorkerApis {
 /** Handle of a running core worker (main thread or any thread with an event loop). */
 export class StackWorker extends WorkerApis {
   private closing: Promise<Usage> | undefined;
+  /**
+   * The blocking clients' mailboxes (made here or reported by the core):
+   * marked CLOSED here when the worker ends without doing it (terminated,
+   * crashed), so that no client thread waits forever in Atomics.wait.
+   */
+  private readonly mailboxes = new Set<SharedArrayBuffer>();
 
   private constructor(
     private readonly worker: { postMessage(m: unknown, t?: unknown[]): void; terminate(): unknown },
@@ -410,9 +430,32 @@ export class StackWorker extends WorkerApis {
     }
     const rpc = new RpcPort(port);
     const h = new StackWorker(worker, rpc, r.interfaces, exited);
+    // The core's own events: a mailbox attached through another port.
+    rpc.on("core", (ev) => {
+      const sab = ev.a?.[0];
+      if (ev.k === "mailbox" && sab instanceof SharedArrayBuffer) h.track(sab);
+    });
     (worker as { on?: (ev: string, f: (e: Error) => void) => void }).on?.("error", (e) => rpc.fail(e));
-    void exited.then(() => rpc.fail(new SocketError(E.ESHUTDOWN, "worker exited")));
+    void exited.then(() => h.ended());
     return h;
+  }
+
+  private track(sab: SharedArrayBuffer): void {
+    // Forget the mailboxes their clients detached (they stay CLOSED).
+    for (const m of this.mailboxes) if (Atomics.load(new Int32Array(m, 0, 1), MB_STATE) === ST_CLOSED) this.mailboxes.delete(m);
+    this.mailboxes.add(sab);
+    if (this.rpc.closed) this.ended();
+  }
+
+  /** The worker thread is gone: calls fail, blocked clients wake with ESHUTDOWN. */
+  private ended(): void {
+    this.rpc.fail(new SocketError(E.ESHUTDOWN, "worker exited"));
+    for (const sab of this.mailboxes) {
+      const i32 = new Int32Array(sab, 0, 1);
+      Atomics.store(i32, MB_STATE, ST_CLOSED);
+      Atomics.notify(i32, MB_STATE);
+    }
+    this.mailboxes.clear();
   }
 
   /** Heap and pool usage inside the worker (for leak checks). */
@@ -426,6 +469,7 @@ export class StackWorker extends WorkerApis {
    */
   mailbox(bytes = MAILBOX_BYTES): SharedArrayBuffer {
     const sab = new SharedArrayBuffer(bytes);
+    this.track(sab);
     this.worker.postMessage({ type: "attach", sab });
     return sab;
   }
@@ -441,9 +485,13 @@ export class StackWorker extends WorkerApis {
     return ch.port1;
   }
 
-  /** Ends the worker thread at once (no cleanup inside it): for tests' teardown after a failure. */
+  /**
+   * Ends the worker thread at once (no cleanup inside it): for tests'
+   * teardown after a failure. Blocked clients wake with ESHUTDOWN.
+   */
   async terminate(): Promise<void> {
     await this.worker.terminate();
+    this.ended();
   }
 
   /**
@@ -457,7 +505,7 @@ export class StackWorker extends WorkerApis {
       // The worker exits on its own once its ports are closed; don't wait forever.
       const t = new Promise<void>((res) => setTimeout(res, 2000).unref?.());
       const ended = await Promise.race([this.exited.then(() => true), t.then(() => false)]);
-      if (!ended) await this.worker.terminate();
+      if (!ended) await this.terminate();
       return r.v as Usage;
     })();
     return this.closing;
@@ -496,7 +544,12 @@ export class BlockingSockets extends LocalHelpers {
     const i32 = this.i32;
     if (Atomics.load(i32, MB_STATE) === ST_CLOSED) return this.fail(new SocketError(E.ESHUTDOWN, m));
     if (!mbWrite(this.sab, { m, a }, bin)) return this.fail(new SocketError(E.EMSGSIZE, m));
-    Atomics.store(i32, MB_STATE, ST_REQUEST);
+    // IDLE → REQUEST, never a plain store: the core may have stored CLOSED
+    // since the check above (it shuts down on another thread), and a store
+    // would overwrite it and wait for an answer nobody will write.
+    const was = Atomics.compareExchange(i32, MB_STATE, ST_IDLE, ST_REQUEST);
+    if (was === ST_CLOSED) return this.fail(new SocketError(E.ESHUTDOWN, m));
+    if (was !== ST_IDLE) throw new Error(`${m}: mailbox busy (state ${was}): a mailbox serves one thread, one call at a time`);
     Atomics.notify(i32, MB_STATE);
     while (Atomics.load(i32, MB_STATE) === ST_REQUEST) Atomics.wait(i32, MB_STATE, ST_REQUEST);
     if (Atomics.load(i32, MB_STATE) === ST_CLOSED) return this.fail(new SocketError(E.ESHUTDOWN, m));
@@ -582,7 +635,9 @@ export function connectBlocking(to: SharedArrayBuffer | MessagePort, bytes = MAI
   (to as unknown as PortLike).postMessage({ type: "attach", sab });
   while (Atomics.load(i32, MB_STATE) === ST_REQUEST) Atomics.wait(i32, MB_STATE, ST_REQUEST);
   if (Atomics.load(i32, MB_STATE) === ST_CLOSED) throw new SocketError(E.ESHUTDOWN, "connectBlocking");
-  mbRead(sab);
+  const { header } = mbRead<CallResponse>(sab);
   Atomics.compareExchange(i32, MB_STATE, ST_RESPONSE, ST_IDLE);
+  // The core answers an attach with an error while it shuts down.
+  if (!header.ok) throw fromWire(header.e!);
   return new BlockingSockets(sab);
 }

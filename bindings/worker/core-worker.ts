@@ -74,7 +74,7 @@ class CoreWorker {
         (e) => port.postMessage({ type: "error", e: toWire(e) }));
       else if (msg.type === "call") this.call(port, msg as CallRequest);
       else if (msg.type === "op") this.op(port, msg as OpMessage);
-      else if (msg.type === "attach") this.serveMailbox(msg.sab as SharedArrayBuffer);
+      else if (msg.type === "attach") void this.serveMailbox(msg.sab as SharedArrayBuffer, port);
       else if (msg.type === "port") {
         this.ports.push(msg.port);
         this.listen(msg.port);
@@ -156,9 +156,18 @@ class CoreWorker {
    * request at a time (the client thread is blocked in it); a request that
    * waits (recv, accept) only parks this loop, not the thread.
    */
-  private async serveMailbox(sab: SharedArrayBuffer): Promise<void> {
-    this.mailboxes.add(sab);
+  private async serveMailbox(sab: SharedArrayBuffer, from: PortLike): Promise<void> {
     const i32 = new Int32Array(sab, 0, 4);
+    if (this.closed) {
+      // Attached too late: its client must not wait for an answer.
+      Atomics.store(i32, MB_STATE, ST_CLOSED);
+      Atomics.notify(i32, MB_STATE);
+      return;
+    }
+    this.mailboxes.add(sab);
+    // If this thread ends without exit() (terminated, crashed), the parent
+    // marks the mailboxes CLOSED: tell it of those it did not make itself.
+    if (from !== this.parent) this.parent.postMessage({ type: "ev", ch: "core", h: 0, k: "mailbox", a: [sab] });
     while (!this.closed) {
       const s = Atomics.load(i32, MB_STATE);
       if (s === ST_CLOSED) break;
@@ -175,7 +184,8 @@ class CoreWorker {
         if (this.closed) break;
         if (!mbWrite(sab, res, out)) mbWrite(sab, { ok: false, e: { name: "RangeError", message: `${header.m}: response larger than the mailbox` } });
         Atomics.add(i32, MB_SEQ, 1);
-        Atomics.store(i32, MB_STATE, ST_RESPONSE);
+        // REQUEST → RESPONSE; a mailbox marked CLOSED meanwhile stays CLOSED.
+        Atomics.compareExchange(i32, MB_STATE, ST_REQUEST, ST_RESPONSE);
         Atomics.notify(i32, MB_STATE);
         if (header.m === "detach") break;
         continue;

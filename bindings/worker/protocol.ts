@@ -156,6 +156,17 @@ export function onMessage(port: unknown, f: (data: any) => void): void {
   else p.onmessage = (ev: MessageEvent) => f(ev.data);
 }
 
+/**
+ * Calls `f` once when the port is closed at either end (Node's MessagePort
+ * `close` event; browsers that have it). A Worker object has no such event:
+ * its end is `exit`.
+ */
+export function onClose(port: unknown, f: () => void): void {
+  const p = port as { once?: (ev: string, f: () => void) => void; addEventListener?: (ev: string, f: () => void, o?: unknown) => void };
+  if (typeof p.once === "function") p.once("close", f);
+  else p.addEventListener?.("close", f, { once: true });
+}
+
 // ---- services: objects that live in the core and talk back --------------------------------------
 
 /**
