@@ -5,19 +5,20 @@
 
 import { pbuf_remove_header } from "../../assembly/core/pbuf";
 import { asip_init } from "../../assembly/index";
+import { MEMP, memp_used } from "../../assembly/core/memp";
+import { leak_mark, leak_check, leak_marked_pool } from "./harness/leak";
 import { mem_used } from "../../assembly/core/mem";
-import { MEMP, MEMP_MAX, memp_used } from "../../assembly/core/memp";
+import { frame, frame_len, tx_frame, tx_clear } from "./harness/rings";
+import { mac_is, be16 } from "./harness/addr";
 import { ERR_OK, ERR_RTE, ERR_VAL, ERR_ARG } from "../../assembly/core/err";
 import { sys_check_timeouts } from "../../assembly/core/timeouts";
 import { stats_get, Proto, Ctr } from "../../assembly/core/stats";
-import { tx_ring, tx_pending, tx_done, tx_frame_copy, ev_ring, ev_done, RING_HDR, TX_ENTRY, EV_RECORD } from "../../assembly/core/rings";
-import {
-  pbuf, pbuf_alloc, pbuf_alloc_reference, pbuf_free, pbuf_copy_partial, pbuf_layer, pbuf_type,
-} from "../../assembly/core/pbuf";
+import { tx_pending, ev_ring, ev_done, RING_HDR, EV_RECORD } from "../../assembly/core/rings";
+import { pbuf, pbuf_alloc, pbuf_alloc_reference, pbuf_free, pbuf_layer, pbuf_type } from "../../assembly/core/pbuf";
 import { IP4 } from "../../assembly/ip_addr";
 import {
   netif, netif_add, netif_remove, netif_set_addr, netif_set_up, netif_set_down, netif_set_link_up,
-  netif_set_link_down, netif_input, netif_hwaddr,
+  netif_set_link_down, netif_input,
 } from "../../assembly/netif/netif";
 import {
   etharp_output, etharp_query, etharp_add_static_entry, etharp_remove_static_entry, etharp_cleanup_netif,
@@ -42,19 +43,6 @@ const IP_OTHER: u32 = IP4(192, 0, 2, 3);
 const IP_GW: u32 = IP4(192, 0, 2, 254);
 const MASK: u32 = IP4(255, 255, 255, 0);
 
-// ---- leak check ----------------------------------------------------------------------
-
-let heap_base: u32 = 0;
-const pool_base = new StaticArray<u32>(MEMP_MAX);
-function leak_mark(): void {
-  heap_base = mem_used();
-  for (let i = 0; i < MEMP_MAX; i++) pool_base[i] = memp_used(i);
-}
-function leak_check(): void {
-  expect(mem_used()).toBe(heap_base, "heap back to baseline");
-  for (let i = 0; i < MEMP_MAX; i++) expect(memp_used(i)).toBe(pool_base[i], "pool back to baseline");
-}
-
 // ---- time ------------------------------------------------------------------------------
 // asip_init(0) starts the ARP timer at 0, so it fires on every whole second.
 let now: u32 = 0;
@@ -66,19 +54,6 @@ function advance_s(seconds: u32): void {
 }
 
 // ---- TX ring -----------------------------------------------------------------------------
-
-const frame: usize = memory.data(2048, 8);
-let frame_len: u32 = 0;
-
-/** Copies the i-th pending TX frame to `frame`; returns its length. */
-function tx_frame(i: u32): u32 {
-  frame_len = tx_frame_copy(i, frame, 2048);
-  return frame_len;
-}
-function tx_clear(): void { tx_done(tx_pending()); }
-
-function mac_is(a: usize, b: usize): bool { return memory.compare(a, b, 6) == 0; }
-function be16(a: usize): u16 { return bswap<u16>(load<u16>(a)); }
 
 /** Checks the frame in `frame` is an ARP packet with these fields. */
 function expect_arp(eth_dst: usize, op: u16, sha: usize, spa: u32, tha: usize, tpa: u32): void {
@@ -309,7 +284,7 @@ describe("etharp", () => {
     expect(tx_pending()).toBe(0, "no second request for a pending entry");
     expect(state_of(IP_PEER)).toBe(ETHARP_STATE_PENDING);
     expect(load<u8>(info, 14)).toBe(2, "two queued");
-    expect(memp_used(MEMP.ARP_QUEUE)).toBe(pool_base[MEMP.ARP_QUEUE] + 2);
+    expect(memp_used(MEMP.ARP_QUEUE)).toBe(leak_marked_pool(MEMP.ARP_QUEUE) + 2);
     reply_from(n, MAC_PEER, IP_PEER);
     expect(tx_pending()).toBe(2, "both queued packets sent");
     tx_frame(0);
@@ -391,7 +366,7 @@ describe("etharp", () => {
     expect(tx_pending()).toBe(0);
     expect(state_of(IP_PEER)).toBe(-1, "given up");
     expect(stats_get(Proto.ETHARP, Ctr.DROP)).toBe(drop + 2, "queued packets dropped");
-    expect(memp_used(MEMP.ARP_QUEUE)).toBe(pool_base[MEMP.ARP_QUEUE]);
+    expect(memp_used(MEMP.ARP_QUEUE)).toBe(leak_marked_pool(MEMP.ARP_QUEUE));
     // A late reply is not for us to cache (no entry, not addressed to us? it is: to us).
     teardown(n);
   });
@@ -585,7 +560,7 @@ describe("etharp", () => {
     expect(state_of(IP_PEER)).toBe(-1);
     expect(state_of(IP_OTHER)).toBe(-1);
     expect(state_of(static_ip)).toBe(ETHARP_STATE_STATIC);
-    expect(memp_used(MEMP.ARP_QUEUE)).toBe(pool_base[MEMP.ARP_QUEUE]);
+    expect(memp_used(MEMP.ARP_QUEUE)).toBe(leak_marked_pool(MEMP.ARP_QUEUE));
     netif_set_link_up(n);
     tx_clear();
     send_arp(n, MAC_BCAST, MAC_PEER, 1, MAC_PEER, IP_PEER, MAC_ZERO, IP_US);

@@ -4,21 +4,22 @@
 // and every pool back to their baseline.
 import { asip_init } from "../../assembly/index";
 import { MEMP, memp_used } from "../../assembly/core/memp";
-import { leak_mark, leak_check as leak_check_pools } from "./leak";
+import { leak_mark, leak_check as leak_check_pools } from "./harness/leak";
 import { ERR_OK } from "../../assembly/core/err";
 import {
   pbuf, pbuf_alloc, pbuf_free, pbuf_layer, pbuf_type, pbuf_copy_partial, pbuf_clen, pbuf_take_at, pbuf_cat,
 } from "../../assembly/core/pbuf";
-import { inet_chksum, inet_chksum_pbuf } from "../../assembly/core/chksum";
+import { inet_chksum } from "../../assembly/core/chksum";
 import { Proto, Ctr, stats_get, stats_reset_protocols } from "../../assembly/core/stats";
-import { sys_check_timeouts, sys_now, sys_timeouts_count } from "../../assembly/core/timeouts";
-import { tx_done, tx_pending, tx_entry, tx_frame_copy } from "../../assembly/core/rings";
+import { sys_check_timeouts, sys_timeouts_count } from "../../assembly/core/timeouts";
+import { tx_pending, tx_frame_copy } from "../../assembly/core/rings";
+import { OUR_IP, PEER_IP, MASK, OUR_MAC, PEER_MAC } from "./harness/addr";
+import { ETH_HLEN } from "./harness/frames";
+import { netif_up, peer_at } from "./harness/netif";
+import { tx_frame_start, tx_clear } from "./harness/rings";
 import { IP_REASS_MAX_PBUFS, MEMP_NUM_REASSDATA } from "../../assembly/config";
 import { IP4 } from "../../assembly/ip_addr";
-import {
-  netif, netif_add, netif_set_addr, netif_set_up, netif_set_link_up, netif_set_default, netif_input,
-} from "../../assembly/netif/netif";
-import { etharp_add_static_entry } from "../../assembly/netif/etharp";
+import { netif, netif_input } from "../../assembly/netif/netif";
 import { ip4_output_if } from "../../assembly/ipv4/ip4";
 import {
   IP_HLEN, IP_MF, IP_OFFMASK, IP_PROTO_UDP, IP_PROTO_ICMP,
@@ -33,13 +34,9 @@ import {
 
 // ---- fixtures ----------------------------------------------------------------------
 
-const OUR_IP = IP4(192, 0, 2, 2);
-const PEER_IP = IP4(192, 0, 2, 1);
-const MASK = IP4(255, 255, 255, 0);
-const ETH_HLEN: u32 = 14;
 
-const our_mac: usize = memory.data<u8>([0x02, 0, 0, 0, 0, 0x02]);
-const peer_mac: usize = memory.data<u8>([0x02, 0, 0, 0, 0, 0x01]);
+const our_mac: usize = OUR_MAC;
+const peer_mac: usize = PEER_MAC;
 
 let nif: netif = changetype<netif>(0);
 let now: u32 = 0;
@@ -115,11 +112,6 @@ function expect_datagram(p: pbuf | null, id: u16, len: u32): void {
   pbuf_free(p);
 }
 
-/** Pointer to pending TX frame `i`'s first byte, as it was queued (rings.ts tx_entry). */
-function tx_frame_start(i: u32): usize {
-  return load<usize>(tx_entry(i), 8);
-}
-
 /** Pointer to TX frame `i`'s IP header, after the Ethernet header the host sees first. */
 function tx_ip(i: u32): usize {
   const e = tx_frame_start(i);
@@ -139,7 +131,7 @@ function tx_ip_copy(i: u32): pbuf {
   return p;
 }
 
-function release_tx(): void { tx_done(tx_pending()); }
+function release_tx(): void { tx_clear(); }
 
 function tick(ms: u32): void {
   now += ms;
@@ -171,12 +163,8 @@ function send_in_order(id: u16, size: u32, n: u32, last_len: u32, order: StaticA
 describe("ip4_frag", () => {
   beforeAll(() => {
     asip_init(0, 1);
-    nif = netif_add(our_mac, 1500)!;
-    netif_set_addr(nif, OUR_IP, MASK, PEER_IP);
-    netif_set_up(nif);
-    netif_set_link_up(nif);
-    netif_set_default(nif);
-    etharp_add_static_entry(PEER_IP, peer_mac);
+    nif = netif_up(our_mac, OUR_IP, MASK, PEER_IP, true);
+    peer_at(PEER_IP, peer_mac);
     release_tx();
   });
 

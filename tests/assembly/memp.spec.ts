@@ -1,6 +1,6 @@
 import { mem_init } from "../../assembly/core/mem";
 import { memp_init, memp_set_num, memp_malloc, memp_free, memp_used, memp_err, memp_illegal, memp_num, memp_size, MEMP } from "../../assembly/core/memp";
-import { leak_mark, leak_check } from "./leak";
+import { leak_mark, leak_check } from "./harness/leak";
 
 describe("memp", () => {
   beforeAll(() => {

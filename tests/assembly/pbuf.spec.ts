@@ -2,8 +2,9 @@
 // Every test starts with leak_start() and ends with leak_check(): the heap
 // and every pool are back to the counts they had.
 import { mem_init, mem_used } from "../../assembly/core/mem";
-import { MEMP, MEMP_MAX, memp_init, memp_set_num, memp_used, memp_num } from "../../assembly/core/memp";
+import { MEMP, memp_init, memp_set_num, memp_used, memp_num } from "../../assembly/core/memp";
 import { ERR_ARG, ERR_MEM, ERR_OK, ERR_VAL } from "../../assembly/core/err";
+import { leak_mark, leak_check, leak_marked_pool } from "./harness/leak";
 import {
   pbuf, pbuf_custom, pbuf_layer, pbuf_type, PBUF_STRUCT_SIZE, PBUF_CUSTOM_SIZE, PBUF_FLAG_IS_CUSTOM,
   PBUF_MEMCMP_OUT_OF_RANGE, PBUF_NOT_FOUND,
@@ -22,19 +23,8 @@ const POOL_BUF: u32 = 1536;
 
 // ---- helpers -------------------------------------------------------------------
 
-const snap = new StaticArray<u32>(MEMP_MAX + 1);
-
 /** Records the heap and pool counts a test must end with. */
-function leak_start(): void {
-  snap[0] = mem_used();
-  for (let i = 0; i < MEMP_MAX; i++) snap[i + 1] = memp_used(i);
-}
-
-/** Checks the heap and every pool are back to what leak_start() saw. */
-function leak_check(): void {
-  expect(mem_used()).toBe(snap[0], "heap bytes in use");
-  for (let i = 0; i < MEMP_MAX; i++) expect(memp_used(i)).toBe(snap[i + 1], "pool " + i.toString() + " in use");
-}
+function leak_start(): void { leak_mark(); }
 
 // @ts-ignore: decorator
 @inline function P(p: pbuf | null): usize { return changetype<usize>(p); }
@@ -161,7 +151,7 @@ describe("pbuf", () => {
     const r = pbuf_alloc_reference(data, 64, pbuf_type.PBUF_REF)!;
     expect(r.payload).toBe(data);
     expect(r.len).toBe(64);
-    expect(memp_used(MEMP.PBUF)).toBe(snap[1 + MEMP.PBUF] + 1);
+    expect(memp_used(MEMP.PBUF)).toBe(leak_marked_pool(MEMP.PBUF) + 1);
     const o = pbuf_alloc(pbuf_layer.PBUF_IP, 10, pbuf_type.PBUF_ROM)!;
     expect(o.payload).toBe(0);
     expect(o.tot_len).toBe(10);
@@ -561,7 +551,7 @@ describe("pbuf", () => {
     expect(r.len).toBe(N);
     expect(r.type_internal).toBe(<u8>pbuf_type.PBUF_RAM);
     expect(bytes_equal(src, r.payload, N)).toBe(true);
-    expect(memp_used(MEMP.PBUF_POOL)).toBe(snap[1 + MEMP.PBUF_POOL]); // p was freed
+    expect(memp_used(MEMP.PBUF_POOL)).toBe(leak_marked_pool(MEMP.PBUF_POOL)); // p was freed
     pbuf_free(r);
     heap.free(src);
     heap.free(back);
@@ -649,7 +639,7 @@ describe("pbuf", () => {
     hook_calls = 0;
     const p = pbuf_alloc_custom(data, 100, idx, 0xC0FFEE)!;
     expect(p.flags & PBUF_FLAG_IS_CUSTOM).toBe(PBUF_FLAG_IS_CUSTOM);
-    expect(memp_used(MEMP.PBUF)).toBe(snap[1 + MEMP.PBUF] + 1);
+    expect(memp_used(MEMP.PBUF)).toBe(leak_marked_pool(MEMP.PBUF) + 1);
     expect(pbuf_get_at(p, 99)).toBe(load<u8>(data + 99));
     expect(pbuf_add_header(p, 1)).toBe(1);
     // in a chain, held twice
@@ -661,7 +651,7 @@ describe("pbuf", () => {
     expect(hook_calls).toBe(1);
     expect(hook_last).toBe(P(p));
     expect(hook_arg).toBe(0xC0FFEE);
-    expect(memp_used(MEMP.PBUF)).toBe(snap[1 + MEMP.PBUF]);
+    expect(memp_used(MEMP.PBUF)).toBe(leak_marked_pool(MEMP.PBUF));
 
     // the driver's own header (pbuf_alloced_custom): hook called, header left to the driver
     const own = heap.alloc(PBUF_CUSTOM_SIZE);

@@ -5,16 +5,18 @@
 // every pool back to their baseline.
 import { udp_init } from "../../assembly/udp";
 import { asip_init } from "../../assembly/index";
-import { leak_mark, leak_check } from "./leak";
+import { netif_up, peer_at, test_begin, test_end } from "./harness/netif";
 import { MEMP, memp_used } from "../../assembly/core/memp";
 import { ERR_OK, ERR_VAL, ERR_CONN } from "../../assembly/core/err";
-import { pbuf, pbuf_alloc, pbuf_free, pbuf_layer, pbuf_type, pbuf_copy_partial } from "../../assembly/core/pbuf";
+import { pbuf, pbuf_alloc, pbuf_free, pbuf_layer, pbuf_type } from "../../assembly/core/pbuf";
 import { inet_chksum } from "../../assembly/core/chksum";
-import { Proto, Ctr, stats_get, stats_reset_protocols } from "../../assembly/core/stats";
-import { tx_done, tx_pending, tx_frame_copy, ev_ring, ev_done, RING_HDR, EV_RECORD } from "../../assembly/core/rings";
-import { ip_addr, ip_addr_set_ip4, IP4 } from "../../assembly/ip_addr";
-import { netif, netif_add, netif_set_addr, netif_set_up, netif_set_link_up, netif_set_default, netif_input } from "../../assembly/netif/netif";
-import { etharp_add_static_entry } from "../../assembly/netif/etharp";
+import { Proto, Ctr, stats_get } from "../../assembly/core/stats";
+import { tx_pending } from "../../assembly/core/rings";
+import { A, OUR_MAC, PEER_MAC, BCAST_MAC, be16 } from "./harness/addr";
+import { ETH_HLEN, ip_frame } from "./harness/frames";
+import { frame, tx_frame, tx_clear, ev_pending, ev_clear, ev_record } from "./harness/rings";
+import { ip_addr, IP4 } from "../../assembly/ip_addr";
+import { netif, netif_input } from "../../assembly/netif/netif";
 import { IP_HLEN, IP_PROTO_ICMP, IP_PROTO_UDP } from "../../assembly/ipv4/ip4_hdr";
 import {
   raw_pcb, raw_new, raw_remove, raw_bind, raw_connect, raw_disconnect, raw_recv, raw_send, raw_sendto,
@@ -28,21 +30,12 @@ const PEER1 = IP4(192, 0, 2, 1);
 const OTHER = IP4(192, 0, 2, 7);
 const MASK = IP4(255, 255, 255, 0);
 const GBCAST = IP4(255, 255, 255, 255);
-const ETH_HLEN: u32 = 14;
 const PROTO_TEST: u8 = 253; // RFC 3692 experimentation
 
-const mac1: usize = memory.data<u8>([0x02, 0, 0, 0, 0, 0x02, 0, 0]);
-const peer_mac: usize = memory.data<u8>([0x02, 0, 0, 0, 0, 0x01, 0, 0]);
-const bcast_mac: usize = memory.data<u8>([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0]);
+const mac1: usize = OUR_MAC;
+const peer_mac: usize = PEER_MAC;
 
 let nif1: netif = changetype<netif>(0);
-
-const addr_buf: usize = memory.data(32, 8);
-function A(a: u32): ip_addr {
-  const r = changetype<ip_addr>(addr_buf);
-  ip_addr_set_ip4(r, a);
-  return r;
-}
 
 // ---- callbacks --------------------------------------------------------------------------
 
@@ -68,27 +61,14 @@ function reset(): void { rx_count = 0; rx_addr = 0; rx_proto = 0; rx_first = 0; 
 
 // ---- frames ----------------------------------------------------------------------------
 
-function be16(a: usize): u16 { return bswap<u16>(load<u16>(a)); }
-
 /** An Ethernet frame with an IPv4 packet of `proto` from `src` to `dst` carrying `body` (len bytes). */
-function ip_frame(src: u32, dst: u32, proto: u8, body: usize, len: u32): pbuf {
-  const iplen = IP_HLEN + len;
-  const p = pbuf_alloc(pbuf_layer.PBUF_RAW, ETH_HLEN + iplen, pbuf_type.PBUF_RAM)!;
-  const f = p.payload;
-  memory.copy(f, dst == GBCAST ? bcast_mac : mac1, 6);
-  memory.copy(f + 6, peer_mac, 6);
-  store<u16>(f + 12, bswap<u16>(0x0800));
-  const h = f + ETH_HLEN;
-  memory.fill(h, 0, IP_HLEN);
-  store<u8>(h, 0x45);
-  store<u16>(h + 2, bswap<u16>(<u16>iplen));
+function ip4_frame(src: u32, dst: u32, proto: u8, body: usize, len: u32): pbuf {
+  const p = ip_frame(A(src, 1), A(dst, 2), proto, body, len, dst == GBCAST ? BCAST_MAC : mac1);
+  // The ID the tests used before the shared builder: any nonzero value.
+  const h = p.payload + ETH_HLEN;
   store<u16>(h + 4, bswap<u16>(0x1234));
-  store<u8>(h + 8, 64);
-  store<u8>(h + 9, proto);
-  store<u32>(h + 12, src);
-  store<u32>(h + 16, dst);
+  store<u16>(h + 10, 0);
   store<u16>(h + 10, bswap<u16>(inet_chksum(h, IP_HLEN)));
-  memory.copy(h + IP_HLEN, body, len);
   return p;
 }
 
@@ -101,22 +81,7 @@ function echo_frame(src: u32, dst: u32 = IP1): pbuf {
   store<u16>(b + 6, bswap<u16>(1));
   for (let i = 8; i < 16; i++) store<u8>(b + i, <u8>i);
   store<u16>(b + 2, bswap<u16>(inet_chksum(b, 16)));
-  return ip_frame(src, dst, IP_PROTO_ICMP, b, 16);
-}
-
-const frame: usize = memory.data(2048, 8);
-
-/** Copies the i-th pending TX frame, as queued, to `frame`; returns its length. */
-function tx_frame(i: u32): u32 {
-  return tx_frame_copy(i, frame, 2048);
-}
-function tx_clear(): void { tx_done(tx_pending()); }
-function ev_pending(): u32 { return load<u32>(ev_ring) - load<u32>(ev_ring, 4); }
-function ev_clear(): void { ev_done(ev_pending()); }
-function ev_record(i: u32): usize {
-  const tail = load<u32>(ev_ring, 4);
-  const cap = load<u32>(ev_ring, 8);
-  return ev_ring + RING_HDR + <usize>((tail + i) & (cap - 1)) * EV_RECORD;
+  return ip4_frame(src, dst, IP_PROTO_ICMP, b, 16);
 }
 
 /** Is TX frame 0 an echo reply to `to`? */
@@ -133,30 +98,17 @@ describe("raw", () => {
   beforeAll(() => {
     udp_init();
     asip_init(0, 1);
-    nif1 = netif_add(mac1, 1500)!;
-    netif_set_addr(nif1, IP1, MASK, PEER1);
-    netif_set_up(nif1);
-    netif_set_link_up(nif1);
-    netif_set_default(nif1);
-    etharp_add_static_entry(PEER1, peer_mac);
-    etharp_add_static_entry(OTHER, peer_mac);
-    tx_clear();
-    ev_clear();
+    nif1 = netif_up(mac1, IP1, MASK, PEER1, true);
+    peer_at(PEER1, peer_mac);
+    peer_at(OTHER, peer_mac);
   });
 
   beforeEach(() => {
-    tx_clear();
-    ev_clear();
     reset();
-    stats_reset_protocols();
-    leak_mark();
+    test_begin();
   });
 
-  afterEach(() => {
-    tx_clear();
-    ev_clear();
-    leak_check();
-  });
+  afterEach(() => test_end());
 
   it("raw_new and raw_remove balance the pool", () => {
     const before = memp_used(MEMP.RAW_PCB);

@@ -1,21 +1,19 @@
 // tcp: handshakes, data, close, segment by segment (lwIP test_tcp / test_tcp_state rows).
-import { leak_mark, leak_check } from "./leak";
-import { ERR_OK, ERR_RST, ERR_ABRT } from "../../assembly/core/err";
+import { leak_mark, leak_check } from "./harness/leak";
+import { ERR_OK, ERR_ABRT } from "../../assembly/core/err";
 import { MEMP, memp_used } from "../../assembly/core/memp";
 import { Proto, Ctr, stats_get } from "../../assembly/core/stats";
 import {
-  tcp_pcb, tcp_new, tcp_bind, tcp_listen, tcp_accept, tcp_connect, tcp_write, tcp_output, tcp_close, tcp_abort,
-  tcp_state, tcp_sndbuf, tcp_nagle_disable, tcp_timer_is_armed, tcp_active_head, tcp_tw_head,
-  TCP_WRITE_FLAG_COPY, TCP_WRITE_FLAG_MORE,
+  tcp_pcb, tcp_new, tcp_bind, tcp_listen, tcp_accept, tcp_connect, tcp_write, tcp_output, tcp_close,
+  tcp_abort, tcp_state, tcp_timer_is_armed, tcp_active_head, tcp_tw_head, TCP_WRITE_FLAG_COPY,
 } from "../../assembly/tcp/tcp";
 import {
-  harness_init, A, OUR_IP, PEER_IP, seg_in, out, expect_seg, expect_nothing, expect_pat, fill_pat, tx_clear,
-  o_seq, o_ack, o_flags, o_wnd, o_len, o_mss, o_ws, o_sack_perm, o_ts, o_tsval, o_tsecr, o_sport, o_dport,
-  opt_mss, opt_ws, opt_sack_perm, opt_ts, advance, clock_sync, now,
-  cb_reset, cb_accepted, cb_accepts, cb_connected, cb_recv_bytes, cb_fin, cb_sent, cb_err, cb_errs, rx, pat,
-  on_accept, on_connected, install, set_recv_mode, data_buf, set_bad_doff, malformed_reset,
-  SYN, ACK, FIN, RST, PSH,
-} from "./tcp_util";
+  harness_init, A, PEER_IP, seg_in, out, expect_seg, expect_nothing, expect_pat, fill_pat, tx_clear, o_seq,
+  o_ack, o_flags, o_mss, o_ws, o_sack_perm, o_ts, o_tsecr, o_sport, opt_mss, opt_ws, opt_sack_perm, opt_ts,
+  advance, clock_sync, cb_reset, cb_accepted, cb_accepts, cb_connected, cb_recv_bytes, cb_fin, cb_sent,
+  cb_err, rx, pat, on_accept, on_connected, install, set_recv_mode, set_bad_doff, malformed_reset, SYN, ACK,
+  FIN, RST, PSH,
+} from "./harness/tcp";
 
 const LPORT: u16 = 80;
 const PPORT: u16 = 40000;

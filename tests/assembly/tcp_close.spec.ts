@@ -2,21 +2,19 @@
 // double_FIN_0..15), FIN out of order / in order over overlapping and
 // duplicate out-of-order segments (FIN_OOSEQ / FIN_INSEQ), half-close with
 // tcp_shutdown, active close in LISTEN / SYN_SENT.
-import { leak_mark, leak_check } from "./leak";
-import { ERR_OK, ERR_RST, ERR_ABRT, ERR_CONN, ERR_CLSD } from "../../assembly/core/err";
+import { leak_mark, leak_check } from "./harness/leak";
+import { ERR_OK, ERR_ABRT, ERR_CONN, ERR_CLSD } from "../../assembly/core/err";
 import {
-  tcp_pcb, tcp_new, tcp_bind, tcp_listen, tcp_accept, tcp_connect, tcp_write, tcp_output, tcp_close, tcp_abort,
+  tcp_pcb, tcp_new, tcp_bind, tcp_listen, tcp_connect, tcp_write, tcp_output, tcp_close, tcp_abort,
   tcp_shutdown, tcp_state, tcp_active_head, tcp_tw_head, tcp_listen_head, tcp_bound_head, tcp_timer_is_armed,
   TCP_WRITE_FLAG_COPY,
 } from "../../assembly/tcp/tcp";
 import { tcp_seg } from "../../assembly/tcp/tcp_out";
 import {
-  harness_init, A, PEER_IP, seg_in, out, expect_seg, expect_nothing, expect_pat, fill_pat, tx_clear,
-  o_seq, o_ack, o_flags, o_sport, o_len, opt_mss, advance, clock_sync,
-  cb_reset, cb_connected, cb_err, cb_errs, cb_fin, cb_recv_bytes, cb_recv_calls, cb_sent, rx, pat,
-  on_connected, install, set_recv_mode,
-  SYN, ACK, FIN, RST, PSH,
-} from "./tcp_util";
+  harness_init, A, PEER_IP, seg_in, out, expect_seg, expect_nothing, expect_pat, fill_pat, tx_clear, o_seq,
+  o_ack, o_flags, o_sport, o_len, opt_mss, advance, clock_sync, cb_reset, cb_connected, cb_err, cb_errs,
+  cb_fin, cb_recv_bytes, cb_sent, rx, pat, on_connected, install, SYN, ACK, FIN, RST, PSH,
+} from "./harness/tcp";
 
 let iss: u32 = 0;
 let lp: u16 = 0;

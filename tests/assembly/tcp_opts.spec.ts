@@ -4,25 +4,24 @@
 // past the header; ICMP errors about our segments (port/protocol
 // unreachable in SYN_SENT, frag needed with a next-hop MTU, RFC 1191);
 // no-copy writes; ERR_MEM on a short send queue and room signalled by sent.
-import { leak_mark, leak_check } from "./leak";
-import { ERR_OK, ERR_RST, ERR_ABRT, ERR_MEM, err_t } from "../../assembly/core/err";
+import { leak_mark, leak_check } from "./harness/leak";
+import { ERR_OK, ERR_RST, ERR_MEM, err_t } from "../../assembly/core/err";
 import { Proto, Ctr, stats_get } from "../../assembly/core/stats";
-import { pbuf, pbuf_alloc, pbuf_layer, pbuf_type } from "../../assembly/core/pbuf";
+import { pbuf_alloc, pbuf_layer, pbuf_type } from "../../assembly/core/pbuf";
 import { inet_chksum } from "../../assembly/core/chksum";
 import { netif_input } from "../../assembly/netif/netif";
 import {
-  tcp_pcb, tcp_new, tcp_bind, tcp_listen, tcp_accept, tcp_connect, tcp_write, tcp_output, tcp_close, tcp_abort,
-  tcp_sent, tcp_state, tcp_active_head, tcp_sndbuf, tcp_sndqueuelen, tcp_nagle_disable,
-  TF_TIMESTAMP, TF_SACK, TF_WND_SCALE, TCP_WRITE_FLAG_COPY, TCP_WRITE_FLAG_MORE, TCP_DEFAULT_MSS, TCP_MIN_MSS,
+  tcp_pcb, tcp_new, tcp_bind, tcp_listen, tcp_accept, tcp_connect, tcp_write, tcp_output, tcp_close,
+  tcp_abort, tcp_sent, tcp_active_head, tcp_sndbuf, tcp_sndqueuelen, tcp_nagle_disable, TF_TIMESTAMP,
+  TF_SACK, TF_WND_SCALE, TCP_WRITE_FLAG_COPY, TCP_WRITE_FLAG_MORE, TCP_DEFAULT_MSS, TCP_MIN_MSS,
 } from "../../assembly/tcp/tcp";
 import {
-  harness_init, nif, A, OUR_IP, PEER_IP, ETH_HLEN, seg_in, out, expect_seg, expect_nothing, expect_pat, fill_pat, tx_clear, pending,
-  o_seq, o_ack, o_flags, o_sport, o_len, o_data, o_mss, o_ws, o_sack_perm, o_ts, o_tsval, o_tsecr, o_nsack, o_wnd,
-  opt_mss, opt_ws, opt_sack_perm, opt_ts, opt_byte, advance, clock_sync, now,
-  cb_reset, cb_accepted, cb_accepts, cb_connected, cb_err, cb_errs, cb_recv_bytes, cb_sent, rx, pat,
-  on_accept, on_connected, install,
-  SYN, ACK, FIN, RST, PSH,
-} from "./tcp_util";
+  harness_init, nif, A, OUR_IP, PEER_IP, ETH_HLEN, seg_in, out, expect_seg, expect_nothing, fill_pat,
+  tx_clear, o_seq, o_ack, o_flags, o_sport, o_len, o_data, o_mss, o_ws, o_sack_perm, o_ts, o_tsval, o_tsecr,
+  o_nsack, o_wnd, opt_mss, opt_ws, opt_sack_perm, opt_ts, opt_byte, advance, clock_sync, cb_reset,
+  cb_accepted, cb_accepts, cb_connected, cb_err, cb_errs, cb_recv_bytes, cb_sent, pat, on_accept,
+  on_connected, install, SYN, ACK, RST, PSH,
+} from "./harness/tcp";
 
 let iss: u32 = 0;
 let lp: u16 = 0;

@@ -4,16 +4,15 @@
 // from later SACKs, and the tail loss probe (RFC 8985 §7). Each of these
 // was missing once and cost a 200 ms+ timeout per loss (20 MB over 5% loss
 // to Linux took a minute).
-import { leak_mark, leak_check } from "./leak";
+import { leak_mark, leak_check } from "./harness/leak";
 import {
   tcp_pcb, tcp_new, tcp_connect, tcp_write, tcp_output, tcp_abort, tcp_nagle_disable, tcp_cc,
   tcp_mib_base, TcpMib, TCP_WRITE_FLAG_COPY, TF_INFR,
 } from "../../assembly/tcp/tcp";
 import {
-  A, PEER_IP, harness_init, seg_in, out, expect_seg, fill_pat, tx_clear, advance, clock_sync,
-  o_seq, o_sport, o_len, o_tsval, opt_mss, opt_sack_perm, opt_sack, opt_ts,
-  cb_reset, install, on_connected, SYN, ACK,
-} from "./tcp_util";
+  A, PEER_IP, harness_init, seg_in, out, fill_pat, tx_clear, advance, clock_sync, o_seq, o_sport, o_tsval,
+  opt_mss, opt_sack_perm, opt_sack, opt_ts, cb_reset, install, on_connected, SYN, ACK,
+} from "./harness/tcp";
 
 let iss: u32 = 0;
 let lp: u16 = 0;

@@ -1,23 +1,21 @@
 // tcp: retransmission limits, fast retransmit across the 2^32 wrap, zero-window
 // probes and persist splitting, out-of-order queue limits and double FINs,
 // refused data, window update after recved, the bad-segment corpus.
-import { leak_mark, leak_check } from "./leak";
+import { leak_mark, leak_check } from "./harness/leak";
 import { ERR_OK, ERR_RST, ERR_ABRT, ERR_MEM } from "../../assembly/core/err";
 import { Proto, Ctr, stats_get } from "../../assembly/core/stats";
 import { netif_set_link_down, netif_set_link_up } from "../../assembly/netif/netif";
 import {
-  tcp_pcb, tcp_new, tcp_bind, tcp_listen, tcp_accept, tcp_connect, tcp_write, tcp_output, tcp_close, tcp_abort,
-  tcp_state, tcp_active_head, tcp_nagle_disable, tcp_recved, tcp_timer_is_armed, TCP_WRITE_FLAG_COPY, TCP_WND_MAX,
-  TCP_OOSEQ_MAX_PBUFS,
+  tcp_pcb, tcp_new, tcp_connect, tcp_write, tcp_output, tcp_abort, tcp_state, tcp_active_head,
+  tcp_nagle_disable, tcp_timer_is_armed, TCP_WRITE_FLAG_COPY, TCP_WND_MAX, TCP_OOSEQ_MAX_PBUFS,
 } from "../../assembly/tcp/tcp";
 import { tcp_isn_set_secret } from "../../assembly/tcp/tcp_isn";
 import {
-  harness_init, nif, A, PEER_IP, seg_in, out, expect_seg, expect_nothing, expect_pat, fill_pat, tx_clear, pending,
-  o_seq, o_ack, o_flags, o_sport, o_len, o_wnd, o_nsack, o_sack, opt_mss, opt_sack_perm, opt_ws, opt_ts, opt_sack, advance, clock_sync,
-  cb_reset, cb_accepted, cb_accepts, cb_connected, cb_err, cb_errs, cb_fin, cb_recv_bytes, cb_recv_calls, cb_sent, rx, pat,
-  on_accept, on_connected, install, set_recv_mode, set_bad_doff, set_bad_csum, set_urgp, malformed_reset, opt_byte,
-  SYN, ACK, FIN, RST, PSH,
-} from "./tcp_util";
+  harness_init, nif, A, PEER_IP, seg_in, out, expect_seg, expect_nothing, expect_pat, fill_pat, tx_clear,
+  o_seq, o_ack, o_sport, o_len, o_wnd, o_nsack, o_sack, opt_mss, opt_sack_perm, opt_ws, opt_sack, advance,
+  clock_sync, cb_reset, cb_err, cb_errs, cb_fin, cb_recv_bytes, cb_sent, rx, pat, on_connected, install,
+  set_recv_mode, set_bad_doff, set_bad_csum, set_urgp, malformed_reset, opt_byte, SYN, ACK, FIN, RST, PSH,
+} from "./harness/tcp";
 
 let iss: u32 = 0;
 let lp: u16 = 0;

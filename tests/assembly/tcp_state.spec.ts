@@ -1,21 +1,17 @@
 // tcp: RST handling and generation in every state, RFC 5961 challenge ACKs,
 // simultaneous open and close, SYN flood, pool reclaim (lwIP test_tcp_state rows).
-import { leak_mark, leak_check } from "./leak";
-import { ERR_OK, ERR_RST, ERR_ABRT } from "../../assembly/core/err";
-import { MEMP, memp_used, memp_num } from "../../assembly/core/memp";
-import { Proto, Ctr, stats_get } from "../../assembly/core/stats";
+import { leak_mark, leak_check } from "./harness/leak";
+import { ERR_OK, ERR_RST } from "../../assembly/core/err";
 import {
-  tcp_pcb, tcp_new, tcp_bind, tcp_listen, tcp_accept, tcp_connect, tcp_write, tcp_output, tcp_close, tcp_abort,
-  tcp_state, tcp_active_head, tcp_tw_head, tcp_set_syn_queue, TCP_WRITE_FLAG_COPY,
+  tcp_pcb, tcp_new, tcp_bind, tcp_listen, tcp_accept, tcp_connect, tcp_close, tcp_abort, tcp_state,
+  tcp_active_head, tcp_tw_head, tcp_set_syn_queue,
 } from "../../assembly/tcp/tcp";
 import { tcp_challenge_ack_reset } from "../../assembly/tcp/tcp_in";
 import {
-  harness_init, A, PEER_IP, seg_in, out, expect_seg, expect_nothing, fill_pat, tx_clear,
-  o_seq, o_ack, o_flags, o_sport, opt_mss, advance, clock_sync,
-  cb_reset, cb_accepted, cb_accepts, cb_connected, cb_err, cb_errs, cb_fin,
-  on_accept, on_connected, install, set_recv_mode,
-  SYN, ACK, FIN, RST, PSH,
-} from "./tcp_util";
+  harness_init, A, PEER_IP, seg_in, out, expect_seg, expect_nothing, fill_pat, tx_clear, o_seq, o_flags,
+  o_sport, opt_mss, advance, clock_sync, cb_reset, cb_accepted, cb_accepts, cb_connected, cb_err, cb_errs,
+  on_accept, on_connected, install, SYN, ACK, FIN, RST,
+} from "./harness/tcp";
 
 const LPORT: u16 = 80;
 const PPORT: u16 = 40000;

@@ -1,7 +1,7 @@
 // tcp: timers — keepalive (SOF_KEEPALIVE with idle / interval / count, RFC 1122
 // §4.2.3.6), the poll callback at its interval, TIME_WAIT length (2*MSL),
 // the FIN_WAIT_2 timeout, and no timer on an idle stack.
-import { leak_mark, leak_check } from "./leak";
+import { leak_mark, leak_check } from "./harness/leak";
 import { ERR_OK, ERR_ABRT, err_t } from "../../assembly/core/err";
 import {
   tcp_pcb, tcp_new, tcp_connect, tcp_close, tcp_abort, tcp_poll, tcp_keepalive_set, tcp_set_time_wait,
@@ -9,12 +9,10 @@ import {
   SOF_KEEPALIVE, TCP_KEEPIDLE_DEFAULT, TCP_MSL, TCP_SLOW_INTERVAL, TCP_FIN_WAIT_TIMEOUT,
 } from "../../assembly/tcp/tcp";
 import {
-  harness_init, A, PEER_IP, seg_in, out, expect_seg, expect_nothing, fill_pat, tx_clear, pending,
-  o_seq, o_ack, o_flags, o_sport, o_len, opt_mss, advance, clock_sync, now,
-  cb_reset, cb_connected, cb_err, cb_errs, cb_fin, cb_recv_bytes,
-  on_connected, install,
-  SYN, ACK, FIN, RST,
-} from "./tcp_util";
+  harness_init, A, PEER_IP, seg_in, out, expect_seg, expect_nothing, fill_pat, tx_clear, pending, o_seq,
+  o_ack, o_flags, o_sport, o_len, opt_mss, advance, clock_sync, cb_reset, cb_err, cb_errs, cb_fin,
+  cb_recv_bytes, on_connected, install, SYN, ACK, FIN, RST,
+} from "./harness/tcp";
 
 let iss: u32 = 0;
 let lp: u16 = 0;

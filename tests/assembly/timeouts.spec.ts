@@ -5,7 +5,7 @@ import {
   sys_now, sys_timeouts_count, sys_timeout_pending,
 } from "../../assembly/core/timeouts";
 import { ERR_OK } from "../../assembly/core/err";
-import { leak_mark, leak_check } from "./leak";
+import { leak_mark, leak_check } from "./harness/leak";
 
 // What fired, in order: (arg, time) pairs.
 const fired = new StaticArray<u32>(256);

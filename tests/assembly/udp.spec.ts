@@ -5,22 +5,24 @@
 // Every test ends with the heap and every pool back to their baseline.
 import { udp_init } from "../../assembly/udp";
 import { asip_init } from "../../assembly/index";
-import { leak_mark, leak_check } from "./leak";
+import { netif_up, peer_at, test_begin, test_end } from "./harness/netif";
 import { MEMP, memp_used } from "../../assembly/core/memp";
 import { ERR_OK, ERR_USE, ERR_VAL, ERR_CONN } from "../../assembly/core/err";
 import { pbuf, pbuf_alloc, pbuf_free, pbuf_layer, pbuf_type, pbuf_copy_partial, pbuf_alloc_reference } from "../../assembly/core/pbuf";
-import { inet_chksum, lwip_standard_chksum } from "../../assembly/core/chksum";
-import { Proto, Ctr, stats_get, stats_reset_protocols } from "../../assembly/core/stats";
-import { tx_done, tx_pending, tx_frame_copy, ev_ring, ev_done, RING_HDR, EV_RECORD } from "../../assembly/core/rings";
-import { ip_addr, ip_addr_set_ip4, IP4, IPADDR_TYPE_V6, IPADDR_TYPE_ANY, IP_ADDR_SIZE } from "../../assembly/ip_addr";
-import { netif, netif_add, netif_set_addr, netif_set_up, netif_set_link_up, netif_set_default, netif_input } from "../../assembly/netif/netif";
-import { etharp_add_static_entry } from "../../assembly/netif/etharp";
+import { inet_chksum } from "../../assembly/core/chksum";
+import { Proto, Ctr, stats_get } from "../../assembly/core/stats";
+import { tx_pending } from "../../assembly/core/rings";
+import { A, OUR_MAC, PEER_MAC, BCAST_MAC, be16 } from "./harness/addr";
+import { ETH_HLEN, ETHTYPE_IP, eth_write, ip_write } from "./harness/frames";
+import { ref_sum, ref_pseudo_sum, ref_transport_ok } from "./harness/checksum";
+import { frame, tx_frame, tx_clear, expect_no_tx, ev_pending, ev_clear, ev_record } from "./harness/rings";
+import { ip_addr, IP4, IPADDR_TYPE_V6, IPADDR_TYPE_ANY } from "../../assembly/ip_addr";
+import { netif, netif_input } from "../../assembly/netif/netif";
 import { IP_HLEN, IP_PROTO_UDP, IP_PROTO_UDPLITE, IP_PROTO_ICMP } from "../../assembly/ipv4/ip4_hdr";
 import {
   udp_pcb, udp_new, udp_new_ip_type, udp_remove, udp_bind, udp_connect, udp_disconnect, udp_recv, udp_err,
-  udp_send, udp_sendto, udp_set_port_cursor, udp_local_ip,
-  SOF_REUSEADDR, SOF_BROADCAST, UDP_FLAGS_UDPLITE, UDP_LOCAL_PORT_RANGE_START, UDP_LOCAL_PORT_RANGE_END,
-  EV_UDP_RECV, EV_UDP_ERR, UDP_RECV_BROADCAST,
+  udp_send, udp_sendto, udp_set_port_cursor, SOF_REUSEADDR, SOF_BROADCAST, UDP_FLAGS_UDPLITE,
+  UDP_LOCAL_PORT_RANGE_START, UDP_LOCAL_PORT_RANGE_END, EV_UDP_RECV, EV_UDP_ERR, UDP_RECV_BROADCAST,
 } from "../../assembly/udp";
 import {
   udp_host_new, udp_host_bind, udp_host_connect, udp_host_close, udp_host_local_port, udp_tx_buffer,
@@ -37,25 +39,16 @@ const PEER2 = IP4(198, 51, 100, 1);
 const MASK = IP4(255, 255, 255, 0);
 const GBCAST = IP4(255, 255, 255, 255);
 const GROUP = IP4(239, 1, 2, 3);
-const ETH_HLEN: u32 = 14;
 const UDP_HLEN: u32 = 8;
 
-const mac1: usize = memory.data<u8>([0x02, 0, 0, 0, 0, 0x02, 0, 0]);
+const mac1: usize = OUR_MAC;
 const mac2: usize = memory.data<u8>([0x02, 0, 0, 0, 0, 0x12, 0, 0]);
-const peer_mac: usize = memory.data<u8>([0x02, 0, 0, 0, 0, 0x01, 0, 0]);
-const bcast_mac: usize = memory.data<u8>([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0]);
+const peer_mac: usize = PEER_MAC;
+const bcast_mac: usize = BCAST_MAC;
 const mcast_mac: usize = memory.data<u8>([0x01, 0x00, 0x5e, 0x01, 0x02, 0x03, 0, 0]);
 
 let nif1: netif = changetype<netif>(0);
 let nif2: netif = changetype<netif>(0);
-
-/** An ip_addr for test calls (20 bytes each). */
-const addr_buf: usize = memory.data(64, 8);
-function A(a: u32, slot: u32 = 0): ip_addr {
-  const r = changetype<ip_addr>(addr_buf + <usize>slot * IP_ADDR_SIZE);
-  ip_addr_set_ip4(r, a);
-  return r;
-}
 
 // ---- in-core callbacks record what they got ----------------------------------------------
 
@@ -108,30 +101,14 @@ function new_pcb(ip: u32, port: u16, reuse: bool = false): udp_pcb {
 
 // ---- checksums by the book ----------------------------------------------------------------
 
-/** RFC 1071 one's complement sum of big-endian words (an odd last byte padded on the right). */
-function ref_sum(p: usize, n: u32, acc: u32 = 0): u32 {
-  let s: u64 = acc;
-  let i: u32 = 0;
-  for (; i + 1 < n; i += 2) s += (<u64>load<u8>(p + i) << 8) | <u64>load<u8>(p + i + 1);
-  if (n & 1) s += <u64>load<u8>(p + n - 1) << 8;
-  while (s >> 16) s = (s & 0xffff) + (s >> 16);
-  return <u32>s;
+/** Verifies a UDP/UDP-Lite datagram at `u` of `len` bytes: the sum over pseudo header + covered bytes is 0xffff. */
+function ref_verify(src: u32, dst: u32, proto: u8, u: usize, len: u32, cov: u32): bool {
+  return ref_transport_ok(A(src, 6), A(dst, 7), proto, u, len, cov);
 }
 
 /** The pseudo header's sum (RFC 768): addresses, protocol, transport length. */
 function pseudo_sum(src: u32, dst: u32, proto: u8, len: u32): u32 {
-  const b = memory.data(12, 8);
-  store<u32>(b, src);
-  store<u32>(b + 4, dst);
-  store<u8>(b + 8, 0);
-  store<u8>(b + 9, proto);
-  store<u16>(b + 10, bswap<u16>(<u16>len));
-  return ref_sum(b, 12);
-}
-
-/** Verifies a UDP/UDP-Lite datagram at `u` of `len` bytes: the sum over pseudo header + covered bytes is 0xffff. */
-function ref_verify(src: u32, dst: u32, proto: u8, u: usize, len: u32, cov: u32): bool {
-  return ref_sum(u, cov, pseudo_sum(src, dst, proto, len)) == 0xffff;
+  return ref_pseudo_sum(A(src, 6), A(dst, 7), proto, len);
 }
 
 // ---- frames in ------------------------------------------------------------------------------
@@ -157,20 +134,9 @@ function udp_frame(
   const p = pbuf_alloc(pbuf_layer.PBUF_RAW, ETH_HLEN + iplen, pbuf_type.PBUF_RAM)!;
   const f = p.payload;
   const dmac = dst == GBCAST || dst == BCAST1 ? bcast_mac : (dst & 0xf0) == 0xe0 ? mcast_mac : (dst == IP2 ? mac2 : mac1);
-  memory.copy(f, dmac, 6);
-  memory.copy(f + 6, peer_mac, 6);
-  store<u16>(f + 12, bswap<u16>(0x0800));
+  eth_write(f, dmac, peer_mac, ETHTYPE_IP);
   const h = f + ETH_HLEN;
-  store<u8>(h, 0x45);
-  store<u8>(h + 1, 0);
-  store<u16>(h + 2, bswap<u16>(<u16>iplen));
-  store<u32>(h + 4, 0);
-  store<u8>(h + 8, 64);
-  store<u8>(h + 9, proto);
-  store<u16>(h + 10, 0);
-  store<u32>(h + 12, src);
-  store<u32>(h + 16, dst);
-  store<u16>(h + 10, bswap<u16>(inet_chksum(h, IP_HLEN)));
+  ip_write(h, A(src, 6), A(dst, 7), proto, UDP_HLEN + plen + extra);
   const u = h + IP_HLEN;
   store<u16>(u, bswap<u16>(sport));
   store<u16>(u + 2, bswap<u16>(dport));
@@ -195,30 +161,11 @@ function send(n: netif, p: pbuf): void { netif_input(p, n); }
 
 // ---- frames out ------------------------------------------------------------------------------
 
-const frame: usize = memory.data(2048, 8);
-let frame_len: u32 = 0;
-
-/** Copies the i-th pending TX frame, as queued, to `frame`; returns its length. */
-function tx_frame(i: u32): u32 {
-  frame_len = tx_frame_copy(i, frame, 2048);
-  return frame_len;
-}
-function tx_clear(): void { tx_done(tx_pending()); }
-function ev_pending(): u32 { return load<u32>(ev_ring) - load<u32>(ev_ring, 4); }
-function ev_clear(): void { ev_done(ev_pending()); }
-/** Address of the i-th pending event record. */
-function ev_record(i: u32): usize {
-  const tail = load<u32>(ev_ring, 4);
-  const cap = load<u32>(ev_ring, 8);
-  return ev_ring + RING_HDR + <usize>((tail + i) & (cap - 1)) * EV_RECORD;
-}
-
-function be16(a: usize): u16 { return bswap<u16>(load<u16>(a)); }
 function ip_of_frame(): usize { return frame + ETH_HLEN; }
 function udp_of_frame(): usize { return frame + ETH_HLEN + IP_HLEN; }
 
 /** Expects exactly nothing on the TX ring. */
-function expect_nothing(): void { expect(tx_pending()).toBe(0, "nothing sent"); }
+function expect_nothing(): void { expect_no_tx(); }
 
 /** Checks TX frame `i` is an ICMP destination unreachable with `code` quoting a datagram to `qdst`:`qport`. */
 function expect_unreach(i: u32, code: u8, to: u32, qdst: u32, qport: u16): void {
@@ -241,34 +188,18 @@ describe("udp", () => {
   beforeAll(() => {
     udp_init(); // sizes MEMP.UDP_PCB; asip_init will call it once the lead wires it in
     asip_init(0, 1);
-    nif1 = netif_add(mac1, 1500)!;
-    netif_set_addr(nif1, IP1, MASK, PEER1);
-    netif_set_up(nif1);
-    netif_set_link_up(nif1);
-    netif_set_default(nif1);
-    nif2 = netif_add(mac2, 1500)!;
-    netif_set_addr(nif2, IP2, MASK, PEER2);
-    netif_set_up(nif2);
-    netif_set_link_up(nif2);
-    etharp_add_static_entry(PEER1, peer_mac);
-    etharp_add_static_entry(PEER2, peer_mac);
-    tx_clear();
-    ev_clear();
+    nif1 = netif_up(mac1, IP1, MASK, PEER1, true);
+    nif2 = netif_up(mac2, IP2, MASK, PEER2);
+    peer_at(PEER1, peer_mac);
+    peer_at(PEER2, peer_mac);
   });
 
   beforeEach(() => {
-    tx_clear();
-    ev_clear();
     reset_rx();
-    stats_reset_protocols();
-    leak_mark();
+    test_begin();
   });
 
-  afterEach(() => {
-    tx_clear();
-    ev_clear();
-    leak_check();
-  });
+  afterEach(() => test_end());
 
   it("udp_new and udp_remove balance the pool (new_remove)", () => {
     const before = memp_used(MEMP.UDP_PCB);

@@ -1,22 +1,22 @@
 // Segment-by-segment TCP test harness (the way smoltcp's socket tests work):
 // build a segment by hand, feed it through netif_input, read what the stack
-// queued on the TX ring. Shared by the tcp_*.spec.ts files of TCP-core.
-import { asip_init } from "../../assembly/index";
-import { pbuf, pbuf_alloc, pbuf_free, pbuf_layer, pbuf_type, pbuf_copy_partial } from "../../assembly/core/pbuf";
-import { inet_chksum } from "../../assembly/core/chksum";
-import { tx_done, tx_pending, tx_frame_copy } from "../../assembly/core/rings";
-import { sys_check_timeouts, sys_now } from "../../assembly/core/timeouts";
-import { ip_addr, ip_addr_set_ip4, IP4, IP_ADDR_SIZE } from "../../assembly/ip_addr";
-import { netif, netif_add, netif_set_addr, netif_set_up, netif_set_link_up, netif_set_default, netif_input } from "../../assembly/netif/netif";
-import { etharp_add_static_entry } from "../../assembly/netif/etharp";
-import { IP_HLEN, IP_PROTO_TCP } from "../../assembly/ipv4/ip4_hdr";
-import { err_t, ERR_OK } from "../../assembly/core/err";
-import { tcp_pcb } from "../../assembly/tcp/tcp";
+// queued on the TX ring. Shared by the tcp_*.spec.ts files; built on the
+// generic harness (addresses, frames, reference checksums, rings).
+import { asip_init } from "../../../assembly/index";
+import { pbuf, pbuf_free, pbuf_copy_partial } from "../../../assembly/core/pbuf";
+import { tx_pending, tx_done } from "../../../assembly/core/rings";
+import { sys_check_timeouts, sys_now } from "../../../assembly/core/timeouts";
+import { netif, netif_input } from "../../../assembly/netif/netif";
+import { netif_up, peer_at } from "./netif";
+import { IP_HLEN, IP_PROTO_TCP } from "../../../assembly/ipv4/ip4_hdr";
+import { err_t, ERR_OK, ERR_MEM, ERR_ABRT } from "../../../assembly/core/err";
+import { tcp_pcb, tcp_recved, tcp_close, tcp_abort, tcp_recv, tcp_sent, tcp_err } from "../../../assembly/tcp/tcp";
+import { A, OUR_IP, PEER_IP, MASK, OUR_MAC, PEER_MAC } from "./addr";
+import { ETH_HLEN, ip_frame } from "./frames";
+import { ref_transport_ok, ref_transport_chksum } from "./checksum";
+import { frame, tx_frame, tx_clear } from "./rings";
 
-export const OUR_IP = IP4(192, 0, 2, 2);
-export const PEER_IP = IP4(192, 0, 2, 1);
-export const MASK = IP4(255, 255, 255, 0);
-export const ETH_HLEN: u32 = 14;
+export { A, OUR_IP, PEER_IP, MASK, ETH_HLEN, frame, tx_clear };
 
 export const FIN: u8 = 0x01;
 export const SYN: u8 = 0x02;
@@ -24,9 +24,6 @@ export const RST: u8 = 0x04;
 export const PSH: u8 = 0x08;
 export const ACK: u8 = 0x10;
 export const URG: u8 = 0x20;
-
-const our_mac: usize = memory.data<u8>([0x02, 0, 0, 0, 0, 0x02, 0, 0]);
-const peer_mac: usize = memory.data<u8>([0x02, 0, 0, 0, 0, 0x01, 0, 0]);
 
 export let nif: netif = changetype<netif>(0);
 let inited = false;
@@ -36,20 +33,9 @@ export function harness_init(mtu: u32 = 1500): void {
   if (inited) return;
   inited = true;
   asip_init(0, 1);
-  nif = netif_add(our_mac, mtu)!;
-  netif_set_addr(nif, OUR_IP, MASK, PEER_IP);
-  netif_set_up(nif);
-  netif_set_link_up(nif);
-  netif_set_default(nif);
-  etharp_add_static_entry(PEER_IP, peer_mac);
+  nif = netif_up(OUR_MAC, OUR_IP, MASK, PEER_IP, true, mtu);
+  peer_at(PEER_IP, PEER_MAC);
   tx_clear();
-}
-
-const addr_buf: usize = memory.data(64, 8);
-export function A(a: u32, slot: u32 = 0): ip_addr {
-  const r = changetype<ip_addr>(addr_buf + <usize>slot * IP_ADDR_SIZE);
-  ip_addr_set_ip4(r, a);
-  return r;
 }
 
 // ---- options for the next segment sent -----------------------------------------------------------
@@ -91,25 +77,12 @@ export function set_bad_doff(v: i32): void { bad_doff = v; }
 export function set_bad_csum(v: bool): void { bad_csum = v; }
 export function set_urgp(v: u16): void { urgp = v; }
 
+const seg_buf: usize = memory.data(70000, 8);
+
 /** Builds and feeds one segment from the peer; options from opt_buf (then cleared). Data: `len` bytes at `data`. */
 export function seg_in(sport: u16, dport: u16, seq: u32, ack: u32, flags: u8, wnd: u16, data: usize = 0, len: u32 = 0, src: u32 = PEER_IP): void {
   const thlen = 20 + ((opt_len + 3) & ~3);
-  const iplen = IP_HLEN + thlen + len;
-  const p = pbuf_alloc(pbuf_layer.PBUF_RAW, ETH_HLEN + iplen, pbuf_type.PBUF_RAM)!;
-  const f = p.payload;
-  memory.copy(f, our_mac, 6);
-  memory.copy(f + 6, peer_mac, 6);
-  store<u16>(f + 12, bswap<u16>(0x0800));
-  const h = f + ETH_HLEN;
-  store<u8>(h, 0x45); store<u8>(h + 1, 0);
-  store<u16>(h + 2, bswap<u16>(<u16>iplen));
-  store<u32>(h + 4, 0);
-  store<u8>(h + 8, 64); store<u8>(h + 9, IP_PROTO_TCP);
-  store<u16>(h + 10, 0);
-  store<u32>(h + 12, src);
-  store<u32>(h + 16, OUR_IP);
-  store<u16>(h + 10, bswap<u16>(inet_chksum(h, IP_HLEN)));
-  const t = h + IP_HLEN;
+  const t = seg_buf;
   store<u16>(t, bswap<u16>(sport));
   store<u16>(t + 2, bswap<u16>(dport));
   store<u32>(t + 4, bswap<u32>(seq));
@@ -123,33 +96,16 @@ export function seg_in(sport: u16, dport: u16, seq: u32, ack: u32, flags: u8, wn
   memory.fill(t + 20, 0, thlen - 20);
   memory.copy(t + 20, opt_buf, opt_len);
   if (len > 0) memory.copy(t + thlen, data, len);
-  // checksum: pseudo header + segment
-  const ps = memory.data(12, 8);
-  store<u32>(ps, src); store<u32>(ps + 4, OUR_IP); store<u8>(ps + 8, 0); store<u8>(ps + 9, IP_PROTO_TCP);
-  store<u16>(ps + 10, bswap<u16>(<u16>(thlen + len)));
-  let s: u64 = 0;
-  s += ref_sum(ps, 12);
-  s += ref_sum(t, thlen + len);
-  while (s >> 16) s = (s & 0xffff) + (s >> 16);
-  let c = <u16>(~(<u32>s) & 0xffff);
+  const s = A(src, 6), d = A(OUR_IP, 7);
+  let c = ref_transport_chksum(s, d, IP_PROTO_TCP, t, thlen + len);
   if (bad_csum) c ^= 0x0101;
   store<u16>(t + 16, bswap<u16>(c));
   opt_len = 0;
-  netif_input(p, nif);
-}
-
-function ref_sum(p: usize, n: u32): u32 {
-  let s: u64 = 0;
-  let i: u32 = 0;
-  for (; i + 1 < n; i += 2) s += (<u64>load<u8>(p + i) << 8) | <u64>load<u8>(p + i + 1);
-  if (n & 1) s += <u64>load<u8>(p + n - 1) << 8;
-  while (s >> 16) s = (s & 0xffff) + (s >> 16);
-  return <u32>s;
+  netif_input(ip_frame(s, d, IP_PROTO_TCP, t, thlen + len), nif);
 }
 
 // ---- segments out -----------------------------------------------------------------------------
 
-export const frame: usize = memory.data(70000, 8);
 export let o_src: u32 = 0;
 export let o_dst: u32 = 0;
 export let o_sport: u16 = 0;
@@ -172,13 +128,12 @@ export let o_tsecr: u32 = 0;
 export let o_nsack: u32 = 0;
 export const o_sack: StaticArray<u32> = new StaticArray<u32>(8);
 
-export function tx_clear(): void { tx_done(tx_pending()); }
 export function pending(): u32 { return tx_pending(); }
 
 /** Reads the oldest frame from the TX ring, parses it, and releases it. False when none. */
 export function out(): bool {
   if (tx_pending() == 0) return false;
-  tx_frame_copy(0, frame, 70000);
+  tx_frame(0);
   tx_done(1);
   const h = frame + ETH_HLEN;
   expect(load<u8>(h + 9)).toBe(IP_PROTO_TCP, "a TCP segment");
@@ -195,13 +150,7 @@ export function out(): bool {
   o_wnd = <u32>bswap<u16>(load<u16>(t + 14));
   o_len = iplen - IP_HLEN - o_hlen;
   o_data = t + o_hlen;
-  // checksum
-  const ps = memory.data(12, 8);
-  store<u32>(ps, o_src); store<u32>(ps + 4, o_dst); store<u8>(ps + 8, 0); store<u8>(ps + 9, IP_PROTO_TCP);
-  store<u16>(ps + 10, bswap<u16>(<u16>(iplen - IP_HLEN)));
-  let s: u64 = <u64>ref_sum(ps, 12) + <u64>ref_sum(t, iplen - IP_HLEN);
-  while (s >> 16) s = (s & 0xffff) + (s >> 16);
-  o_csum_ok = s == 0xffff;
+  o_csum_ok = ref_transport_ok(A(o_src, 6), A(o_dst, 7), IP_PROTO_TCP, t, iplen - IP_HLEN);
   // options
   o_mss = 0; o_ws = -1; o_sack_perm = false; o_ts = false; o_nsack = 0;
   let i: u32 = 20;
@@ -284,8 +233,6 @@ export function cb_reset(): void {
 }
 export function set_recv_mode(m: u32): void { recv_mode = m; }
 
-import { tcp_recved, tcp_close, tcp_abort, tcp_recv, tcp_sent, tcp_err, tcp_arg, tcp_accept } from "../../assembly/tcp/tcp";
-import { ERR_MEM, ERR_ABRT } from "../../assembly/core/err";
 
 export function on_accept(arg: usize, pcb: tcp_pcb | null, err: err_t): err_t {
   cb_accepts++;
