@@ -25,7 +25,7 @@ import { ip4_addr_ismulticast, ip4_addr_isloopback, ip4_addr_islinklocal, ip4_ad
 import {
   IP_HLEN, IP_MF, IP_OFFMASK, IP_DF, IP_PROTO_ICMP, IP_PROTO_UDP, IP_PROTO_UDPLITE, IP_PROTO_TCP,
   ip4_hdr_version, ip4_hdr_hlen, ip4_hdr_len, ip4_hdr_offset, ip4_hdr_ttl, ip4_hdr_proto, ip4_hdr_src, ip4_hdr_dest,
-  ip4_hdr_id, ip4_hdr_chksum,
+  ip4_hdr_id, ip4_hdr_chksum, ip4_hdr_check, Ip4HdrCheck,
   ip4_hdr_set_vhl, ip4_hdr_set_tos, ip4_hdr_set_len, ip4_hdr_set_id, ip4_hdr_set_offset, ip4_hdr_set_ttl,
   ip4_hdr_set_proto, ip4_hdr_set_chksum, ip4_hdr_set_src, ip4_hdr_set_dest,
 } from "./ip4_hdr";
@@ -146,12 +146,11 @@ function drop(p: pbuf, ctr: Ctr): err_t {
  */
 export function ip4_input(p: pbuf, inp: netif): err_t {
   STATS_INC(Proto.IP, Ctr.RECV);
-  if (p.len < IP_HLEN) return drop(p, Ctr.LENERR);
   let h = p.payload;
-  if (ip4_hdr_version(h) != 4) return drop(p, Ctr.ERR);
+  const bad = ip4_hdr_check(h, p.len, p.tot_len);
+  if (bad != Ip4HdrCheck.OK) return drop(p, bad == Ip4HdrCheck.VERSION ? Ctr.ERR : Ctr.LENERR);
   const hlen = ip4_hdr_hlen(h);
   const tot = <u32>ip4_hdr_len(h);
-  if (hlen < IP_HLEN || hlen > p.len || tot < hlen || tot > p.tot_len) return drop(p, Ctr.LENERR);
   // Link layers pad short frames: keep only what the header says.
   if (tot < p.tot_len) pbuf_realloc(p, tot);
   if (inet_chksum(h, hlen) != 0) return drop(p, Ctr.CHKERR);

@@ -87,3 +87,29 @@ export const IP_OFFMASK: u16 = 0x1fff;
 @inline export function ip4_hdr_set_src(h: usize, a: u32): void { store<u32>(h, a, 12); }
 // @ts-ignore: decorator
 @inline export function ip4_hdr_set_dest(h: usize, a: u32): void { store<u32>(h, a, 16); }
+
+/** What ip4_hdr_check found. */
+export const enum Ip4HdrCheck {
+  OK = 0,
+  /** Fewer than 20 bytes: not even the fixed header. */
+  TRUNCATED = 1,
+  /** Not version 4. */
+  VERSION = 2,
+  /** IHL below 5 or past the bytes there, or a total length below the header or past the packet. */
+  LENGTH = 3,
+}
+
+/**
+ * Checks the header at `h` before anything else reads it: `len` bytes are
+ * readable in place, `tot` bytes are in the packet (RFC 791 §3.1, RFC 1122
+ * §3.2.1.1: version 4; IHL at least 5 words; total length covering the
+ * header and within what arrived). After OK every accessor is in bounds.
+ */
+export function ip4_hdr_check(h: usize, len: u32, tot: u32): Ip4HdrCheck {
+  if (len < IP_HLEN) return Ip4HdrCheck.TRUNCATED;
+  if (ip4_hdr_version(h) != 4) return Ip4HdrCheck.VERSION;
+  const hlen = ip4_hdr_hlen(h);
+  const total = <u32>ip4_hdr_len(h);
+  if (hlen < IP_HLEN || hlen > len || total < hlen || total > tot) return Ip4HdrCheck.LENGTH;
+  return Ip4HdrCheck.OK;
+}

@@ -45,6 +45,32 @@ export const ETHTYPE_IPV6: u16 = 0x86dd;
 // @ts-ignore: decorator
 @inline export function vlan_hdr_type(h: usize): u16 { return bswap<u16>(load<u16>(h, 16)); }
 
+/**
+ * Bytes of the Ethernet header at `h` when `len` bytes hold it: 14, or 18
+ * with an 802.1Q tag. 0 when the frame is too short for its header.
+ */
+export function eth_hdr_len(h: usize, len: u32): u32 {
+  if (len < SIZEOF_ETH_HDR) return 0;
+  if (eth_hdr_type(h) != ETHTYPE_VLAN) return SIZEOF_ETH_HDR;
+  return len < SIZEOF_ETH_HDR + SIZEOF_VLAN_HDR ? 0 : SIZEOF_ETH_HDR + SIZEOF_VLAN_HDR;
+}
+
+/**
+ * Writes an Ethernet header at `h` (18 bytes with an 802.1Q tag when `vid`
+ * is nonzero, else 14): destination and source MAC, EtherType.
+ */
+export function eth_hdr_write(h: usize, dst: usize, src: usize, ethtype: u16, vid: u16): void {
+  mac_copy(h, dst);
+  mac_copy(h + 6, src);
+  if (vid != 0) {
+    eth_hdr_set_type(h, ETHTYPE_VLAN);
+    store<u16>(h, bswap<u16>(vid & 0x0fff), 14);
+    store<u16>(h, bswap<u16>(ethtype), 16);
+  } else {
+    eth_hdr_set_type(h, ethtype);
+  }
+}
+
 /** Copies a 6-byte MAC. */
 // @ts-ignore: decorator
 @inline export function mac_copy(dst: usize, src: usize): void {
@@ -67,23 +93,17 @@ export const ethzero: usize = memory.data<u8>([0, 0, 0, 0, 0, 0, 0, 0]);
  * header). Strips the header and hands the payload to ARP or IP.
  */
 export function ethernet_input(p: pbuf, n: netif): err_t {
-  if (p.len < SIZEOF_ETH_HDR) {
+  const h = p.payload;
+  const hlen = eth_hdr_len(h, p.len);
+  if (hlen == 0) {
     STATS_INC(Proto.LINK, Ctr.LENERR);
     STATS_INC(Proto.LINK, Ctr.DROP);
     pbuf_free(p);
     return ERR_OK;
   }
   STATS_INC(Proto.LINK, Ctr.RECV);
-  const h = p.payload;
   let type = eth_hdr_type(h);
-  let hlen = SIZEOF_ETH_HDR;
   if (type == ETHTYPE_VLAN) {
-    if (p.len < SIZEOF_ETH_HDR + SIZEOF_VLAN_HDR) {
-      STATS_INC(Proto.LINK, Ctr.LENERR);
-      STATS_INC(Proto.LINK, Ctr.DROP);
-      pbuf_free(p);
-      return ERR_OK;
-    }
     // Accept only our VLAN (if we have one); untagged netifs drop tagged frames.
     if (n.vlan == 0 || (vlan_hdr_tci(h) & 0x0fff) != n.vlan) {
       STATS_INC(Proto.LINK, Ctr.DROP);
@@ -91,7 +111,6 @@ export function ethernet_input(p: pbuf, n: netif): err_t {
       return ERR_OK;
     }
     type = vlan_hdr_type(h);
-    hlen += SIZEOF_VLAN_HDR;
   } else if (n.vlan != 0) {
     STATS_INC(Proto.LINK, Ctr.DROP);
     pbuf_free(p);
@@ -142,14 +161,14 @@ export function ethernet_output(n: netif, p: pbuf, src: usize, dst: usize, ethty
       return ERR_MEM;
     }
     memory.fill(q.payload, 0, ETH_MIN_FRAME);
-    write_header(n, q.payload, src, dst, ethtype);
+    eth_hdr_write(q.payload, dst, src, ethtype, n.vlan);
     pbuf_copy_partial(p, q.payload + hlen, p.tot_len, 0);
     const err = netif_linkoutput(n, q);
     pbuf_free(q);
     return err;
   }
   if (pbuf_add_header(p, hlen) == 0) {
-    write_header(n, p.payload, src, dst, ethtype);
+    eth_hdr_write(p.payload, dst, src, ethtype, n.vlan);
     const err = netif_linkoutput(n, p);
     pbuf_remove_header(p, hlen);
     return err;
@@ -160,21 +179,9 @@ export function ethernet_output(n: netif, p: pbuf, src: usize, dst: usize, ethty
     STATS_INC(Proto.LINK, Ctr.MEMERR);
     return ERR_MEM;
   }
-  write_header(n, h.payload, src, dst, ethtype);
+  eth_hdr_write(h.payload, dst, src, ethtype, n.vlan);
   pbuf_chain(h, p);
   const err = netif_linkoutput(n, h);
   pbuf_free(h); // also drops the reference pbuf_chain took on p
   return err;
-}
-
-function write_header(n: netif, h: usize, src: usize, dst: usize, ethtype: u16): void {
-  mac_copy(h, dst);
-  mac_copy(h + 6, src);
-  if (n.vlan != 0) {
-    eth_hdr_set_type(h, ETHTYPE_VLAN);
-    store<u16>(h, bswap<u16>(n.vlan & 0x0fff), 14);
-    store<u16>(h, bswap<u16>(ethtype), 16);
-  } else {
-    eth_hdr_set_type(h, ethtype);
-  }
 }

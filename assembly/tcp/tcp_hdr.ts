@@ -92,6 +92,19 @@ export const TCPOLEN_SACK_BASE: u32 = 4;
 // @ts-ignore: decorator
 @inline export function tcp_hdr_set_urgp(h: usize, v: u16): void { store<u16>(h, bswap<u16>(v), 18); }
 
+/**
+ * The header length when `len` bytes at `h` (of a `tot`-byte segment) hold
+ * the whole header, else 0: RFC 9293 §3.1, a data offset of at least 5
+ * words and not beyond the segment. (asip reads the header in place, so it
+ * must also be within the first `len` bytes.)
+ */
+export function tcp_hdr_check(h: usize, len: u32, tot: u32): u32 {
+  if (len < TCP_HLEN) return 0;
+  const hlen = tcp_hdr_hlen(h);
+  if (hlen < TCP_HLEN || hlen > tot || hlen > len) return 0;
+  return hlen;
+}
+
 // ---- option writers (each returns the bytes written) ------------------------------------
 
 export function tcpopt_put_mss(o: usize, mss: u16): u32 {

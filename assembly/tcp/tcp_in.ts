@@ -40,7 +40,7 @@ import { tcp_isn } from "./tcp_isn";
 import { seq_lt, seq_leq, seq_gt, seq_geq, seq_between } from "./tcp_seq";
 import {
   TCP_HLEN, TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK, TCP_URG,
-  tcp_hdr_src, tcp_hdr_dest, tcp_hdr_seqno, tcp_hdr_ackno, tcp_hdr_hlen, tcp_hdr_flags, tcp_hdr_wnd,
+  tcp_hdr_src, tcp_hdr_dest, tcp_hdr_seqno, tcp_hdr_ackno, tcp_hdr_hlen, tcp_hdr_flags, tcp_hdr_wnd, tcp_hdr_check,
   tcp_opts, tcp_parseopt, TCPOPT_F_MSS, TCPOPT_F_WS, TCPOPT_F_SACK_PERM, TCPOPT_F_TS, TCPOPT_F_SACK, TCPOLEN_TS,
 } from "./tcp_hdr";
 import {
@@ -130,9 +130,8 @@ export function tcp_input(p: pbuf, inp: netif): void {
   }
   if (inet_chksum_pseudo(p, IP_PROTO_TCP, p.tot_len, iph + 12, iph + 16) != 0) { drop(p, Ctr.CHKERR); return; }
   const h = p.payload;
-  const hlen = tcp_hdr_hlen(h);
-  // The header is read in place, so it must be in the first pbuf.
-  if (hlen < TCP_HLEN || hlen > p.tot_len || hlen > p.len) { drop(p, Ctr.LENERR); return; }
+  const hlen = tcp_hdr_check(h, p.len, p.tot_len);
+  if (hlen == 0) { drop(p, Ctr.LENERR); return; }
   if (!tcp_parseopt(h, hlen, opts())) { drop(p, Ctr.OPTERR); return; }
   src_port = tcp_hdr_src(h);
   dst_port = tcp_hdr_dest(h);
