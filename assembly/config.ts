@@ -8,6 +8,13 @@
 //
 // | option               | default | meaning                                            |
 // |----------------------|---------|----------------------------------------------------|
+// | LWIP_IPV4            | 1       | IPv4: ip4, ip4_frag, icmp, etharp                  |
+// | LWIP_IPV6            | 0       | IPv6 through the dual-stack seam (ip.ts): v6      |
+// |                      |         | addresses in pcbs, netif address slots, the v6    |
+// |                      |         | pseudo header and ISN, v6 event addresses. Off    |
+// |                      |         | until IPv6 packet processing (ipv6/) lands: with  |
+// |                      |         | it on today, v6 sends find no route (ERR_RTE)     |
+// | LWIP_IPV6_NUM_ADDRESSES | 3    | IPv6 address slots per netif (link-local + 2)      |
 // | MEM_SIZE             | 8 MiB   | bytes in the `mem` heap (PBUF_RAM, variable blocks) |
 // | MEM_ALIGNMENT        | 8       | alignment of heap blocks and pool elements          |
 // | PBUF_POOL_SIZE       | 512     | buffers in the PBUF_POOL pool (RX frames)          |
@@ -41,6 +48,18 @@
 // The pbuf layer header room (PBUF_LINK_HLEN etc.) follows lwIP's opt.h.
 
 // Each option: `--use ASIP_<NAME>=value` overrides it at build time.
+
+// ---- protocols (lwIP opt.h) -----------------------------------------------------
+// Feature switches are compile-time constants: code under `if (LWIP_IPV6)`
+// is neither compiled nor resolved when the switch is off, so a build
+// carries only the protocols it names (lwIP's #if LWIP_IPV6). Later
+// protocols (DHCP, IGMP, MLD, …) get one switch each here.
+export const LWIP_IPV4: bool = isDefined(ASIP_IPV4) ? ASIP_IPV4 != 0 : true;
+export const LWIP_IPV6: bool = isDefined(ASIP_IPV6) ? ASIP_IPV6 != 0 : false;
+export const LWIP_IPV6_NUM_ADDRESSES: i32 = isDefined(ASIP_IPV6_NUM_ADDRESSES) ? ASIP_IPV6_NUM_ADDRESSES : 3;
+// @ts-ignore: a compile-time check
+if (!LWIP_IPV4 && !LWIP_IPV6) ERROR("config.ts: a build needs LWIP_IPV4 or LWIP_IPV6 (ASIP_IPV4 / ASIP_IPV6)");
+
 export const MEM_SIZE: i32 = isDefined(ASIP_MEM_SIZE) ? ASIP_MEM_SIZE : 8 << 20;
 export const MEM_ALIGNMENT: i32 = 8;
 export const PBUF_POOL_SIZE: i32 = isDefined(ASIP_PBUF_POOL_SIZE) ? ASIP_PBUF_POOL_SIZE : 512;

@@ -1,15 +1,28 @@
-// ip_addr: the tagged dual-stack address (lwIP ip_addr.h).
+// ip_addr: the tagged dual-stack address (lwIP ip_addr.h), and the address
+// facts of both families (RFC 1122 §3.2.1.3, RFC 4291 §2.4).
 //
-// Every address a pcb or netif holds is an ip_addr: a type tag and room for
-// an IPv6 address. IPv4 addresses occupy the first 4 bytes, stored in
-// network byte order, so `load<u32>` of them gives lwIP's `ip4_addr.addr`
-// (network order in memory) and comparisons need no swapping.
+// Every address a pcb or netif holds, and every address the host passes in
+// or reads out (docs/abi.md), is an ip_addr:
 //
-//   struct ip_addr (20 bytes):
-//   +0  type  u8   IPADDR_TYPE_V4 | IPADDR_TYPE_V6 | IPADDR_TYPE_ANY
-//   +1  zone  u8   IPv6 scope zone (netif index), 0 = none
-//   +2..3          reserved
-//   +4  addr  16 bytes (IPv4: first 4 bytes)
+//   struct ip_addr (IP_ADDR_SIZE = 20 bytes):
+//   +0   addr  16 bytes, network order: an IPv6 address, or an IPv4 address
+//              in bytes 0..3 with bytes 4..15 zero
+//   +16  type  u8   IPADDR_TYPE_V4 (0) | IPADDR_TYPE_V6 (6) | IPADDR_TYPE_ANY (46)
+//   +17  zone  u8   IPv6 scope zone (RFC 4007 §6): the netif index a scoped
+//                   (link-local) address belongs to; 0 = none
+//   +18        u16  reserved, zero
+//
+// The address comes first so that a pointer to an ip_addr is a pointer to its
+// address bytes: IPv4 code loads the u32 at +0 (lwIP's ip4_addr.addr, network
+// order in memory, so comparisons need no swapping), and pseudo headers and
+// ISNs read the 16 bytes in place (lwIP's ip_2_ip4 / ip_2_ip6 are no-ops).
+//
+// IPADDR_TYPE_ANY is lwIP's "either family": a pcb of that type serves IPv4
+// and IPv6 (its all-zero address is both 0.0.0.0 and ::). With LWIP_IPV6 off
+// every address is IPv4 (V4, or ANY meaning IPv4 too), and the v6 branches
+// below are compiled out.
+
+import { LWIP_IPV6 } from "./config";
 
 export const IPADDR_TYPE_V4: u8 = 0;
 export const IPADDR_TYPE_V6: u8 = 6;
@@ -18,16 +31,17 @@ export const IP_ADDR_SIZE: usize = 20;
 
 @unmanaged
 export class ip_addr {
-  type: u8;
-  zone: u8;
-  _r: u16;
   a0: u32; // addr bytes 0..3 (the IPv4 address), network order in memory
   a1: u32;
   a2: u32;
   a3: u32;
+  type: u8;
+  zone: u8;
+  _r: u16;
 }
 
-// IPv4 constants, as u32 values whose memory bytes are in network order.
+// ---- IPv4 (values: the u32 whose memory bytes are a.b.c.d) --------------------------
+
 export const IP4_ADDR_ANY: u32 = 0;
 export const IP4_ADDR_BROADCAST: u32 = 0xffffffff;
 /** 127.0.0.1 */
@@ -50,13 +64,59 @@ export const IP4_ADDR_LOOPBACK: u32 = 0x0100007f;
 // @ts-ignore: decorator
 @inline export function ip4_addr_net_eq(a: u32, b: u32, mask: u32): bool { return (a & mask) == (b & mask); }
 
+// ---- IPv6 (a pointer to 16 bytes in network order; RFC 4291 §2.4) --------------------
+
+/** :: (the unspecified address, RFC 4291 §2.5.2). */
+export function ip6_addr_isany(p: usize): bool {
+  return (load<u32>(p) | load<u32>(p, 4) | load<u32>(p, 8) | load<u32>(p, 12)) == 0;
+}
+/** ::1 (RFC 4291 §2.5.3). */
+export function ip6_addr_isloopback(p: usize): bool {
+  return (load<u32>(p) | load<u32>(p, 4) | load<u32>(p, 8)) == 0 && load<u32>(p, 12) == 0x01000000;
+}
+/** ff00::/8 (RFC 4291 §2.7). */
+// @ts-ignore: decorator
+@inline export function ip6_addr_ismulticast(p: usize): bool { return load<u8>(p) == 0xff; }
+/** fe80::/10 (RFC 4291 §2.5.6). */
+// @ts-ignore: decorator
+@inline export function ip6_addr_islinklocal(p: usize): bool { return load<u8>(p) == 0xfe && (load<u8>(p, 1) & 0xc0) == 0x80; }
+/** ::ffff:0:0/96, an IPv4-mapped address (RFC 4291 §2.5.5.2); its IPv4 address is the u32 at +12. */
+export function ip6_addr_isipv4mapped(p: usize): bool {
+  return (load<u32>(p) | load<u32>(p, 4)) == 0 && load<u32>(p, 8) == 0xffff0000;
+}
+
+// ---- the tagged address ---------------------------------------------------------------
+
+/** Is `a` an IPv6 address? Always false in builds without IPv6. */
+// @ts-ignore: decorator
+@inline export function IP_IS_V6(a: ip_addr): bool { return LWIP_IPV6 && a.type == IPADDR_TYPE_V6; }
+/** Is `a` an IPv4 address (V4, or ANY, whose zero bytes are 0.0.0.0 too)? */
+// @ts-ignore: decorator
+@inline export function IP_IS_V4(a: ip_addr): bool { return !IP_IS_V6(a); }
+/** Pointer to `a`'s 16 address bytes (lwIP ip_2_ip6). */
+// @ts-ignore: decorator
+@inline export function ip_2_ip6(a: ip_addr): usize { return changetype<usize>(a); }
+
 export function ip_addr_set_ip4(dst: ip_addr, a: u32): void {
-  dst.type = IPADDR_TYPE_V4;
-  dst.zone = 0;
   dst.a0 = a;
   dst.a1 = 0;
   dst.a2 = 0;
   dst.a3 = 0;
+  store<u32>(changetype<usize>(dst), 0, 16); // type V4, zone 0, reserved 0
+}
+
+/** An IPv6 address from 16 bytes at `src`, with scope zone `zone` (0 = none). */
+export function ip_addr_set_ip6(dst: ip_addr, src: usize, zone: u8): void {
+  memory.copy(changetype<usize>(dst), src, 16);
+  dst.type = IPADDR_TYPE_V6;
+  dst.zone = zone;
+  dst._r = 0;
+}
+
+/** The unspecified address of `type` (0.0.0.0, ::, or either). */
+export function ip_addr_set_any(dst: ip_addr, type: u8): void {
+  memory.fill(changetype<usize>(dst), 0, IP_ADDR_SIZE);
+  dst.type = type;
 }
 
 export function ip_addr_copy(dst: ip_addr, src: ip_addr): void {
@@ -64,12 +124,26 @@ export function ip_addr_copy(dst: ip_addr, src: ip_addr): void {
 }
 
 export function ip_addr_isany(a: ip_addr): bool {
-  if (a.type == IPADDR_TYPE_V4) return a.a0 == 0;
+  if (!IP_IS_V6(a)) return a.a0 == 0;
   return (a.a0 | a.a1 | a.a2 | a.a3) == 0;
 }
 
+/** Same family, same address, and for IPv6 the same zone (lwIP ip_addr_cmp). */
 export function ip_addr_eq(a: ip_addr, b: ip_addr): bool {
+  if (!LWIP_IPV6) return a.a0 == b.a0; // every address is IPv4
   if (a.type != b.type) return false;
-  if (a.type == IPADDR_TYPE_V4) return a.a0 == b.a0;
+  if (a.type != IPADDR_TYPE_V6) return a.a0 == b.a0;
   return a.a0 == b.a0 && a.a1 == b.a1 && a.a2 == b.a2 && a.a3 == b.a3 && a.zone == b.zone;
+}
+
+export function ip_addr_ismulticast(a: ip_addr): bool {
+  return IP_IS_V6(a) ? ip6_addr_ismulticast(ip_2_ip6(a)) : ip4_addr_ismulticast(a.a0);
+}
+
+export function ip_addr_isloopback(a: ip_addr): bool {
+  return IP_IS_V6(a) ? ip6_addr_isloopback(ip_2_ip6(a)) : ip4_addr_isloopback(a.a0);
+}
+
+export function ip_addr_islinklocal(a: ip_addr): bool {
+  return IP_IS_V6(a) ? ip6_addr_islinklocal(ip_2_ip6(a)) : ip4_addr_islinklocal(a.a0);
 }
