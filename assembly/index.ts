@@ -7,7 +7,7 @@
 
 // The mvp build routes abort() to core/abort's trapAbort (asconfig.json).
 import "./core/abort";
-import { mem_init, mem_malloc, mem_free, mem_used } from "./core/mem";
+import { mem_init, mem_used } from "./core/mem";
 import { memp_init, memp_set_num, MEMP_MAX, memp_used } from "./core/memp";
 import { sys_check_timeouts, sys_timeouts_sleeptime, sys_set_now } from "./core/timeouts";
 import { stats_base, STATS_SIZE, STATS_PROTO_COUNT, STATS_PROTO_WORDS, STATS_MEM_OFFSET, STATS_MEMP_OFFSET } from "./core/stats";

@@ -42,6 +42,7 @@ export function raw_host_new(proto: u32, ip_type: u32, eat: u32): usize {
   const pcb = raw_new_ip_type(t, <u8>proto);
   if (pcb == null) return 0;
   pcb.flags |= RAW_FLAGS_HOST | (eat != 0 ? RAW_FLAGS_HOST_EAT : 0);
+  pcb.host = <u32>changetype<usize>(pcb);
   return changetype<usize>(pcb);
 }
 

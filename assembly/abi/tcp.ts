@@ -48,14 +48,15 @@
 import { pbuf, pbuf_free } from "../core/pbuf";
 import { err_t, ERR_OK, ERR_ARG, ERR_MEM, ERR_VAL, ERR_CONN } from "../core/err";
 import { MEMP, memp_num } from "../core/memp";
-import { ev_push } from "../core/rings";
+import { ev_push, ev_push_flags, ev_addr, ev_addr_flags } from "../core/rings";
+import { ip_pcb_local, ip_pcb_remote } from "../ip";
 import { ip_addr, ip_addr_set_ip4, IP_ADDR_SIZE } from "../ip_addr";
 import { netif_get_by_index } from "../netif/netif";
 import {
   tcp_pcb, tcp_new, tcp_arg, tcp_bind, tcp_bind_netif, tcp_listen_with_backlog, tcp_accept, tcp_connect,
   tcp_write, tcp_output, tcp_recved, tcp_sndbuf, tcp_sndqueuelen, tcp_recv, tcp_sent, tcp_err, tcp_poll,
   tcp_close, tcp_shutdown, tcp_abort, tcp_setprio, tcp_nagle_disable, tcp_nagle_enable, tcp_set_cc,
-  tcp_state_of, tcp_local_ip, tcp_remote_ip, tcp_backlog_delayed, tcp_backlog_accepted, tcp_keepalive_set,
+  tcp_state_of, tcp_backlog_delayed, tcp_backlog_accepted, tcp_keepalive_set,
   tcp_set_syn_queue, tcp_set_time_wait, TCP_PCB_SIZE, TF_HOST, SOF_KEEPALIVE, TCP_WRITE_FLAG_COPY, TCP_WRITE_FLAG_MORE, tcp_listen_err } from "../tcp/tcp";
 /** Loss-recovery counters (tcp.ts TcpMib): address of TcpMib.COUNT u32s. */
 export { tcp_mib_base } from "../tcp/tcp";
@@ -193,8 +194,9 @@ function host_accept(arg: usize, newpcb: tcp_pcb | null, err: err_t): err_t {
     return ERR_MEM;
   }
   install(newpcb);
-  const ok = ev_push(EV_TCP_ACCEPT, lh, null, h, tcp_remote_ip(newpcb).a0, <u32>newpcb.remote_port,
-    tcp_local_ip(newpcb).a0, <u32>newpcb.local_port);
+  const remote = ip_pcb_remote(newpcb), local = ip_pcb_local(newpcb);
+  const ok = ev_push_flags(EV_TCP_ACCEPT, ev_addr_flags(remote), lh, null, h, ev_addr(remote, 0), <u32>newpcb.remote_port,
+    ev_addr(local, 1), <u32>newpcb.local_port);
   if (!ok) {
     // The host would never hear of it: refuse (TCP aborts it; the client sees RST).
     slot_free(h);
@@ -404,9 +406,9 @@ export function tcp_host_addr(h: u32, which: u32): u32 {
   const pcb = host_pcb(h);
   if (pcb == null) return 0;
   if (which >= 2 && pcb.state == LISTEN) return 0;
-  if (which == 0) return tcp_local_ip(pcb).a0;
+  if (which == 0) return ip_pcb_local(pcb).a0;
   if (which == 1) return <u32>pcb.local_port;
-  if (which == 2) return tcp_remote_ip(pcb).a0;
+  if (which == 2) return ip_pcb_remote(pcb).a0;
   return <u32>pcb.remote_port;
 }
 

@@ -21,9 +21,10 @@ import { MEMP, memp_owns } from "../core/memp";
 import { pbuf_copy_in_chksum, CHKSUM_COPY_ERR } from "../core/chksum";
 import { ip_addr, ip_addr_set_ip4, IPADDR_TYPE_V4, IPADDR_TYPE_V6, IPADDR_TYPE_ANY, IP_ADDR_SIZE } from "../ip_addr";
 import { netif_get_by_index } from "../netif/netif";
+import { ip_pcb_local } from "../ip";
 import {
   udp_pcb, udp_new_ip_type, udp_remove, udp_bind, udp_bind_netif, udp_connect, udp_disconnect, udp_sendto, udp_sendto_chksum,
-  udp_local_ip, UDP_FLAGS_HOST, UDP_FLAGS_UDPLITE, UDP_FLAGS_NOCHKSUM, UDP_FLAGS_MULTICAST_LOOP,
+  UDP_FLAGS_HOST, UDP_FLAGS_UDPLITE, UDP_FLAGS_NOCHKSUM, UDP_FLAGS_MULTICAST_LOOP,
 } from "../udp";
 
 const arg_addr: usize = memory.data(<i32>IP_ADDR_SIZE, 8);
@@ -50,6 +51,7 @@ export function udp_host_new(ip_type: u32, udplite: u32): usize {
   const pcb = udp_new_ip_type(t);
   if (pcb == null) return 0;
   pcb.flags |= UDP_FLAGS_HOST | (udplite != 0 ? UDP_FLAGS_UDPLITE : 0);
+  pcb.host = <u32>changetype<usize>(pcb);
   return changetype<usize>(pcb);
 }
 
@@ -91,7 +93,7 @@ export function udp_host_local_port(h: usize): u32 {
 
 export function udp_host_local_ip(h: usize): u32 {
   const pcb = host_pcb(h);
-  return pcb != null ? udp_local_ip(pcb).a0 : 0;
+  return pcb != null ? ip_pcb_local(pcb).a0 : 0;
 }
 
 /** Sets (`on` ≠ 0) or clears socket options: SOF_REUSEADDR 0x04, SOF_BROADCAST 0x20. */

@@ -326,6 +326,20 @@ export function inet_chksum_pbuf(p: pbuf): u16 {
 }
 
 /**
+ * The partial sum (folded, uncomplemented, network-order semantics) of the
+ * IPv4 pseudo header alone: for a sender that adds its header's and its
+ * payload's partial sums itself (the payload's taken while copying it in).
+ */
+export function inet_pseudo_sum(proto: u8, proto_len: u32, src_ptr: usize, dst_ptr: usize): u32 {
+  return swap16(fold64(pseudo4_le(proto, proto_len, src_ptr, dst_ptr)));
+}
+
+/** As `inet_pseudo_sum`, for the IPv6 pseudo header (RFC 8200 §8.1). */
+export function ip6_pseudo_sum(proto: u8, proto_len: u32, src_ptr: usize, dst_ptr: usize): u32 {
+  return swap16(fold64(pseudo6_le(proto, proto_len, src_ptr, dst_ptr)));
+}
+
+/**
  * TCP/UDP checksum over an IPv4 pseudo header and the whole chain `p`.
  * `src_ptr`/`dst_ptr` point at 4-byte addresses in network order;
  * `proto_len` is the transport length written into the pseudo header.
@@ -358,6 +372,19 @@ export function ip6_chksum_pseudo(p: pbuf, proto: u8, proto_len: u32, src_ptr: u
 export function ip6_chksum_pseudo_partial(p: pbuf, proto: u8, proto_len: u32, chksum_len: u32, src_ptr: usize, dst_ptr: usize): u16 {
   const s = fold32(fold64(pseudo6_le(proto, proto_len, src_ptr, dst_ptr)) + pbuf_sum_le(p, chksum_len));
   return <u16>~swap16(s);
+}
+
+// ---- incremental update ----------------------------------------------------
+
+/**
+ * RFC 1624 eqn. 3: a header checksum after one 16-bit word changed from `m`
+ * to `m2` (host numbers of the big-endian words), without summing again.
+ */
+export function chksum_adjust(hc: u16, m: u16, m2: u16): u16 {
+  let sum: u32 = (<u32>(~hc & 0xffff)) + (<u32>(~m & 0xffff)) + <u32>m2;
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  return <u16>~sum;
 }
 
 // ---- checksum while copying ----------------------------------------------

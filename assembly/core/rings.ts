@@ -32,8 +32,18 @@
 // (payload of a received datagram or segment) until ev_done, unless the host
 // took it over with ev_take (then the host frees it later with pbuf_free).
 
-import { TX_RING_SIZE, EVENT_RING_SIZE } from "../config";
+//
+// Addresses in events. Records that name addresses (UDP and raw receive,
+// UDP ICMP errors, TCP accept, IPv6 address changes) carry an IPv4 address
+// in a u32 argument, network order, as everywhere in the ABI. An IPv6
+// address does not fit: then the record's flags have EV_FLAG_IP6, and each
+// address argument is instead the pointer to an ip_addr (20 bytes,
+// ip_addr.ts) in the record's address area (two per record), valid until
+// the record is released. The area exists only with LWIP_IPV6.
+
+import { TX_RING_SIZE, EVENT_RING_SIZE, LWIP_IPV6 } from "../config";
 import { pbuf, pbuf_free, pbuf_ref } from "./pbuf";
+import { ip_addr, ip_addr_copy, IP_IS_V6, IP_ADDR_SIZE } from "../ip_addr";
 
 export const RING_HDR: usize = 16;
 export const TX_ENTRY: usize = 16;
@@ -45,6 +55,11 @@ const EV_CAP: u32 = <u32>(1 << (32 - clz<u32>(<u32>EVENT_RING_SIZE - 1)));
 
 export let tx_ring: usize = 0;
 export let ev_ring: usize = 0;
+/** LWIP_IPV6: two ip_addrs per event record (see the file comment). */
+let ev_addrs: usize = 0;
+
+/** Flag of an event record whose address arguments are ip_addr pointers (IPv6). */
+export const EV_FLAG_IP6: u16 = 0x0001;
 
 export function rings_init(): void {
   tx_ring = heap.alloc(RING_HDR + <usize>TX_CAP * TX_ENTRY);
@@ -53,6 +68,7 @@ export function rings_init(): void {
   ev_ring = heap.alloc(RING_HDR + <usize>EV_CAP * EV_RECORD);
   memory.fill(ev_ring, 0, RING_HDR);
   store<u32>(ev_ring, EV_CAP, 8);
+  if (LWIP_IPV6) ev_addrs = heap.alloc(<usize>EV_CAP * 2 * IP_ADDR_SIZE);
 }
 
 /**
@@ -100,6 +116,35 @@ export function tx_done(n: u32): void {
  * host releases the record. Returns false (and counts it) when the ring is full.
  */
 export function ev_push(type: u16, handle: u32, p: pbuf | null, a: u32, b: u32, c: u32, d: u32, e: u32): bool {
+  return ev_push_flags(type, 0, handle, p, a, b, c, d, e);
+}
+
+/** The record flags for address arguments like `a`: EV_FLAG_IP6 when it is IPv6. */
+// @ts-ignore: decorator
+@inline export function ev_addr_flags(a: ip_addr): u16 { return IP_IS_V6(a) ? EV_FLAG_IP6 : 0; }
+
+/**
+ * The argument that carries `a` in the next record pushed: the IPv4 address
+ * itself, or (IPv6) the pointer to a copy in that record's address slot `k`
+ * (0 or 1). Evaluate it as an argument of the ev_push_flags that follows.
+ */
+// @ts-ignore: decorator
+@inline export function ev_addr(a: ip_addr, k: u32): u32 {
+  if (!IP_IS_V6(a)) return a.a0;
+  return ev_addr6(a, k);
+}
+
+function ev_addr6(a: ip_addr, k: u32): u32 {
+  const head = load<u32>(ev_ring);
+  // A full ring's next slot is still the oldest record's: leave it (the push fails anyway).
+  if (head - load<u32>(ev_ring, 4) >= EV_CAP) return 0;
+  const s = ev_addrs + (<usize>(head & (EV_CAP - 1)) * 2 + <usize>k) * IP_ADDR_SIZE;
+  ip_addr_copy(changetype<ip_addr>(s), a);
+  return <u32>s;
+}
+
+/** ev_push with record flags (EV_FLAG_IP6: the address arguments are ip_addr pointers). */
+export function ev_push_flags(type: u16, flags: u16, handle: u32, p: pbuf | null, a: u32, b: u32, c: u32, d: u32, e: u32): bool {
   const head = load<u32>(ev_ring);
   if (head - load<u32>(ev_ring, 4) >= EV_CAP) {
     store<u32>(ev_ring, load<u32>(ev_ring, 12) + 1, 12);
@@ -107,7 +152,7 @@ export function ev_push(type: u16, handle: u32, p: pbuf | null, a: u32, b: u32, 
   }
   const r = ev_ring + RING_HDR + <usize>(head & (EV_CAP - 1)) * EV_RECORD;
   store<u16>(r, type);
-  store<u16>(r, 0, 2);
+  store<u16>(r, flags, 2);
   store<u32>(r, handle, 4);
   if (p) pbuf_ref(p);
   store<usize>(r, changetype<usize>(p), 8);

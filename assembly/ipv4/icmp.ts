@@ -2,7 +2,8 @@
 //
 // Answers echo requests, sends destination unreachable and time exceeded
 // errors (rate limited), and passes errors about our own packets to the UDP
-// (and later TCP) pcb they concern.
+// or TCP pcb they concern, with the quoted addresses as ip_addrs: IP is
+// reached through ip.ts like from any transport.
 //
 //    0                   1                   2                   3
 //   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
@@ -15,19 +16,20 @@
 import { pbuf, pbuf_alloc, pbuf_free, pbuf_add_header_force, pbuf_remove_header, pbuf_copy_partial, pbuf_layer, pbuf_type, PBUF_FLAG_LLBCAST, PBUF_FLAG_LLMCAST } from "../core/pbuf";
 import { err_t, ERR_OK, ERR_MEM, ERR_RTE } from "../core/err";
 import { STATS_INC, Proto, Ctr } from "../core/stats";
-import { inet_chksum, inet_chksum_pbuf } from "../core/chksum";
+import { inet_chksum, inet_chksum_pbuf, chksum_adjust } from "../core/chksum";
 import { sys_now } from "../core/timeouts";
-import { netif } from "../netif/netif";
-import { ip4_addr_ismulticast } from "../ip_addr";
+import { netif, netif_ip4_addr } from "../netif/netif";
+import { ip_addr, ip_addr_set_ip4, ip_addr_ismulticast, ip4_addr_ismulticast, IP_ADDR_SIZE } from "../ip_addr";
 import {
   IP_HLEN, IP_OFFMASK, IP_PROTO_ICMP, IP_PROTO_UDP, IP_PROTO_UDPLITE, IP_PROTO_TCP,
   ip4_hdr_hlen, ip4_hdr_offset, ip4_hdr_proto, ip4_hdr_src, ip4_hdr_dest,
   ip4_hdr_set_src, ip4_hdr_set_dest, ip4_hdr_set_ttl,
 } from "./ip4_hdr";
+import { ip4_current_header } from "./ip4";
 import {
-  ip_current_header, ip_current_dest, ip_current_netif, ip4_addr_isbroadcast, ip4_route, ip4_output_if,
-  ip4_output_if_hdrincl, chksum_adjust,
-} from "./ip4";
+  ip_current_src_addr, ip_current_dest_addr, ip_current_netif, ip_addr_isbroadcast, ip_route, ip_output_if,
+  ip_output_if_hdrincl,
+} from "../ip";
 import { udp_icmp_error } from "../udp";
 import { tcp_icmp_error } from "../tcp/tcp_in";
 
@@ -110,6 +112,11 @@ export function icmp_rate_reset(): void {
   tokens_at = sys_now();
 }
 
+/** The quoted datagram's addresses, and the destination of an error we send. */
+const quoted_src: usize = memory.data(<i32>IP_ADDR_SIZE, 8);
+const quoted_dst: usize = memory.data(<i32>IP_ADDR_SIZE, 8);
+const err_to: usize = memory.data(<i32>IP_ADDR_SIZE, 8);
+
 function drop(p: pbuf, ctr: Ctr): void {
   STATS_INC(Proto.ICMP, ctr);
   if (ctr != Ctr.DROP) STATS_INC(Proto.ICMP, Ctr.DROP);
@@ -140,10 +147,18 @@ export function icmp_input(p: pbuf, inp: netif): void {
       if (qhlen >= IP_HLEN && p.len >= ICMP_HLEN + qhlen + 8) {
         const proto = ip4_hdr_proto(q);
         const rest = bswap<u32>(load<u32>(h, 4));
+        const qsrc = changetype<ip_addr>(quoted_src), qdst = changetype<ip_addr>(quoted_dst);
+        ip_addr_set_ip4(qsrc, ip4_hdr_src(q));
+        ip_addr_set_ip4(qdst, ip4_hdr_dest(q));
+        // The quoted transport header: at least its first 8 bytes (RFC 792).
+        const th = q + qhlen;
+        const th_len = p.len - ICMP_HLEN - qhlen;
         if (proto == IP_PROTO_UDP || proto == IP_PROTO_UDPLITE) {
-          udp_icmp_error(q, p.len - ICMP_HLEN, type, icmp_hdr_code(h));
+          udp_icmp_error(qsrc, qdst, proto, th, th_len, type, icmp_hdr_code(h));
+        } else if (proto == IP_PROTO_TCP) {
+          // RFC 1191: the next-hop MTU is the low 16 bits of the rest-of-header word.
+          tcp_icmp_error(qsrc, qdst, th, th_len, type, icmp_hdr_code(h), rest & 0xffff);
         }
-        icmp_error_hook(q, p.len - ICMP_HLEN, type, icmp_hdr_code(h), rest);
       } else {
         STATS_INC(Proto.ICMP, Ctr.LENERR);
       }
@@ -155,18 +170,12 @@ export function icmp_input(p: pbuf, inp: netif): void {
   pbuf_free(p);
 }
 
-/** TCP's hook for ICMP errors about its segments (set when TCP lands). */
-function icmp_error_hook(quoted_iph: usize, len: u32, type: u8, code: u8, rest: u32): void {
-  // RFC 1191: the next-hop MTU is the low 16 bits of the rest-of-header word.
-  if (ip4_hdr_proto(quoted_iph) == IP_PROTO_TCP) tcp_icmp_error(quoted_iph, len, type, code, rest & 0xffff);
-}
-
 /** Turns an echo request into the reply in place and sends it (RFC 792). */
 function echo_reply(p: pbuf, inp: netif): void {
-  const dest = ip_current_dest();
+  const dest = ip_current_dest_addr();
   const n = ip_current_netif();
   // No replies to broadcast or multicast pings (RFC 1122 §3.2.2.6 allows either; lwIP's default).
-  if (n == null || ip4_addr_isbroadcast(dest, inp) || ip4_addr_ismulticast(dest) ||
+  if (n == null || ip_addr_isbroadcast(dest, inp) || ip_addr_ismulticast(dest) ||
       (p.flags & (PBUF_FLAG_LLBCAST | PBUF_FLAG_LLMCAST)) != 0) {
     drop(p, Ctr.DROP);
     return;
@@ -176,13 +185,12 @@ function echo_reply(p: pbuf, inp: netif): void {
   const old_word = (<u16>ICMP_ECHO << 8) | icmp_hdr_code(h);
   icmp_hdr_set_type(h, ICMP_ER);
   icmp_hdr_set_chksum(h, chksum_adjust(icmp_hdr_chksum(h), old_word, <u16>icmp_hdr_code(h)));
-  const iph = ip_current_header();
+  const iph = ip4_current_header();
   const hlen = ip4_hdr_hlen(iph);
   if (pbuf_add_header_force(p, hlen) != 0) { drop(p, Ctr.ERR); return; }
   const ip = p.payload; // == iph
-  const src = ip4_hdr_src(ip);
-  ip4_hdr_set_src(ip, dest);
-  ip4_hdr_set_dest(ip, src);
+  ip4_hdr_set_src(ip, dest.a0);
+  ip4_hdr_set_dest(ip, ip_current_src_addr().a0);
   ip4_hdr_set_ttl(ip, ICMP_TTL);
   // Options of the request are not echoed back; a reply keeps only the base header.
   if (hlen > IP_HLEN) {
@@ -190,9 +198,9 @@ function echo_reply(p: pbuf, inp: netif): void {
     pbuf_remove_header(p, hlen - IP_HLEN);
     store<u8>(p.payload, 0x45);
   }
-  const out = ip4_route(src);
+  const out = ip_route(null, ip_current_src_addr());
   STATS_INC(Proto.ICMP, Ctr.XMIT);
-  ip4_output_if_hdrincl(p, out != null ? out : inp);
+  ip_output_if_hdrincl(p, out != null ? out : inp);
   pbuf_free(p);
 }
 
@@ -237,7 +245,9 @@ function send_error(p: pbuf, type: u8, code: u8, rest: u32): err_t {
     STATS_INC(Proto.ICMP, Ctr.DROP);
     return ERR_OK;
   }
-  const out = ip4_route(src);
+  const to = changetype<ip_addr>(err_to);
+  ip_addr_set_ip4(to, src);
+  const out = ip_route(null, to);
   if (out == null) {
     STATS_INC(Proto.ICMP, Ctr.RTERR);
     return ERR_RTE;
@@ -258,7 +268,7 @@ function send_error(p: pbuf, type: u8, code: u8, rest: u32): err_t {
   icmp_hdr_set_chksum(h, inet_chksum(h, ICMP_HLEN + quote));
   STATS_INC(Proto.ICMP, Ctr.XMIT);
   // Our source: the address of the netif the error leaves by (what traceroute shows).
-  const err = ip4_output_if(q, out.ip_addr, src, ICMP_TTL, 0, IP_PROTO_ICMP, out);
+  const err = ip_output_if(q, netif_ip4_addr(out), to, ICMP_TTL, 0, IP_PROTO_ICMP, out);
   pbuf_free(q);
   return err;
 }

@@ -5,7 +5,7 @@
 // header checksum), trims link-layer padding, decides whether the packet is
 // for one of our addresses (weak host model, RFC 1122 §3.3.4.2), reassembles
 // fragments, offers the packet to raw pcbs, then hands the payload to ICMP,
-// UDP or TCP with the header reachable through ip_current_header(). Packets
+// UDP or TCP with the addresses and protocol in ip.ts ip_current_*(). Packets
 // for others are forwarded when forwarding is on.
 //
 // Output prepends the header in the pbuf's header room and restores the
@@ -14,20 +14,20 @@
 import { pbuf, pbuf_free, pbuf_add_header, pbuf_remove_header, pbuf_realloc, pbuf_add_header_force, PBUF_FLAG_LLBCAST, PBUF_FLAG_LLMCAST } from "../core/pbuf";
 import { err_t, ERR_OK, ERR_BUF, ERR_RTE, ERR_VAL, ERR_IF } from "../core/err";
 import { STATS_INC, Proto, Ctr } from "../core/stats";
-import { inet_chksum } from "../core/chksum";
+import { inet_chksum, chksum_adjust } from "../core/chksum";
 import { asip_random } from "../core/random";
 import {
-  netif, netif_loop, netif_default, netif_get_by_index, netif_loop_output, NetifKind, NETIF_LAST_IDX,
+  netif, netif_loop, netif_default, netif_get_by_index, netif_loop_output, netif_output4, NetifKind, NETIF_LAST_IDX,
   NETIF_FLAG_UP, NETIF_FLAG_LINK_UP, NETIF_FLAG_BROADCAST,
 } from "../netif/netif";
-import { etharp_output } from "../netif/etharp";
+import { ip_data_set4, ip_data_clear } from "../ip";
 import { ip4_addr_ismulticast, ip4_addr_isloopback, ip4_addr_islinklocal, ip4_addr_net_eq, IP4_ADDR_BROADCAST } from "../ip_addr";
 import {
   IP_HLEN, IP_MF, IP_OFFMASK, IP_DF, IP_PROTO_ICMP, IP_PROTO_UDP, IP_PROTO_UDPLITE, IP_PROTO_TCP,
-  ip4_hdr_version, ip4_hdr_hlen, ip4_hdr_len, ip4_hdr_offset, ip4_hdr_ttl, ip4_hdr_proto, ip4_hdr_src, ip4_hdr_dest,
-  ip4_hdr_id, ip4_hdr_chksum, ip4_hdr_check, Ip4HdrCheck,
-  ip4_hdr_set_vhl, ip4_hdr_set_tos, ip4_hdr_set_len, ip4_hdr_set_id, ip4_hdr_set_offset, ip4_hdr_set_ttl,
-  ip4_hdr_set_proto, ip4_hdr_set_chksum, ip4_hdr_set_src, ip4_hdr_set_dest,
+  ip4_hdr_hlen, ip4_hdr_len, ip4_hdr_offset, ip4_hdr_ttl, ip4_hdr_proto, ip4_hdr_src, ip4_hdr_dest,
+  ip4_hdr_id, ip4_hdr_chksum, ip4_hdr_check, Ip4HdrCheck, ip4_hdr_set_vhl, ip4_hdr_set_tos, ip4_hdr_set_len,
+  ip4_hdr_set_id, ip4_hdr_set_offset, ip4_hdr_set_ttl, ip4_hdr_set_proto, ip4_hdr_set_chksum,
+  ip4_hdr_set_src, ip4_hdr_set_dest,
 } from "./ip4_hdr";
 import { ip4_reass, ip4_frag, ip4_frag_init } from "./ip4_frag";
 import { icmp_input, icmp_dest_unreach, icmp_time_exceeded, icmp_frag_needed, ICMP_DUR_PROTO, ICMP_DUR_NET, ICMP_TE_TTL } from "./icmp";
@@ -35,32 +35,15 @@ import { udp_input } from "../udp";
 import { tcp_input } from "../tcp/tcp_in";
 import { raw_input } from "../raw";
 
-/** TTL of packets we originate (Linux's default; lwIP uses 255). */
-export const IP_DEFAULT_TTL: u8 = 64;
-
 /** Forward packets between netifs (RFC 1812). Off by default, like a host. */
 export let ip_forward_enabled: bool = false;
 export function ip4_set_forwarding(on: bool): void { ip_forward_enabled = on; }
 
 let ip_id: u16 = 0;
 
-// ---- the packet being processed (lwIP ip_data) ---------------------------------
+/** The IPv4 header of the packet being delivered (ICMP answers echo requests in place). */
 let cur_header: usize = 0;
-let cur_header_len: u32 = 0;
-let cur_src: u32 = 0;
-let cur_dest: u32 = 0;
-let cur_netif: netif | null = null;
-let cur_input_netif: netif | null = null;
-
-/** The IPv4 header of the packet being delivered (valid during input callbacks). */
-export function ip_current_header(): usize { return cur_header; }
-export function ip_current_header_tot_len(): u32 { return cur_header_len; }
-export function ip_current_src(): u32 { return cur_src; }
-export function ip_current_dest(): u32 { return cur_dest; }
-/** The netif whose address the packet matched. */
-export function ip_current_netif(): netif | null { return cur_netif; }
-/** The netif the packet arrived on. */
-export function ip_current_input_netif(): netif | null { return cur_input_netif; }
+export function ip4_current_header(): usize { return cur_header; }
 
 export function ip4_init(): void {
   ip_id = <u16>asip_random();
@@ -178,18 +161,14 @@ export function ip4_input(p: pbuf, inp: netif): err_t {
     h = q.payload;
   }
 
+  const ihl = ip4_hdr_hlen(h);
+  const proto = ip4_hdr_proto(h);
   cur_header = h;
-  cur_header_len = ip4_hdr_hlen(h);
-  cur_src = src;
-  cur_dest = dest;
-  cur_netif = n;
-  cur_input_netif = inp;
+  ip_data_set4(src, dest, ihl, proto, n, inp);
 
   // Raw pcbs see the whole packet first and may eat it (lwIP raw_input).
   if (raw_input(q, inp) == 0) {
-    const ihl = cur_header_len;
     pbuf_remove_header(q, ihl);
-    const proto = ip4_hdr_proto(h);
     if (proto == IP_PROTO_UDP || proto == IP_PROTO_UDPLITE) {
       udp_input(q, inp);
     } else if (proto == IP_PROTO_TCP) {
@@ -209,23 +188,8 @@ export function ip4_input(p: pbuf, inp: netif): err_t {
   }
 
   cur_header = 0;
-  cur_header_len = 0;
-  cur_src = 0;
-  cur_dest = 0;
-  cur_netif = null;
-  cur_input_netif = null;
+  ip_data_clear();
   return ERR_OK;
-}
-
-/**
- * RFC 1624 eqn. 3: the header checksum after one 16-bit word changed from
- * `m` to `m2` (host numbers of the big-endian words).
- */
-export function chksum_adjust(hc: u16, m: u16, m2: u16): u16 {
-  let sum: u32 = (<u32>(~hc & 0xffff)) + (<u32>(~m & 0xffff)) + <u32>m2;
-  sum = (sum & 0xffff) + (sum >> 16);
-  sum = (sum & 0xffff) + (sum >> 16);
-  return <u16>~sum;
 }
 
 /** Forwards a packet not addressed to us (RFC 1812 §5.2, 5.3). Takes ownership. */
@@ -272,21 +236,22 @@ function ip4_forward(p: pbuf, h: usize, inp: netif): void {
     ip4_frag(p, out, dest);
   } else {
     STATS_INC(Proto.IP, Ctr.XMIT);
-    etharp_output(out, p, ip4_nexthop(out, dest));
+    netif_output4(out, p, ip4_nexthop(out, dest));
   }
   pbuf_free(p);
 }
 
 /**
  * Hands a packet with a complete header to `n`: back to ourselves through
- * the loopback queue, fragmented when larger than the MTU, or to ARP.
+ * n's loopback queue, fragmented when larger than the MTU, or to n's output
+ * (ARP on Ethernet).
  */
 function ip4_output_finish(p: pbuf, n: netif, dest: u32): err_t {
   STATS_INC(Proto.IP, Ctr.XMIT);
-  if (n.kind == NetifKind.LOOPBACK || dest == n.ip_addr) return netif_loop_output(n, p);
+  if (dest == n.ip_addr && n.kind != NetifKind.LOOPBACK) return netif_loop_output(n, p);
   if (!usable(n)) return ERR_IF;
   if (p.tot_len > n.mtu) return ip4_frag(p, n, dest);
-  return etharp_output(n, p, ip4_nexthop(n, dest));
+  return netif_output4(n, p, ip4_nexthop(n, dest));
 }
 
 /**

@@ -108,7 +108,7 @@ import { inet_chksum } from "../core/chksum";
 import { STATS_INC, Proto, Ctr } from "../core/stats";
 import { sys_now, sys_timeout_cyclic, sys_untimeout } from "../core/timeouts";
 import { netif } from "../netif/netif";
-import { etharp_output } from "../netif/etharp";
+import { netif_output4 } from "../netif/netif";
 import { icmp_time_exceeded, ICMP_TE_FRAG } from "./icmp";
 import { ip4_nexthop } from "./ip4";
 import {
@@ -640,9 +640,9 @@ function build_later_header(h: usize, hlen: u32): u32 {
 /**
  * Sends the datagram `p` (payload at its IP header, header complete and
  * checksummed, DF clear, p.tot_len > n.mtu) as fragments of at most n.mtu
- * bytes through etharp_output. The caller keeps its reference to `p`.
+ * bytes through n's output (ARP on Ethernet). The caller keeps its reference to `p`.
  * Returns ERR_OK, ERR_VAL when the MTU cannot carry 8 bytes of payload
- * after the header, ERR_MEM, or etharp_output's error (fragments already
+ * after the header, ERR_MEM, or the output's error (fragments already
  * sent stay sent).
  */
 export function ip4_frag(p: pbuf, n: netif, dest: u32): err_t {
@@ -690,7 +690,7 @@ export function ip4_frag(p: pbuf, n: netif, dest: u32): err_t {
     ip4_hdr_set_len(qh, <u16>(fhlen + chunk));
     ip4_hdr_set_chksum(qh, 0);
     ip4_hdr_set_chksum(qh, inet_chksum(qh, fhlen));
-    const err = etharp_output(n, q, nexthop);
+    const err = netif_output4(n, q, nexthop);
     pbuf_free(q);
     if (err != ERR_OK) {
       MIB_INC(FragMib.FRAG_FAILS);

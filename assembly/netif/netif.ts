@@ -1,35 +1,58 @@
 // netif: network interfaces (lwIP netif.c).
 //
 // A stack has up to NETIF_MAX interfaces plus the loopback netif (index 1,
-// 127.0.0.1/8). Each has a MAC, an MTU, an IPv4 address/netmask/gateway,
-// administrative state (up/down) and link state (link up/down). Interfaces
-// driven by the host hand their frames to the TX ring; the loopback netif
-// queues packets and delivers them on the next drain (netif_poll), never on
-// a polling interval.
+// 127.0.0.1/8, and ::1 with IPv6). Each has a MAC, an MTU, an IPv4
+// address/netmask/gateway, with LWIP_IPV6 LWIP_IPV6_NUM_ADDRESSES IPv6
+// address slots, administrative state (up/down) and link state (link
+// up/down). Interfaces driven by the host hand their frames to the TX ring;
+// the loopback netif queues packets and delivers them on the next drain
+// (netif_poll), never on a polling interval.
 //
-// Status and link changes are reported to the host as events (EV.NETIF) and
-// to in-core users (ARP's gratuitous announcement, later DHCP/IGMP) directly.
+// What a netif does with packets is per kind, through function references
+// it carries (lwIP's netif->input, output, output_ip6, linkoutput), called
+// with call_indirect the way TCP calls its callbacks:
 //
-//   struct netif (64 bytes), a static table indexed by num - 1:
-//   +0  ip_addr u32   +4 netmask u32   +8 gw u32   (network order)
-//   +12 mtu u32       +16 flags u8     +17 num u8 (if_idx, 1-based)
-//   +18 kind u8       +19 hwaddr_len u8
-//   +20 hw0..hw5 (MAC)   +26 vlan u16 (802.1Q VID we tag and accept, 0 = none)
-//   +28 loop_first usize   +32 loop_last usize   (loopback queue)
-//   +36 rx_drop u32   +40 used u8 ...
+//   input      a received frame or packet goes up: ethernet_input on
+//              Ethernet, ip_input (by version) on links that carry bare IP
+//   output4    IPv4 to a next hop: etharp_output on Ethernet (ARP), straight
+//              to linkoutput on IP links and the loopback
+//   output6    IPv6 to a next hop: nothing yet on Ethernet (Neighbor
+//              Discovery, RFC 4861, plugs in here), linkoutput on IP links
+//   linkoutput a whole frame to the wire: the host's TX ring, or the
+//              loopback queue
+//
+// So IP never knows what carries it: PPP or 6LoWPAN are a new kind that
+// sets these four, without touching ip4 or ip6.
+//
+// Status and link changes are reported to the host as events (EV_NETIF,
+// EV_NETIF_IP6) and to in-core users (ARP's gratuitous announcement, the
+// pcbs on an address that changed) directly.
+//
+//   struct netif (NETIF_SIZE bytes), a static table indexed by num - 1:
+//   +0  ip4 ip_addr (20): the IPv4 address as a tagged address; its u32 at +0
+//       is `ip_addr` (network order), so IPv4 code reads it as before
+//   +20 netmask u32   +24 gw u32   (network order)
+//   +28 mtu u32       +32 flags u8  num u8 (if_idx, 1-based)  kind u8  hwaddr_len u8
+//   +36 hw0..hw5 (MAC)   +42 vlan u16 (802.1Q VID we tag and accept, 0 = none)
+//   +44 loop_first usize   +48 loop_last usize   +52 loop_count u32 (loopback queue)
+//   +56 input  +60 output4  +64 output6  +68 linkoutput   (function references)
+//   +72 IPv6 address slots (LWIP_IPV6 only), NETIF_IP6_SLOT bytes each:
+//       +0 addr ip_addr (20)  +20 state u8 (IP6_ADDR_*)  +24 valid_life u32
+//       +28 pref_life u32  (seconds left; IP6_ADDR_LIFE_STATIC = no timer)
 
 import { pbuf, pbuf_free, pbuf_alloc, pbuf_copy, pbuf_type, pbuf_layer } from "../core/pbuf";
 import { err_t, ERR_OK, ERR_MEM, ERR_IF, ERR_ARG } from "../core/err";
-import { ev_push } from "../core/rings";
+import { ev_push, ev_push_flags, ev_addr, ev_addr_flags } from "../core/rings";
 import { tx_push } from "../core/rings";
 import { STATS_INC, Proto, Ctr } from "../core/stats";
-import { IP4, IP4_ADDR_LOOPBACK } from "../ip_addr";
+import { LWIP_IPV6, LWIP_IPV6_NUM_ADDRESSES } from "../config";
+import {
+  ip_addr, ip_addr_copy, ip_addr_eq, ip_addr_set_ip6, ip_2_ip6, ip6_addr_islinklocal, ip6_addr_ismulticast,
+  IP4, IP4_ADDR_LOOPBACK, IP_ADDR_SIZE,
+} from "../ip_addr";
 import { ethernet_input } from "./ethernet";
-import { etharp_netif_changed, etharp_cleanup_netif } from "./etharp";
-import { ip4_input } from "../ipv4/ip4";
-import { udp_netif_ip_addr_changed } from "../udp";
-import { raw_netif_ip_addr_changed } from "../raw";
-import { tcp_netif_ip_addr_changed } from "../tcp/tcp";
+import { etharp_netif_changed, etharp_cleanup_netif, etharp_output } from "./etharp";
+import { ip_input, ip_netif_addr_changed } from "../ip";
 
 export const NETIF_MAX: i32 = 8;
 /** Highest if_idx (the loopback netif is 1, host netifs 2..NETIF_LAST_IDX). */
@@ -54,7 +77,7 @@ export const enum NetifKind {
   HOST_ETHERNET = 2,
 }
 
-/** Status bits reported to the host with EV.NETIF events. */
+/** Status bits reported to the host with EV_NETIF events. */
 export const enum NetifReason {
   ADDED = 0x01,
   REMOVED = 0x02,
@@ -65,9 +88,41 @@ export const enum NetifReason {
   ADDR = 0x40,
 }
 
+// ---- IPv6 address states (RFC 4862 §5.5; lwIP's encoding) ------------------------------
+/** The slot is empty (or the address was withdrawn). */
+export const IP6_ADDR_INVALID: u8 = 0x00;
+/** Duplicate Address Detection running (RFC 4862 §5.4); the low 3 bits count probes sent. */
+export const IP6_ADDR_TENTATIVE: u8 = 0x08;
+export const IP6_ADDR_TENTATIVE_COUNT_MASK: u8 = 0x07;
+/** Bit of every state in which the address may be used. */
+export const IP6_ADDR_VALID: u8 = 0x10;
+/** Valid, and the preferred lifetime has not run out: any new communication may use it. */
+export const IP6_ADDR_PREFERRED: u8 = 0x30;
+/** Valid, preferred lifetime over: existing communication only (RFC 4862 §5.5.4). */
+export const IP6_ADDR_DEPRECATED: u8 = 0x10;
+/** DAD found another node using it: never used (RFC 4862 §5.4.5). */
+export const IP6_ADDR_DUPLICATED: u8 = 0x40;
+/** Lifetime of a static address: it never expires (no timer). */
+export const IP6_ADDR_LIFE_STATIC: u32 = 0;
+/** RFC 4862 §5.5.3: an all-ones lifetime is infinity. */
+export const IP6_ADDR_LIFE_INFINITE: u32 = 0xffffffff;
+
+// @ts-ignore: decorator
+@inline export function ip6_addr_isvalid(state: u8): bool { return (state & IP6_ADDR_VALID) != 0; }
+// @ts-ignore: decorator
+@inline export function ip6_addr_istentative(state: u8): bool { return (state & IP6_ADDR_TENTATIVE) != 0; }
+
+// ---- the structure ----------------------------------------------------------------------
+
 @unmanaged
 export class netif {
   ip_addr: u32;
+  _ip1: u32;
+  _ip2: u32;
+  _ip3: u32;
+  ip_type: u8;
+  ip_zone: u8;
+  _ipr: u16;
   netmask: u32;
   gw: u32;
   mtu: u32;
@@ -80,15 +135,26 @@ export class netif {
   loop_first: usize;
   loop_last: usize;
   loop_count: u32;
-  _r0: u32;
-  _r1: u32;
-  _r2: u32;
-  _r3: u32;
-  _r4: u32;
-  _r5: u32;
+  input: usize;
+  output4: usize;
+  output6: usize;
+  linkoutput: usize;
 }
 
-export const NETIF_SIZE: usize = 64;
+/** Received frame or packet, up: `p` is taken (lwIP netif_input_fn). */
+export type netif_input_fn = (p: pbuf, n: netif) => err_t;
+/** An IPv4 packet (payload at its header) to next hop `nexthop` (network order); the caller keeps `p` (lwIP netif_output_fn). */
+export type netif_output4_fn = (n: netif, p: pbuf, nexthop: u32) => err_t;
+/** An IPv6 packet to the next hop whose 16 bytes are at `nexthop`; the caller keeps `p` (lwIP netif_output_ip6_fn). */
+export type netif_output6_fn = (n: netif, p: pbuf, nexthop: usize) => err_t;
+/** A whole frame to the link; the caller keeps `p` (lwIP netif_linkoutput_fn). */
+export type netif_linkoutput_fn = (n: netif, p: pbuf) => err_t;
+
+const NETIF_BASE: usize = offsetof<netif>();
+/** Bytes of one IPv6 address slot. */
+export const NETIF_IP6_SLOT: usize = 32;
+const IP6_SLOTS: usize = LWIP_IPV6 ? <usize>LWIP_IPV6_NUM_ADDRESSES : 0;
+export const NETIF_SIZE: usize = (NETIF_BASE + IP6_SLOTS * NETIF_IP6_SLOT + 7) & ~7;
 const table: usize = memory.data(<i32>(NETIF_SIZE * (NETIF_MAX + 1)), 8);
 
 /** The default route's interface, or null. */
@@ -98,6 +164,10 @@ export let netif_loop: netif = changetype<netif>(table);
 
 /** Most packets the loopback queue holds before it drops (lwIP LWIP_LOOPBACK_MAX_PBUFS). */
 const LOOPBACK_MAX_PBUFS: u32 = 256;
+
+/** n's IPv4 address as a tagged address (type V4; 0.0.0.0 when it has none). */
+// @ts-ignore: decorator
+@inline export function netif_ip4_addr(n: netif): ip_addr { return changetype<ip_addr>(n); }
 
 /** Pointer to a netif's MAC (6 bytes). */
 // @ts-ignore: decorator
@@ -132,6 +202,12 @@ function report(n: netif, reason: u32): void {
 
 /** Event type of netif status changes (see rings.ts). */
 export const EV_NETIF: u16 = 1;
+/**
+ * Event type of an IPv6 address slot changing (docs/abi.md): handle = netif
+ * index, a = slot, b = state (IP6_ADDR_*), c = the address (an ip_addr
+ * pointer, EV_FLAG_IP6), d = valid lifetime, e = preferred lifetime (s).
+ */
+export const EV_NETIF_IP6: u16 = 2;
 
 /** Sets up the loopback netif (127.0.0.1/8, up, link up). */
 export function netif_init(): void {
@@ -143,6 +219,16 @@ export function netif_init(): void {
   lo.ip_addr = IP4_ADDR_LOOPBACK;
   lo.netmask = IP4(255, 0, 0, 0);
   lo.flags = NETIF_FLAG_UP | NETIF_FLAG_LINK_UP;
+  // Bare IP packets, queued and delivered on the next drain.
+  lo.input = changetype<usize>(ip_input);
+  lo.output4 = changetype<usize>(netif_ip_output4);
+  lo.output6 = changetype<usize>(netif_ip_output6);
+  lo.linkoutput = changetype<usize>(netif_loop_linkoutput);
+  if (LWIP_IPV6) {
+    // ::1 (RFC 4291 §2.5.3), never subject to DAD.
+    netif_ip6_addr_set(lo, 0, changetype<ip_addr>(IP6_LOOPBACK));
+    netif_ip6_addr_set_state(lo, 0, IP6_ADDR_PREFERRED);
+  }
 }
 
 /**
@@ -159,6 +245,10 @@ export function netif_add(mac: usize, mtu: u32): netif | null {
     n.mtu = mtu;
     n.hwaddr_len = 6;
     memory.copy(netif_hwaddr(n), mac, 6);
+    n.input = changetype<usize>(ethernet_input);
+    n.output4 = changetype<usize>(etharp_output);
+    n.output6 = changetype<usize>(netif_no_output6);
+    n.linkoutput = changetype<usize>(netif_tx_linkoutput);
     n.flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET | NETIF_FLAG_IGMP | NETIF_FLAG_MLD6;
     report(n, NetifReason.ADDED);
     return n;
@@ -179,10 +269,16 @@ export function netif_remove(n: netif): void {
   n.flags = 0;
 }
 
-/** Sets address, netmask and gateway (network order u32s). */
+/** ::1 as an ip_addr. */
+const IP6_LOOPBACK: usize = memory.data<u8>([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 6, 0, 0, 0]);
+/** Scratch for the address an address-change hook gets as "old". */
+const addr_tmp: usize = memory.data(<i32>IP_ADDR_SIZE, 8);
+
+/** Sets the IPv4 address, netmask and gateway (network order u32s). */
 export function netif_set_addr(n: netif, ip: u32, mask: u32, gw: u32): void {
   const changed = n.ip_addr != ip;
-  const old = n.ip_addr;
+  const old = changetype<ip_addr>(addr_tmp);
+  ip_addr_copy(old, netif_ip4_addr(n));
   n.ip_addr = ip;
   n.netmask = mask;
   n.gw = gw;
@@ -229,14 +325,10 @@ function netif_state_changed_hooks(n: netif): void {
   etharp_netif_changed(n);
 }
 
-function netif_addr_changed_hooks(n: netif, old: u32): void {
+function netif_addr_changed_hooks(n: netif, old: ip_addr): void {
   etharp_netif_changed(n);
-  // pcbs bound to the old address follow it (lwIP netif_do_ip_addr_changed):
-  // TCP connections on it are aborted (RST to the peer, ERR_ABRT to the
-  // application), listeners and bound pcbs move to the new address.
-  tcp_netif_ip_addr_changed(old, n.ip_addr);
-  udp_netif_ip_addr_changed(old, n.ip_addr);
-  raw_netif_ip_addr_changed(old, n.ip_addr);
+  // pcbs bound to the old address follow it (ip.ts ip_netif_addr_changed).
+  ip_netif_addr_changed(old, netif_ip4_addr(n));
 }
 
 function netif_remove_hooks(n: netif): void {
@@ -256,25 +348,58 @@ export function netif_input(p: pbuf, n: netif): err_t {
     pbuf_free(p);
     return ERR_IF;
   }
-  if (n.kind == NetifKind.HOST_ETHERNET) return ethernet_input(p, n);
-  // Loopback carries bare IP packets.
-  return ip4_input(p, n);
+  return changetype<netif_input_fn>(n.input)(p, n);
 }
 
-/** Hands a complete frame to the link: the host's TX ring or the loopback queue. */
+/** Sends an IPv4 packet (payload at its header) to `nexthop` the way `n` does (output4). The caller keeps `p`. */
+// @ts-ignore: decorator
+@inline export function netif_output4(n: netif, p: pbuf, nexthop: u32): err_t {
+  return changetype<netif_output4_fn>(n.output4)(n, p, nexthop);
+}
+
+/** Sends an IPv6 packet to the next hop at `nexthop` (16 bytes) the way `n` does (output6). The caller keeps `p`. */
+// @ts-ignore: decorator
+@inline export function netif_output6(n: netif, p: pbuf, nexthop: usize): err_t {
+  return changetype<netif_output6_fn>(n.output6)(n, p, nexthop);
+}
+
+/** Hands a complete frame to the link (linkoutput) when the link is up. The caller keeps `p`. */
 export function netif_linkoutput(n: netif, p: pbuf): err_t {
   if (!(n.flags & NETIF_FLAG_LINK_UP)) {
     STATS_INC(Proto.LINK, Ctr.DROP);
     return ERR_IF;
   }
-  if (n.kind == NetifKind.HOST_ETHERNET) {
-    if (!tx_push(p, n.num)) {
-      STATS_INC(Proto.LINK, Ctr.MEMERR);
-      return ERR_MEM;
-    }
-    STATS_INC(Proto.LINK, Ctr.XMIT);
-    return ERR_OK;
+  return changetype<netif_linkoutput_fn>(n.linkoutput)(n, p);
+}
+
+/** linkoutput of host-driven netifs: the frame goes on the TX ring. */
+function netif_tx_linkoutput(n: netif, p: pbuf): err_t {
+  if (!tx_push(p, n.num)) {
+    STATS_INC(Proto.LINK, Ctr.MEMERR);
+    return ERR_MEM;
   }
+  STATS_INC(Proto.LINK, Ctr.XMIT);
+  return ERR_OK;
+}
+
+/** linkoutput of the loopback netif: its "frames" are IP packets, queued for the next drain. */
+function netif_loop_linkoutput(n: netif, p: pbuf): err_t {
+  return netif_loop_output(n, p);
+}
+
+/** output4 of links that carry bare IP (the loopback): no link header, no next hop to resolve. */
+function netif_ip_output4(n: netif, p: pbuf, nexthop: u32): err_t {
+  return netif_linkoutput(n, p);
+}
+
+/** output6 of links that carry bare IP. */
+function netif_ip_output6(n: netif, p: pbuf, nexthop: usize): err_t {
+  return netif_linkoutput(n, p);
+}
+
+/** output6 of a kind that cannot send IPv6 yet (Ethernet until Neighbor Discovery, RFC 4861, lands). */
+function netif_no_output6(n: netif, p: pbuf, nexthop: usize): err_t {
+  STATS_INC(Proto.IP6, Ctr.RTERR);
   return ERR_IF;
 }
 
@@ -352,9 +477,116 @@ export function netif_poll(): u32 {
       STATS_INC(Proto.LINK, Ctr.RECV);
       p.if_idx = n.num;
       // Packets to our own address on an Ethernet netif re-enter at IP.
-      ip4_input(p, n);
+      ip_input(p, n);
       delivered++;
     }
   }
   return delivered;
+}
+
+// ---- IPv6 address slots (LWIP_IPV6) -------------------------------------------------------
+// Addresses come and go through SLAAC and DAD (RFC 4862) once ipv6/ lands;
+// a host may also set them. Slots hold the address as an ip_addr (scoped
+// addresses carry this netif's index as their zone, RFC 4007), its state and
+// its lifetimes. An address that stops being valid, or changes, is reported
+// to the pcbs (ip_netif_addr_changed) and to the host (EV_NETIF_IP6).
+
+// @ts-ignore: decorator
+@inline function slot(n: netif, i: i32): usize { return changetype<usize>(n) + NETIF_BASE + <usize>i * NETIF_IP6_SLOT; }
+
+/** Address of slot `i` (0..LWIP_IPV6_NUM_ADDRESSES-1). */
+export function netif_ip6_addr(n: netif, i: i32): ip_addr { return changetype<ip_addr>(slot(n, i)); }
+export function netif_ip6_addr_state(n: netif, i: i32): u8 { return LWIP_IPV6 ? load<u8>(slot(n, i), 20) : IP6_ADDR_INVALID; }
+export function netif_ip6_addr_valid_life(n: netif, i: i32): u32 { return load<u32>(slot(n, i), 24); }
+export function netif_ip6_addr_pref_life(n: netif, i: i32): u32 { return load<u32>(slot(n, i), 28); }
+
+function report6(n: netif, i: i32): void {
+  const a = netif_ip6_addr(n, i);
+  ev_push_flags(EV_NETIF_IP6, ev_addr_flags(a), n.num, null, <u32>i, netif_ip6_addr_state(n, i), ev_addr(a, 0),
+    netif_ip6_addr_valid_life(n, i), netif_ip6_addr_pref_life(n, i));
+}
+
+/**
+ * Puts the 16 bytes of `a` in slot `i` (lwIP netif_ip6_addr_set). A
+ * link-local address gets this netif as its zone. A valid address that
+ * changes is reported to the pcbs bound to the old one.
+ */
+export function netif_ip6_addr_set(n: netif, i: i32, a: ip_addr): void {
+  if (!LWIP_IPV6 || i < 0 || i >= LWIP_IPV6_NUM_ADDRESSES) return;
+  const cur = netif_ip6_addr(n, i);
+  const zone = ip6_addr_islinklocal(ip_2_ip6(a)) || ip6_addr_ismulticast(ip_2_ip6(a)) ? n.num : 0;
+  const old = changetype<ip_addr>(addr_tmp);
+  ip_addr_copy(old, cur);
+  ip_addr_set_ip6(cur, ip_2_ip6(a), zone);
+  if (ip6_addr_isvalid(netif_ip6_addr_state(n, i)) && !ip_addr_eq(old, cur)) {
+    ip_netif_addr_changed(old, cur);
+    report6(n, i);
+  }
+}
+
+/** Sets slot `i`'s state (IP6_ADDR_*). An address that stops being valid takes its TCP connections with it. */
+export function netif_ip6_addr_set_state(n: netif, i: i32, state: u8): void {
+  if (!LWIP_IPV6 || i < 0 || i >= LWIP_IPV6_NUM_ADDRESSES) return;
+  const was = netif_ip6_addr_state(n, i);
+  if (was == state) return;
+  store<u8>(slot(n, i), state, 20);
+  if (ip6_addr_isvalid(was) && !ip6_addr_isvalid(state)) ip_netif_addr_changed(netif_ip6_addr(n, i), null);
+  report6(n, i);
+}
+
+/** Valid and preferred lifetimes of slot `i`, in seconds (RFC 4862 §5.5.3; IP6_ADDR_LIFE_*). */
+export function netif_ip6_addr_set_lifetimes(n: netif, i: i32, valid: u32, pref: u32): void {
+  if (!LWIP_IPV6 || i < 0 || i >= LWIP_IPV6_NUM_ADDRESSES) return;
+  store<u32>(slot(n, i), valid, 24);
+  store<u32>(slot(n, i), pref, 28);
+}
+
+/**
+ * Puts `a` in the first empty slot as TENTATIVE (DAD decides, RFC 4862
+ * §5.4; lwIP netif_add_ip6_address). Returns the slot, or -1 when `n`
+ * already has it or every slot is taken.
+ */
+export function netif_add_ip6_address(n: netif, a: ip_addr): i32 {
+  if (!LWIP_IPV6) return -1;
+  if (netif_ip6_addr_match(n, a) >= 0) return -1;
+  for (let i = 0; i < LWIP_IPV6_NUM_ADDRESSES; i++) {
+    if (netif_ip6_addr_state(n, i) != IP6_ADDR_INVALID) continue;
+    netif_ip6_addr_set(n, i, a);
+    netif_ip6_addr_set_lifetimes(n, i, IP6_ADDR_LIFE_STATIC, IP6_ADDR_LIFE_STATIC);
+    netif_ip6_addr_set_state(n, i, IP6_ADDR_TENTATIVE);
+    return i;
+  }
+  return -1;
+}
+
+/** The slot holding `a` in a valid state (zone ignored when `a` has none), or -1. */
+export function netif_ip6_addr_match(n: netif, a: ip_addr): i32 {
+  if (!LWIP_IPV6) return -1;
+  const p = ip_2_ip6(a);
+  for (let i = 0; i < LWIP_IPV6_NUM_ADDRESSES; i++) {
+    if (!ip6_addr_isvalid(netif_ip6_addr_state(n, i))) continue;
+    const q = slot(n, i);
+    if (load<u64>(p) == load<u64>(q) && load<u64>(p, 8) == load<u64>(q, 8) && (a.zone == 0 || a.zone == load<u8>(q, 17))) return i;
+  }
+  return -1;
+}
+
+/**
+ * A source address of `n` for `dst` (lwIP ip6_select_source_address, first
+ * rules of RFC 6724 §5): a valid address of the same scope (link-local for
+ * link-local destinations, else a global one), preferred over deprecated.
+ * Null when `n` has none; ipv6/ refines the choice.
+ */
+export function netif_ip6_select_src(n: netif, dst: ip_addr): ip_addr | null {
+  if (!LWIP_IPV6) return null;
+  const want_ll = ip6_addr_islinklocal(ip_2_ip6(dst));
+  let best: i32 = -1;
+  for (let i = 0; i < LWIP_IPV6_NUM_ADDRESSES; i++) {
+    const st = netif_ip6_addr_state(n, i);
+    if (!ip6_addr_isvalid(st)) continue;
+    if (ip6_addr_islinklocal(ip_2_ip6(netif_ip6_addr(n, i))) != want_ll) continue;
+    if (st == IP6_ADDR_PREFERRED) return netif_ip6_addr(n, i);
+    if (best < 0) best = i;
+  }
+  return best >= 0 ? netif_ip6_addr(n, best) : null;
 }

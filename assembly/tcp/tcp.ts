@@ -27,33 +27,43 @@
 // ERR_ABRT while the FIN handshake finishes), as in lwIP; an application
 // that freed its state clears them or its arg first.
 //
+// IP is reached through ip.ts only, with the 4-tuple's addresses as
+// ip_addrs: one TCP serves both families, a pcb's family being its local
+// address's type (an IPADDR_TYPE_ANY listener takes both).
+//
 //   struct tcp_pcb (TCP_PCB_SIZE bytes, MEMP.TCP_PCB; tcp_init sizes the pools):
 //   common prefix (listeners have only this, TCP_PCB_LISTEN_SIZE bytes):
-//   +0 local_ip ip_addr(20) +20 remote_ip ip_addr(20) +40 next
-//   +44 state prio so_options tos  +48 ttl netif_idx backlog accepts_pending
+//   +0 ip_pcb (44): local_ip, remote_ip, netif_idx, so_options, tos, ttl
+//   +44 next  +48 state prio backlog accepts_pending
 //   +52 flags u32  +56 local_port remote_port  +60 callback_arg  +64 accept
 //   +68 host u32   +72 syn_pending syn_max u16
 //   then the connection: callbacks, sequence variables, RTT, deadlines,
 //   queues, timestamps, keepalive, the embedded cc_state and sack_board.
 
-import { pbuf, pbuf_free, pbuf_clen, PBUF_FLAG_TCP_FIN } from "../core/pbuf";
-import { err_t, ERR_OK, ERR_VAL, ERR_MEM, ERR_USE, ERR_RTE, ERR_CONN, ERR_ABRT, ERR_ISCONN, ERR_ALREADY, ERR_CLSD, ERR_RST, ERR_ARG } from "../core/err";
+import { pbuf, pbuf_free } from "../core/pbuf";
+import {
+  err_t, ERR_OK, ERR_VAL, ERR_MEM, ERR_USE, ERR_RTE, ERR_CONN, ERR_ABRT, ERR_ISCONN, ERR_ALREADY, ERR_CLSD,
+  ERR_RST,
+} from "../core/err";
 import { MEMP, memp_malloc, memp_free, memp_set_size, memp_size } from "../core/memp";
 import { STATS_INC, Proto, Ctr } from "../core/stats";
 import { sys_now, sys_timeout, sys_untimeout, TIME_LESS_THAN } from "../core/timeouts";
 import { asip_random, random_secret } from "../core/random";
-import { ip_addr, ip_addr_copy, ip_addr_isany, ip_addr_eq, ip_addr_set_ip4, IP_ADDR_SIZE, IPADDR_TYPE_V4, IPADDR_TYPE_ANY } from "../ip_addr";
-import { netif, netif_get_by_index } from "../netif/netif";
-import { ip4_route_src, IP_DEFAULT_TTL } from "../ipv4/ip4";
-import { TCP_MSS, TCP_WND, TCP_SND_BUF, TCP_RCV_SCALE } from "../config";
-import { cc_state, cc_init, cc_set_algo, CC_STATE_SIZE, CcAlgo } from "./tcp_cc";
-import { sack_board, sack_reset, SACK_BOARD_SIZE } from "./tcp_sack";
-import { tcp_isn, tcp_isn_set_secret } from "./tcp_isn";
-import { seq_lt, seq_gt } from "./tcp_seq";
-import { TCP_FIN, TCP_SYN } from "./tcp_hdr";
+import { ip_addr, ip_addr_copy, ip_addr_isany, ip_addr_eq, ip_addr_set_any, IP_ADDR_SIZE, IPADDR_TYPE_ANY } from "../ip_addr";
+import { netif } from "../netif/netif";
 import {
-  tcp_output, tcp_enqueue_flags, tcp_send_fin, tcp_rst, tcp_send_empty_ack, tcp_timer_rto,
-  tcp_timer_persist, tcp_keepalive, tcp_segs_free, tcp_seg, tcp_seg_free, TCP_SEG_SIZE,
+  ip_pcb, ip_pcb_local, ip_pcb_remote, ip_pcb_init, ip_pcb_type_ok, ip_pcb_family_ok, ip_pcb_families_overlap,
+  ip_pcb_route, ip_pcb_local_follows, ip_netif_get_local_ip, ip_hdr_len, SOF_REUSEADDR, SOF_KEEPALIVE,
+} from "../ip";
+import { TCP_MSS, TCP_WND, TCP_SND_BUF, TCP_RCV_SCALE } from "../config";
+import { cc_state, cc_init, cc_set_algo, CcAlgo } from "./tcp_cc";
+import { sack_board, sack_reset } from "./tcp_sack";
+import { tcp_isn, tcp_isn_set_secret } from "./tcp_isn";
+import { seq_gt } from "./tcp_seq";
+import { TCP_SYN, TCP_HLEN } from "./tcp_hdr";
+import {
+  tcp_output, tcp_enqueue_flags, tcp_send_fin, tcp_rst, tcp_timer_rto, tcp_timer_persist, tcp_keepalive,
+  tcp_segs_free, TCP_SEG_SIZE,
 } from "./tcp_out";
 import { tcp_process_refused_data } from "./tcp_in";
 
@@ -156,13 +166,10 @@ export function tcp_set_time_wait(ms: u32): void { tcp_time_wait_ms = ms; }
 // ---- the pcb ----------------------------------------------------------------------------------
 
 @unmanaged
-export class tcp_pcb {
+export class tcp_pcb extends ip_pcb {
   // -- common prefix (listeners end after syn_max) --
-  _l0: u32; _l1: u32; _l2: u32; _l3: u32; _l4: u32;
-  _m0: u32; _m1: u32; _m2: u32; _m3: u32; _m4: u32;
   next: usize;
-  state: u8; prio: u8; so_options: u8; tos: u8;
-  ttl: u8; netif_idx: u8; backlog: u8; accepts_pending: u8;
+  state: u8; prio: u8; backlog: u8; accepts_pending: u8;
   flags: u32;
   local_port: u16; remote_port: u16;
   callback_arg: usize;
@@ -209,10 +216,6 @@ export const TCP_PCB_LISTEN_SIZE: u32 = <u32>offsetof<tcp_pcb>("listener");
 const CC_OFF: usize = offsetof<tcp_pcb>("_c0");
 const SACK_OFF: usize = offsetof<tcp_pcb>("_s0");
 
-// @ts-ignore: decorator
-@inline export function tcp_local_ip(pcb: tcp_pcb): ip_addr { return changetype<ip_addr>(changetype<usize>(pcb)); }
-// @ts-ignore: decorator
-@inline export function tcp_remote_ip(pcb: tcp_pcb): ip_addr { return changetype<ip_addr>(changetype<usize>(pcb) + IP_ADDR_SIZE); }
 // @ts-ignore: decorator
 @inline export function tcp_cc(pcb: tcp_pcb): cc_state { return changetype<cc_state>(changetype<usize>(pcb) + CC_OFF); }
 // @ts-ignore: decorator
@@ -434,10 +437,8 @@ export function tcp_alloc(prio: u8, passive: bool = false): tcp_pcb | null {
   }
   memory.fill(m, 0, TCP_PCB_SIZE);
   const pcb = changetype<tcp_pcb>(m);
-  tcp_local_ip(pcb).type = IPADDR_TYPE_V4;
-  tcp_remote_ip(pcb).type = IPADDR_TYPE_V4;
+  ip_pcb_init(pcb, 0);
   pcb.prio = prio;
-  pcb.ttl = IP_DEFAULT_TTL;
   pcb.snd_buf = <u32>TCP_SND_BUF;
   pcb.rcv_wnd = TCP_WND_MAX;
   pcb.rcv_ann_wnd = TCP_WND_MAX;
@@ -461,10 +462,11 @@ export function tcp_alloc(prio: u8, passive: bool = false): tcp_pcb | null {
 /** A new IPv4 pcb (lwIP tcp_new). Null when no pcb can be had. */
 export function tcp_new(): tcp_pcb | null { return tcp_alloc(TCP_PRIO_NORMAL); }
 
-/** A new pcb for addresses of `type` (IPADDR_TYPE_V4 / _V6 / _ANY). */
+/** A new pcb for addresses of `type` (IPADDR_TYPE_V4 / _V6 / _ANY); null also when the build lacks the family. */
 export function tcp_new_ip_type(t: u8): tcp_pcb | null {
+  if (!ip_pcb_type_ok(t)) return null;
   const pcb = tcp_alloc(TCP_PRIO_NORMAL);
-  if (pcb != null) { tcp_local_ip(pcb).type = t; tcp_remote_ip(pcb).type = t; }
+  if (pcb != null) { ip_pcb_local(pcb).type = t; ip_pcb_remote(pcb).type = t; }
   return pcb;
 }
 
@@ -507,15 +509,15 @@ function port_clash(list: usize, me: usize, addr: ip_addr, port: u16, reuse: boo
     const o = changetype<tcp_pcb>(q);
     if (o.local_port != port) continue;
     if (reuse && (o.so_options & SOF_REUSEADDR) != 0) continue;
-    const ol = tcp_local_ip(o);
-    if (ip_addr_isany(ol) || ip_addr_isany(addr) || ip_addr_eq(ol, addr) ||
-        ol.type == IPADDR_TYPE_ANY || addr.type == IPADDR_TYPE_ANY) return true;
+    const ol = ip_pcb_local(o);
+    // An IPv4 and an IPv6 address never clash; a dual-stack pcb clashes with both.
+    if (!ip_pcb_families_overlap(ol, addr)) continue;
+    if (ip_addr_isany(ol) || ip_addr_isany(addr) || ip_addr_eq(ol, addr)) return true;
   }
   return false;
 }
 
-export const SOF_REUSEADDR: u8 = 0x04;
-export const SOF_KEEPALIVE: u8 = 0x08;
+export { SOF_REUSEADDR, SOF_KEEPALIVE };
 
 function list_has_port(list: usize, port: u16): bool {
   for (let q = list; q != 0; q = changetype<tcp_pcb>(q).next) {
@@ -554,7 +556,8 @@ export function tcp_bind(pcb: tcp_pcb, ipaddr: ip_addr | null, port: u16): err_t
   if (pcb.state != tcp_state.CLOSED) return ERR_VAL;
   const addr = changetype<ip_addr>(bind_addr);
   if (ipaddr != null) ip_addr_copy(addr, ipaddr);
-  else { memory.fill(bind_addr, 0, IP_ADDR_SIZE); addr.type = tcp_local_ip(pcb).type; }
+  else ip_addr_set_any(addr, ip_pcb_local(pcb).type);
+  if (!ip_pcb_family_ok(ip_pcb_local(pcb), addr)) return ERR_VAL;
   if (port == 0) {
     port = tcp_new_port();
     if (port == 0) return ERR_USE;
@@ -566,7 +569,7 @@ export function tcp_bind(pcb: tcp_pcb, ipaddr: ip_addr | null, port: u16): err_t
       return ERR_USE;
     }
   }
-  ip_addr_copy(tcp_local_ip(pcb), addr);
+  ip_addr_copy(ip_pcb_local(pcb), addr);
   if (pcb.local_port == 0) {
     pcb.next = tcp_bound_pcbs;
     tcp_bound_pcbs = changetype<usize>(pcb);
@@ -596,7 +599,7 @@ export function tcp_listen_with_backlog(pcb: tcp_pcb, backlog: u8): tcp_pcb | nu
   if (pcb.local_port == 0 && tcp_bind(pcb, null, 0) != ERR_OK) return null;
   // Even with SO_REUSEADDR only one pcb may listen on an address and port
   // (lwIP checks the listen list the same way; Linux needs SO_REUSEPORT).
-  if (port_clash(tcp_listen_pcbs, changetype<usize>(pcb), tcp_local_ip(pcb), pcb.local_port, false)) return null;
+  if (port_clash(tcp_listen_pcbs, changetype<usize>(pcb), ip_pcb_local(pcb), pcb.local_port, false)) return null;
   tcp_listen_err = ERR_MEM;
   if (memp_size(MEMP.TCP_PCB_LISTEN) < TCP_PCB_LISTEN_SIZE) return null;
   const m = memp_malloc(MEMP.TCP_PCB_LISTEN);
@@ -635,18 +638,21 @@ export function tcp_backlog_accepted(pcb: tcp_pcb): void {
   pcb.flags &= ~TF_BACKLOGPEND;
 }
 
-/** The MSS we announce on `n`: its MTU minus the IPv4 and TCP headers (RFC 9293 §3.7.1). */
-export function tcp_mss_for(n: netif | null): u32 {
-  if (n == null || n.mtu <= 40 + TCP_MIN_MSS) return TCP_DEFAULT_MSS;
-  const m = n.mtu - 40;
+/**
+ * The MSS we announce on `n` to a peer at `remote`: n's MTU minus the IP
+ * header of remote's family and the TCP header (RFC 9293 §3.7.1; RFC 8200
+ * §8.3 for IPv6's 40 bytes).
+ */
+export function tcp_mss_for(n: netif | null, remote: ip_addr): u32 {
+  const hdrs = ip_hdr_len(remote) + TCP_HLEN;
+  if (n == null || n.mtu <= hdrs + TCP_MIN_MSS) return TCP_DEFAULT_MSS;
+  const m = n.mtu - hdrs;
   return m > 0xffff ? 0xffff : m;
 }
 
-/** The netif a pcb sends by (its bound netif, else the route). */
+/** The netif a pcb sends by (its bound netif, else the route to its remote address). */
 export function tcp_route(pcb: tcp_pcb): netif | null {
-  if (pcb.netif_idx != 0) return netif_get_by_index(pcb.netif_idx);
-  const l = tcp_local_ip(pcb);
-  return ip4_route_src(ip_addr_isany(l) ? 0 : l.a0, tcp_remote_ip(pcb).a0);
+  return ip_pcb_route(pcb, ip_pcb_remote(pcb));
 }
 
 /**
@@ -657,14 +663,19 @@ export function tcp_route(pcb: tcp_pcb): netif | null {
 export function tcp_connect(pcb: tcp_pcb, ipaddr: ip_addr, port: u16, fn: tcp_connected_fn | null): err_t {
   if (pcb.state == tcp_state.SYN_SENT) return ERR_ALREADY;
   if (pcb.state != tcp_state.CLOSED) return ERR_ISCONN;
-  if (ipaddr.type != IPADDR_TYPE_V4 && ipaddr.type != IPADDR_TYPE_ANY) return ERR_VAL;
-  if (ipaddr.a0 == 0 || port == 0) return ERR_VAL;
-  ip_addr_set_ip4(tcp_remote_ip(pcb), ipaddr.a0);
+  const l = ip_pcb_local(pcb);
+  // A real address of the pcb's family (an ANY-typed address is unspecified).
+  if (ipaddr.type == IPADDR_TYPE_ANY || !ip_pcb_family_ok(l, ipaddr)) return ERR_VAL;
+  if (ip_addr_isany(ipaddr) || port == 0) return ERR_VAL;
+  ip_addr_copy(ip_pcb_remote(pcb), ipaddr);
   pcb.remote_port = port;
   const n = tcp_route(pcb);
   if (n == null) { STATS_INC(Proto.TCP, Ctr.RTERR); return ERR_RTE; }
-  const l = tcp_local_ip(pcb);
-  if (ip_addr_isany(l)) ip_addr_set_ip4(l, n.ip_addr);
+  if (ip_addr_isany(l)) {
+    const src = ip_netif_get_local_ip(n, ipaddr);
+    if (src == null) { STATS_INC(Proto.TCP, Ctr.RTERR); return ERR_RTE; }
+    ip_addr_copy(l, src);
+  }
   const was_bound = pcb.local_port != 0;
   if (!was_bound) {
     const p = tcp_new_port();
@@ -674,17 +685,18 @@ export function tcp_connect(pcb: tcp_pcb, ipaddr: ip_addr, port: u16, fn: tcp_co
     // The 4-tuple must be unique (RFC 9293 §3.4).
     for (let q = tcp_active_pcbs; q != 0; q = changetype<tcp_pcb>(q).next) {
       const o = changetype<tcp_pcb>(q);
-      if (o.local_port == pcb.local_port && o.remote_port == port && tcp_remote_ip(o).a0 == ipaddr.a0 && tcp_local_ip(o).a0 == l.a0) return ERR_USE;
+      if (o.local_port == pcb.local_port && o.remote_port == port && ip_addr_eq(ip_pcb_remote(o), ipaddr) &&
+          ip_addr_eq(ip_pcb_local(o), l)) return ERR_USE;
     }
   }
   const now = sys_now();
-  pcb.iss = tcp_isn(l.a0, pcb.local_port, ipaddr.a0, port, now);
+  pcb.iss = tcp_isn(l, pcb.local_port, ipaddr, port, now);
   pcb.snd_una = pcb.snd_nxt = pcb.snd_max = pcb.snd_lbb = pcb.iss;
   pcb.snd_wl2 = pcb.iss;
   pcb.recover = pcb.iss;
   pcb.rcv_nxt = 0;
   pcb.rcv_wnd = pcb.rcv_ann_wnd = TCP_WND_MAX;
-  pcb.rcv_mss = <u16>tcp_mss_for(n);
+  pcb.rcv_mss = <u16>tcp_mss_for(n, ipaddr);
   pcb.mss = <u16>TCP_DEFAULT_MSS;
   pcb.rcv_scale = <u8>TCP_RCV_SCALE;
   pcb.connected = changetype<usize>(fn);
@@ -732,7 +744,7 @@ function tcp_close_shutdown(pcb: tcp_pcb, rst_on_unacked_data: bool): err_t {
   if (rst_on_unacked_data && (st == tcp_state.ESTABLISHED || st == tcp_state.CLOSE_WAIT || st == tcp_state.SYN_RCVD) &&
       (pcb.refused_data != 0 || pcb.rcv_wnd != tcp_rcv_wnd_max(pcb))) {
     // Data the application never read: tell the peer it is lost (RFC 2525 §2.17).
-    tcp_rst(pcb.snd_nxt, pcb.rcv_nxt, tcp_local_ip(pcb).a0, tcp_remote_ip(pcb).a0, pcb.local_port, pcb.remote_port, true, pcb);
+    tcp_rst(pcb.snd_nxt, pcb.rcv_nxt, ip_pcb_local(pcb), ip_pcb_remote(pcb), pcb.local_port, pcb.remote_port, true, pcb);
     tcp_pcb_remove(pcb);
     return ERR_OK;
   }
@@ -807,7 +819,7 @@ export function tcp_abandon(pcb: tcp_pcb, reset: bool): void {
   const errf = pcb.errf;
   const arg = pcb.callback_arg;
   if (reset) {
-    tcp_rst(pcb.snd_nxt, pcb.rcv_nxt, tcp_local_ip(pcb).a0, tcp_remote_ip(pcb).a0, pcb.local_port, pcb.remote_port, true, pcb);
+    tcp_rst(pcb.snd_nxt, pcb.rcv_nxt, ip_pcb_local(pcb), ip_pcb_remote(pcb), pcb.local_port, pcb.remote_port, true, pcb);
   }
   tcp_pcb_remove(pcb);
   tcp_report_err(errf, arg, ERR_ABRT);
@@ -1174,27 +1186,23 @@ export function tcp_tw_head(): usize { return tcp_tw_pcbs; }
 export function tcp_listen_head(): usize { return tcp_listen_pcbs; }
 export function tcp_bound_head(): usize { return tcp_bound_pcbs; }
 
-/** A netif's address changed: pcbs bound to the old one follow (listeners and bound ones). */
-export function tcp_netif_ip_addr_changed(old_addr: u32, new_addr: u32): void {
-  if (old_addr == 0) return;
-  // Connections on the old address cannot survive (lwIP aborts them).
+/**
+ * One of our addresses changed from `old` to `now` (null: removed; ip.ts
+ * calls this). Connections on the old address cannot survive (lwIP
+ * tcp_netif_ip_addr_changed aborts them); listeners and bound pcbs follow.
+ */
+export function tcp_netif_ip_addr_changed(old: ip_addr, now: ip_addr | null): void {
   let restart = true;
   while (restart) {
     restart = false;
     for (let q = tcp_active_pcbs; q != 0; q = changetype<tcp_pcb>(q).next) {
       const p = changetype<tcp_pcb>(q);
-      if (tcp_local_ip(p).a0 == old_addr) { tcp_abort(p); restart = true; break; }
+      if (ip_addr_eq(ip_pcb_local(p), old)) { tcp_abort(p); restart = true; break; }
     }
   }
-  if (new_addr == 0) return;
-  for (let q = tcp_listen_pcbs; q != 0; q = changetype<tcp_pcb>(q).next) {
-    const l = tcp_local_ip(changetype<tcp_pcb>(q));
-    if (l.type == IPADDR_TYPE_V4 && l.a0 == old_addr) l.a0 = new_addr;
-  }
-  for (let q = tcp_bound_pcbs; q != 0; q = changetype<tcp_pcb>(q).next) {
-    const l = tcp_local_ip(changetype<tcp_pcb>(q));
-    if (l.type == IPADDR_TYPE_V4 && l.a0 == old_addr) l.a0 = new_addr;
-  }
+  if (now == null) return;
+  for (let q = tcp_listen_pcbs; q != 0; q = changetype<tcp_pcb>(q).next) ip_pcb_local_follows(ip_pcb_local(changetype<tcp_pcb>(q)), old, now);
+  for (let q = tcp_bound_pcbs; q != 0; q = changetype<tcp_pcb>(q).next) ip_pcb_local_follows(ip_pcb_local(changetype<tcp_pcb>(q)), old, now);
 }
 
 export { tcp_input, tcp_icmp_error } from "./tcp_in";

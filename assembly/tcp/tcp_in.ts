@@ -28,36 +28,37 @@ import { err_t, ERR_OK, ERR_ABRT, ERR_RST, ERR_CLSD, ERR_MEM } from "../core/err
 import { STATS_INC, Proto, Ctr } from "../core/stats";
 import { sys_now } from "../core/timeouts";
 import { MEMP, memp_free } from "../core/memp";
-import { inet_chksum_pseudo } from "../core/chksum";
-import { ip_addr_isany, ip_addr_set_ip4, ip4_addr_ismulticast } from "../ip_addr";
+import { ip_addr, ip_addr_isany, ip_addr_eq, ip_addr_copy, ip_addr_ismulticast, IP_IS_V6 } from "../ip_addr";
 import { netif } from "../netif/netif";
-import { ip_current_header, ip_current_src, ip_current_dest, ip4_addr_isbroadcast } from "../ipv4/ip4";
-import { IP_PROTO_TCP, IP_HLEN, ip4_hdr_hlen, ip4_hdr_proto, ip4_hdr_src, ip4_hdr_dest } from "../ipv4/ip4_hdr";
+import {
+  ip_pcb_local, ip_pcb_remote, ip_pcb_local_match, ip_current_src_addr, ip_current_dest_addr, ip_addr_isbroadcast,
+  ip_chksum_pseudo, ip_icmp_is_refusal, ip_icmp_is_pmtu, ip_min_mtu, ip_hdr_len,
+} from "../ip";
+import { IP_PROTO_TCP } from "../ipv4/ip4_hdr";
 import { TCP_RCV_SCALE } from "../config";
 import { cc_init, cc_on_ack, cc_on_loss, cc_on_recovery_end } from "./tcp_cc";
-import { sack_update, sack_advance, sack_is_lost, sack_enter_recovery, sack_reset, sack_high_rxt } from "./tcp_sack";
+import { sack_update, sack_advance, sack_is_lost, sack_enter_recovery, sack_high_rxt } from "./tcp_sack";
 import { tcp_isn } from "./tcp_isn";
 import { seq_lt, seq_leq, seq_gt, seq_geq, seq_between } from "./tcp_seq";
 import {
-  TCP_HLEN, TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK, TCP_URG,
-  tcp_hdr_src, tcp_hdr_dest, tcp_hdr_seqno, tcp_hdr_ackno, tcp_hdr_hlen, tcp_hdr_flags, tcp_hdr_wnd, tcp_hdr_check,
-  tcp_opts, tcp_parseopt, TCPOPT_F_MSS, TCPOPT_F_WS, TCPOPT_F_SACK_PERM, TCPOPT_F_TS, TCPOPT_F_SACK, TCPOLEN_TS,
+  TCP_HLEN, TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK, TCP_URG, tcp_hdr_src, tcp_hdr_dest, tcp_hdr_seqno,
+  tcp_hdr_ackno, tcp_hdr_flags, tcp_hdr_wnd, tcp_hdr_check, tcp_opts, tcp_parseopt, TCPOPT_F_MSS,
+  TCPOPT_F_WS, TCPOPT_F_SACK_PERM, TCPOPT_F_TS, TCPOPT_F_SACK, TCPOLEN_TS,
 } from "./tcp_hdr";
 import {
-  tcp_pcb, tcp_state, tcp_local_ip, tcp_remote_ip, tcp_cc, tcp_sb, tcp_alloc, tcp_reg_active, tcp_active_to_front,
-  tcp_pcb_remove, tcp_report_err, tcp_abort, tcp_enter_time_wait, tcp_rtt_sample, tcp_srtt, tcp_mss_for,
-  tcp_set_input_pcb, tcp_input_pcb, tcp_input_pcb_dead, tcp_keepalive_restart, tcp_set_deadline_rtx,
-  tcp_set_deadline_dack, tcp_set_deadline_2msl, tcp_set_deadline_misc, tcp_time_wait_ms,
-  tcp_active_pcbs, tcp_tw_pcbs, tcp_listen_pcbs, tcp_recved, tcp_close,
-  tcp_accept_fn, tcp_connected_fn, tcp_recv_fn, tcp_sent_fn,
-  TF_ACK_DELAY, TF_ACK_NOW, TF_INFR, TF_RXCLOSED, TF_FIN, TF_NODELAY, TF_WND_SCALE, TF_BACKLOGPEND, TF_TIMESTAMP,
-  TF_SACK, TF_PASSIVE, TF_GOT_FIN, TF_RTO, TF_HOST, TF_CLOSED_APP, TF_TLP_SENT,
-  TCP_DEFAULT_MSS, TCP_MIN_MSS, TCP_WND_MAX, TCP_OOSEQ_MAX_BYTES, TCP_OOSEQ_MAX_PBUFS, TCP_CHALLENGE_ACK_LIMIT,
-  TCP_FIN_WAIT_TIMEOUT, TCP_REFUSED_RETRY_MS, SOF_KEEPALIVE, SOF_REUSEADDR, TcpMib, TCP_MIB_INC,
+  tcp_pcb, tcp_state, tcp_cc, tcp_sb, tcp_alloc, tcp_reg_active, tcp_active_to_front, tcp_pcb_remove,
+  tcp_report_err, tcp_abort, tcp_enter_time_wait, tcp_rtt_sample, tcp_srtt, tcp_mss_for, tcp_set_input_pcb,
+  tcp_input_pcb, tcp_input_pcb_dead, tcp_keepalive_restart, tcp_set_deadline_rtx, tcp_set_deadline_dack,
+  tcp_set_deadline_2msl, tcp_set_deadline_misc, tcp_time_wait_ms, tcp_active_pcbs, tcp_tw_pcbs,
+  tcp_listen_pcbs, tcp_recved, tcp_close, tcp_accept_fn, tcp_connected_fn, tcp_recv_fn, tcp_sent_fn,
+  TF_ACK_DELAY, TF_ACK_NOW, TF_INFR, TF_RXCLOSED, TF_FIN, TF_NODELAY, TF_WND_SCALE, TF_TIMESTAMP, TF_SACK,
+  TF_PASSIVE, TF_GOT_FIN, TF_RTO, TF_HOST, TF_CLOSED_APP, TF_TLP_SENT, TCP_DEFAULT_MSS, TCP_MIN_MSS,
+  TCP_OOSEQ_MAX_BYTES, TCP_OOSEQ_MAX_PBUFS, TCP_CHALLENGE_ACK_LIMIT, TCP_FIN_WAIT_TIMEOUT, SOF_KEEPALIVE,
+  SOF_REUSEADDR, TcpMib, TCP_MIB_INC,
 } from "./tcp";
 import {
-  tcp_output, tcp_enqueue_flags, tcp_rst, tcp_send_empty_ack, tcp_segs_free, tcp_seg, tcp_seg_new, tcp_seg_free,
-  seg_tcplen, tcp_rexmit_fast, tcp_rexmit_seg, tcp_rexmit_lost, tcp_rto_undo, SF_REXMIT,
+  tcp_output, tcp_enqueue_flags, tcp_rst, tcp_send_empty_ack, tcp_segs_free, tcp_seg, tcp_seg_new,
+  tcp_seg_free, seg_tcplen, tcp_rexmit_fast, tcp_rexmit_seg, tcp_rexmit_lost, tcp_rto_undo,
 } from "./tcp_out";
 import { tcp_route } from "./tcp";
 
@@ -73,8 +74,6 @@ let seg_flags: u8 = 0;
 let seg_wnd: u32 = 0;
 let seg_len: u32 = 0;      // data bytes
 let in_tcplen: u32 = 0;   // data + SYN + FIN
-let src_ip: u32 = 0;
-let dst_ip: u32 = 0;
 let src_port: u16 = 0;
 let dst_port: u16 = 0;
 
@@ -114,21 +113,20 @@ function drop(p: pbuf, ctr: Ctr): void {
 }
 
 /**
- * A TCP segment arrived (p.payload at the TCP header, the IP header via
- * ip_current_header()). Takes ownership of `p`.
+ * A TCP segment arrived (p.payload at the TCP header, its addresses in
+ * ip.ts's ip_current_*). Takes ownership of `p`.
  */
 export function tcp_input(p: pbuf, inp: netif): void {
   STATS_INC(Proto.TCP, Ctr.RECV);
   if (p.len < TCP_HLEN) { drop(p, Ctr.LENERR); return; }
-  const iph = ip_current_header();
-  dst_ip = ip_current_dest();
-  src_ip = ip_current_src();
+  const src_ip = ip_current_src_addr();
+  const dst_ip = ip_current_dest_addr();
   // RFC 9293 §3.9.1 / RFC 1122 §4.2.3.10: never to or from a broadcast or multicast address.
-  if (ip4_addr_isbroadcast(dst_ip, inp) || ip4_addr_ismulticast(dst_ip) || ip4_addr_ismulticast(src_ip) || src_ip == 0) {
+  if (ip_addr_isbroadcast(dst_ip, inp) || ip_addr_ismulticast(dst_ip) || ip_addr_ismulticast(src_ip) || ip_addr_isany(src_ip)) {
     drop(p, Ctr.PROTERR);
     return;
   }
-  if (inet_chksum_pseudo(p, IP_PROTO_TCP, p.tot_len, iph + 12, iph + 16) != 0) { drop(p, Ctr.CHKERR); return; }
+  if (ip_chksum_pseudo(p, IP_PROTO_TCP, p.tot_len, src_ip, dst_ip) != 0) { drop(p, Ctr.CHKERR); return; }
   const h = p.payload;
   const hlen = tcp_hdr_check(h, p.len, p.tot_len);
   if (hlen == 0) { drop(p, Ctr.LENERR); return; }
@@ -147,8 +145,8 @@ export function tcp_input(p: pbuf, inp: netif): void {
   let prev: usize = 0;
   for (let q = tcp_active_pcbs; q != 0; q = changetype<tcp_pcb>(q).next) {
     const pcb = changetype<tcp_pcb>(q);
-    if (pcb.local_port == dst_port && pcb.remote_port == src_port && tcp_remote_ip(pcb).a0 == src_ip &&
-        tcp_local_ip(pcb).a0 == dst_ip && (pcb.netif_idx == 0 || pcb.netif_idx == inp.num)) {
+    if (pcb.local_port == dst_port && pcb.remote_port == src_port && ip_addr_eq(ip_pcb_remote(pcb), src_ip) &&
+        ip_addr_eq(ip_pcb_local(pcb), dst_ip) && (pcb.netif_idx == 0 || pcb.netif_idx == inp.num)) {
       tcp_active_to_front(pcb, prev);
       tcp_process_segment(pcb, p);
       return;
@@ -157,7 +155,8 @@ export function tcp_input(p: pbuf, inp: netif): void {
   }
   for (let q = tcp_tw_pcbs; q != 0; q = changetype<tcp_pcb>(q).next) {
     const pcb = changetype<tcp_pcb>(q);
-    if (pcb.local_port == dst_port && pcb.remote_port == src_port && tcp_remote_ip(pcb).a0 == src_ip && tcp_local_ip(pcb).a0 == dst_ip) {
+    if (pcb.local_port == dst_port && pcb.remote_port == src_port && ip_addr_eq(ip_pcb_remote(pcb), src_ip) &&
+        ip_addr_eq(ip_pcb_local(pcb), dst_ip)) {
       tcp_timewait_input(pcb);
       pbuf_free(p);
       return;
@@ -169,8 +168,8 @@ export function tcp_input(p: pbuf, inp: netif): void {
     const l = changetype<tcp_pcb>(q);
     if (l.local_port != dst_port) continue;
     if (l.netif_idx != 0 && l.netif_idx != inp.num) continue;
-    const la = tcp_local_ip(l);
-    if (!ip_addr_isany(la) && la.a0 != dst_ip) continue;
+    const la = ip_pcb_local(l);
+    if (!ip_pcb_local_match(la, dst_ip)) continue;
     if (best == null || !ip_addr_isany(la)) best = l;
     if (!ip_addr_isany(la)) break;
   }
@@ -186,8 +185,9 @@ export function tcp_input(p: pbuf, inp: netif): void {
 
 /** RST for the current segment: <SEQ=SEG.ACK><CTL=RST> if it had ACK, else <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>. */
 function send_rst_for_segment(pcb: tcp_pcb | null): void {
-  if ((seg_flags & TCP_ACK) != 0) tcp_rst(seg_ack, 0, dst_ip, src_ip, dst_port, src_port, false, pcb);
-  else tcp_rst(0, seg_seq + in_tcplen, dst_ip, src_ip, dst_port, src_port, true, pcb);
+  const local = ip_current_dest_addr(), remote = ip_current_src_addr();
+  if ((seg_flags & TCP_ACK) != 0) tcp_rst(seg_ack, 0, local, remote, dst_port, src_port, false, pcb);
+  else tcp_rst(0, seg_seq + in_tcplen, local, remote, dst_port, src_port, true, pcb);
 }
 
 // ---- options of a SYN --------------------------------------------------------------------------
@@ -272,8 +272,10 @@ function tcp_listen_input(l: tcp_pcb, inp: netif): void {
   if (npcb == null && drop_oldest_half_open(l)) npcb = tcp_alloc(l.prio, true);
   if (npcb == null) { STATS_INC(Proto.TCP, Ctr.MEMERR); STATS_INC(Proto.TCP, Ctr.DROP); return; }
   const now = sys_now();
-  ip_addr_set_ip4(tcp_local_ip(npcb), dst_ip);
-  ip_addr_set_ip4(tcp_remote_ip(npcb), src_ip);
+  const src_ip = ip_current_src_addr(), dst_ip = ip_current_dest_addr();
+  // The connection's family is the segment's (a dual-stack listener takes either).
+  ip_addr_copy(ip_pcb_local(npcb), dst_ip);
+  ip_addr_copy(ip_pcb_remote(npcb), src_ip);
   npcb.local_port = dst_port;
   npcb.remote_port = src_port;
   npcb.state = <u8>tcp_state.SYN_RCVD;
@@ -292,7 +294,7 @@ function tcp_listen_input(l: tcp_pcb, inp: netif): void {
   npcb.snd_wnd = seg_wnd; // a SYN's window is never scaled
   npcb.snd_wnd_max = seg_wnd;
   npcb.snd_wl1 = seg_seq;
-  npcb.rcv_mss = <u16>tcp_mss_for(inp);
+  npcb.rcv_mss = <u16>tcp_mss_for(inp, src_ip);
   apply_syn_options(npcb);
   npcb.iss = tcp_isn(dst_ip, dst_port, src_ip, src_port, now);
   npcb.snd_una = npcb.snd_nxt = npcb.snd_max = npcb.snd_lbb = npcb.snd_wl2 = npcb.recover = npcb.iss;
@@ -1064,38 +1066,38 @@ function finish(pcb: tcp_pcb): void {
 // ---- ICMP errors -----------------------------------------------------------------------------------
 
 /**
- * ICMP reported an error about a segment we sent (`quoted_iph`: its IP header
- * and at least 8 bytes of TCP header). Only a quote whose sequence number is
- * in flight counts (RFC 5927 §4.1). Port/protocol unreachable while
- * connecting fails the connect with ERR_RST, like a RST would (ECONNREFUSED;
- * RFC 1122 §4.2.3.9 lets hard errors abort a connection attempt); frag
- * needed lowers the MSS to the next-hop MTU (RFC 1191) and resends.
+ * ICMP or ICMPv6 reported an error `type`/`code` about a segment we sent
+ * from `src` to `dst` (the quoted addresses; their family says which ICMP);
+ * `th` points at the quoted TCP header, `len` bytes of it (at least 8).
+ * Only a quote whose sequence number is in flight counts (RFC 5927 §4.1).
+ * A port or protocol unreachable while connecting fails the connect with
+ * ERR_RST, like a RST would (ECONNREFUSED; RFC 1122 §4.2.3.9 lets hard
+ * errors abort a connection attempt); fragmentation needed (RFC 1191) or
+ * packet too big (RFC 8201) lowers the MSS to the path MTU, `next_mtu`, and
+ * resends.
  */
-export function tcp_icmp_error(quoted_iph: usize, len: u32, type: u8, code: u8, next_mtu: u32): void {
-  if (len < IP_HLEN) return;
-  const hlen = ip4_hdr_hlen(quoted_iph);
-  if (hlen < IP_HLEN || len < hlen + 8) return;
-  if (ip4_hdr_proto(quoted_iph) != IP_PROTO_TCP) return;
-  const qsrc = ip4_hdr_src(quoted_iph);
-  const qdst = ip4_hdr_dest(quoted_iph);
-  const th = quoted_iph + hlen;
+export function tcp_icmp_error(src: ip_addr, dst: ip_addr, th: usize, len: u32, type: u8, code: u8, next_mtu: u32): void {
+  if (len < 8) return;
+  const v6 = IP_IS_V6(src);
   const sport = tcp_hdr_src(th), dport = tcp_hdr_dest(th);
   const seq = tcp_hdr_seqno(th);
   for (let q = tcp_active_pcbs; q != 0; q = changetype<tcp_pcb>(q).next) {
     const pcb = changetype<tcp_pcb>(q);
-    if (pcb.local_port != sport || pcb.remote_port != dport || tcp_local_ip(pcb).a0 != qsrc || tcp_remote_ip(pcb).a0 != qdst) continue;
+    if (pcb.local_port != sport || pcb.remote_port != dport || !ip_addr_eq(ip_pcb_local(pcb), src) ||
+        !ip_addr_eq(ip_pcb_remote(pcb), dst)) continue;
     if (!seq_between(seq, pcb.snd_una, pcb.snd_max)) { STATS_INC(Proto.TCP, Ctr.DROP); return; }
-    if (type == 3 && (code == 2 || code == 3) && pcb.state == tcp_state.SYN_SENT) {
+    if (ip_icmp_is_refusal(v6, type, code) && pcb.state == tcp_state.SYN_SENT) {
       const errf = pcb.errf, arg = pcb.callback_arg;
       tcp_pcb_remove(pcb);
       tcp_report_err(errf, arg, ERR_RST);
       return;
     }
-    if (type == 3 && code == 4) {
-      // RFC 1191: the route's MTU; never below what IPv4 guarantees (68), and never raised.
-      let mtu = next_mtu & 0xffff;
-      if (mtu < 68) mtu = 576;
-      let mss = mtu - 40;
+    if (ip_icmp_is_pmtu(v6, type, code)) {
+      // The path's MTU; never below what the family guarantees (IPv4's 68:
+      // take the classic 576; IPv6: 1280, RFC 8201 §4), and never raised.
+      let mtu = next_mtu;
+      if (mtu < ip_min_mtu(v6)) mtu = v6 ? 1280 : 576;
+      let mss = mtu - ip_hdr_len(src) - TCP_HLEN;
       if ((pcb.flags & TF_TIMESTAMP) != 0) mss -= TCPOLEN_TS;
       if (mss < TCP_MIN_MSS) mss = TCP_MIN_MSS;
       if (mss < <u32>pcb.mss) {

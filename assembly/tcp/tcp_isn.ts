@@ -18,6 +18,8 @@
 //   IPv4: local addr (4) | local port (2) | remote addr (4) | remote port (2)
 //   IPv6: local addr (16) | local port (2) | remote addr (16) | remote port (2)
 
+import { ip_addr, ip_2_ip6, IP_IS_V6 } from "../ip_addr";
+
 let key0: u64 = 0;
 let key1: u64 = 0;
 
@@ -92,10 +94,19 @@ export function siphash24(k0: u64, k1: u64, ptr: usize, len: u32): u64 {
 @inline function put_port(a: usize, port: u16): void { store<u16>(a, bswap<u16>(port)); }
 
 /**
+ * RFC 6528 ISN for a connection between `local` and `remote` (of one family;
+ * their 4 or 16 address bytes and the ports are hashed), ports host numbers.
+ */
+export function tcp_isn(local: ip_addr, local_port: u16, remote: ip_addr, remote_port: u16, now_ms: u32): u32 {
+  if (IP_IS_V6(local)) return tcp_isn6(ip_2_ip6(local), local_port, ip_2_ip6(remote), remote_port, now_ms);
+  return tcp_isn4(local.a0, local_port, remote.a0, remote_port, now_ms);
+}
+
+/**
  * RFC 6528 ISN for an IPv4 connection. Addresses are network-order u32 (the
  * u32 whose memory bytes are a.b.c.d), ports host numbers.
  */
-export function tcp_isn(local_ip: u32, local_port: u16, remote_ip: u32, remote_port: u16, now_ms: u32): u32 {
+export function tcp_isn4(local_ip: u32, local_port: u16, remote_ip: u32, remote_port: u16, now_ms: u32): u32 {
   const b = tuple_buf;
   store<u32>(b, local_ip);
   put_port(b + 4, local_port);

@@ -30,32 +30,33 @@
 //       at or above it left later than this copy — lost-retransmission detection)
 
 import {
-  pbuf, pbuf_alloc, pbuf_free, pbuf_clone, pbuf_chain, pbuf_clen, pbuf_add_header, pbuf_remove_header,
-  pbuf_alloc_reference, pbuf_layer, pbuf_type, pbuf_realloc, pbuf_free_header,
+  pbuf, pbuf_alloc, pbuf_free, pbuf_clone, pbuf_chain, pbuf_clen, pbuf_add_header, pbuf_alloc_reference,
+  pbuf_layer, pbuf_type, pbuf_realloc,
 } from "../core/pbuf";
-import { err_t, ERR_OK, ERR_MEM, ERR_CONN, ERR_RTE, ERR_VAL, ERR_ABRT, ERR_BUF, ERR_ARG } from "../core/err";
+import { err_t, ERR_OK, ERR_MEM, ERR_CONN, ERR_RTE, ERR_VAL, ERR_ABRT, ERR_BUF } from "../core/err";
 import { MEMP, memp_malloc, memp_free } from "../core/memp";
 import { STATS_INC, Proto, Ctr } from "../core/stats";
 import { sys_now } from "../core/timeouts";
-import { pbuf_copy_in_chksum, chksum_add, chksum_swap, lwip_standard_chksum, inet_chksum_pseudo, CHKSUM_COPY_ERR } from "../core/chksum";
-import { netif } from "../netif/netif";
-import { ip4_output_if, ip4_route_src } from "../ipv4/ip4";
+import { pbuf_copy_in_chksum, chksum_add, chksum_swap, lwip_standard_chksum, CHKSUM_COPY_ERR } from "../core/chksum";
+import { netif, netif_get_by_index } from "../netif/netif";
+import { ip_addr } from "../ip_addr";
+import { ip_pcb_local, ip_pcb_remote, ip_output_if, ip_route, ip_chksum_pseudo, ip_chksum_pseudo_sum, IP_DEFAULT_TTL } from "../ip";
 import { IP_PROTO_TCP } from "../ipv4/ip4_hdr";
 import { cc_on_rto } from "./tcp_cc";
 import { sack_reset, sack_is_sacked, sack_pipe, sack_next_seg, sack_on_sent, sack_high_sacked, sack_high_rxt, SACK_NEXT_NONE, SACK_NEXT_NEW } from "./tcp_sack";
 import { seq_lt, seq_leq, seq_gt, seq_geq, seq_max } from "./tcp_seq";
 import {
-  TCP_HLEN, TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK,
-  tcp_hdr_set_src, tcp_hdr_set_dest, tcp_hdr_set_seqno, tcp_hdr_set_ackno, tcp_hdr_set_hlen, tcp_hdr_set_flags,
-  tcp_hdr_set_wnd, tcp_hdr_set_chksum, tcp_hdr_set_urgp, tcp_hdr_flags,
-  tcpopt_put_mss, tcpopt_put_ws, tcpopt_put_sack_perm, tcpopt_put_ts, tcpopt_put_sack_hdr, tcpopt_put_sack_block, TCPOLEN_TS,
+  TCP_HLEN, TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK, tcp_hdr_set_src, tcp_hdr_set_dest,
+  tcp_hdr_set_seqno, tcp_hdr_set_ackno, tcp_hdr_set_hlen, tcp_hdr_set_flags, tcp_hdr_set_wnd,
+  tcp_hdr_set_chksum, tcp_hdr_set_urgp, tcpopt_put_mss, tcpopt_put_ws, tcpopt_put_sack_perm, tcpopt_put_ts,
+  tcpopt_put_sack_hdr, tcpopt_put_sack_block, TCPOLEN_TS,
 } from "./tcp_hdr";
 import {
-  tcp_pcb, tcp_state, tcp_local_ip, tcp_remote_ip, tcp_route, tcp_cc, tcp_sb, tcp_input_pcb, tcp_input_pcb_dead,
-  tcp_rto_backoff, tcp_set_deadline_rtx, tcp_tlp_rearm, tcp_set_deadline_persist, tcp_set_deadline_dack, tcp_update_rcv_ann_wnd,
-  tcp_pcb_remove, tcp_report_err, tcp_abandon, TcpMib, TCP_MIB_INC,
-  TF_ACK_DELAY, TF_ACK_NOW, TF_INFR, TF_FIN, TF_NODELAY, TF_NAGLEMEMERR, TF_WND_SCALE, TF_TIMESTAMP, TF_SACK, TF_RTO, TF_TLP, TF_TLP_SENT,
-  TCP_MAXRTX, TCP_SYNMAXRTX, TCP_SND_QUEUELEN, TCP_WRITE_FLAG_COPY, TCP_WRITE_FLAG_MORE,
+  tcp_pcb, tcp_state, tcp_route, tcp_cc, tcp_sb, tcp_input_pcb, tcp_set_deadline_rtx, tcp_tlp_rearm,
+  tcp_set_deadline_persist, tcp_update_rcv_ann_wnd, tcp_pcb_remove, tcp_report_err, TcpMib, TCP_MIB_INC,
+  TF_ACK_DELAY, TF_ACK_NOW, TF_INFR, TF_FIN, TF_NODELAY, TF_NAGLEMEMERR, TF_WND_SCALE, TF_TIMESTAMP, TF_SACK,
+  TF_RTO, TF_TLP, TF_TLP_SENT, TCP_MAXRTX, TCP_SYNMAXRTX, TCP_SND_QUEUELEN, TCP_WRITE_FLAG_COPY,
+  TCP_WRITE_FLAG_MORE,
 } from "./tcp";
 import { TCP_RCV_SCALE } from "../config";
 
@@ -334,8 +335,6 @@ function acked_now(pcb: tcp_pcb): void {
 // @ts-ignore: decorator
 @inline function ts_now(pcb: tcp_pcb): u32 { return sys_now() + pcb.ts_offset; }
 
-const pseudo: usize = memory.data(12, 8);
-
 /**
  * Sends one queued segment (first time or again): ACK, window, timestamps
  * and checksum are filled in here. A segment still on the TX ring is sent
@@ -362,24 +361,20 @@ export function tcp_output_segment(pcb: tcp_pcb, seg: tcp_seg, n: netif): err_t 
     store<u32>(o, bswap<u32>((fl & TCP_ACK) != 0 ? pcb.ts_recent : 0), 8);
   }
   tcp_hdr_set_chksum(h, 0);
-  const src = tcp_local_ip(pcb).a0;
-  const dst = tcp_remote_ip(pcb).a0;
-  store<u32>(pseudo, src);
-  store<u32>(pseudo, dst, 4);
+  const src = ip_pcb_local(pcb);
+  const dst = ip_pcb_remote(pcb);
   let c: u16;
   if ((seg.sflags & SF_CHKSUM) != 0) {
     // Pseudo header + TCP header here; the data's sum was taken while copying.
-    store<u16>(pseudo, <u16>(<u32>IP_PROTO_TCP << 8), 8);
-    store<u16>(pseudo, bswap<u16>(<u16>q.tot_len), 10);
-    let s = chksum_add(<u32>lwip_standard_chksum(pseudo, 12), <u32>lwip_standard_chksum(h, seg.hlen));
+    let s = chksum_add(ip_chksum_pseudo_sum(IP_PROTO_TCP, q.tot_len, src, dst), <u32>lwip_standard_chksum(h, seg.hlen));
     s = chksum_add(s, seg.chksum);
     c = <u16>(~s & 0xffff);
   } else {
-    c = inet_chksum_pseudo(q, IP_PROTO_TCP, q.tot_len, pseudo, pseudo + 4);
+    c = ip_chksum_pseudo(q, IP_PROTO_TCP, q.tot_len, src, dst);
   }
   tcp_hdr_set_chksum(h, c);
   STATS_INC(Proto.TCP, Ctr.XMIT);
-  ip4_output_if(q, src, dst, pcb.ttl, pcb.tos, IP_PROTO_TCP, n);
+  ip_output_if(q, src, dst, pcb.ttl, pcb.tos, IP_PROTO_TCP, n);
   if (q != p) pbuf_free(q);
   if ((fl & TCP_ACK) != 0) acked_now(pcb);
   if ((seg.sflags & SF_SENT) != 0) seg.sflags |= SF_REXMIT;
@@ -799,15 +794,13 @@ function tcp_output_alloc_header(pcb: tcp_pcb, optlen: u32, seqno: u32, flags: u
 function tcp_output_control(pcb: tcp_pcb, p: pbuf): err_t {
   const n = tcp_route(pcb);
   const h = p.payload;
-  const src = tcp_local_ip(pcb).a0, dst = tcp_remote_ip(pcb).a0;
-  store<u32>(pseudo, src);
-  store<u32>(pseudo, dst, 4);
+  const src = ip_pcb_local(pcb), dst = ip_pcb_remote(pcb);
   tcp_hdr_set_chksum(h, 0);
-  tcp_hdr_set_chksum(h, inet_chksum_pseudo(p, IP_PROTO_TCP, p.tot_len, pseudo, pseudo + 4));
+  tcp_hdr_set_chksum(h, ip_chksum_pseudo(p, IP_PROTO_TCP, p.tot_len, src, dst));
   let err: err_t = ERR_RTE;
   if (n != null) {
     STATS_INC(Proto.TCP, Ctr.XMIT);
-    err = ip4_output_if(p, src, dst, pcb.ttl, pcb.tos, IP_PROTO_TCP, n);
+    err = ip_output_if(p, src, dst, pcb.ttl, pcb.tos, IP_PROTO_TCP, n);
   } else {
     STATS_INC(Proto.TCP, Ctr.RTERR);
   }
@@ -901,7 +894,7 @@ export function tcp_keepalive(pcb: tcp_pcb): err_t { return tcp_zero_window_prob
  * the netif binding, TTL and TOS; the addresses and ports are explicit
  * because RSTs also answer segments that have no pcb.
  */
-export function tcp_rst(seqno: u32, ackno: u32, local: u32, remote: u32, lport: u16, rport: u16, ackf: bool, pcb: tcp_pcb | null): void {
+export function tcp_rst(seqno: u32, ackno: u32, local: ip_addr, remote: ip_addr, lport: u16, rport: u16, ackf: bool, pcb: tcp_pcb | null): void {
   const p = pbuf_alloc(pbuf_layer.PBUF_IP, TCP_HLEN, pbuf_type.PBUF_RAM);
   if (p == null) { STATS_INC(Proto.TCP, Ctr.MEMERR); return; }
   const h = p.payload;
@@ -913,21 +906,17 @@ export function tcp_rst(seqno: u32, ackno: u32, local: u32, remote: u32, lport: 
   tcp_hdr_set_flags(h, ackf ? TCP_RST | TCP_ACK : TCP_RST);
   tcp_hdr_set_wnd(h, 0);
   tcp_hdr_set_urgp(h, 0);
-  store<u32>(pseudo, local);
-  store<u32>(pseudo, remote, 4);
   tcp_hdr_set_chksum(h, 0);
-  tcp_hdr_set_chksum(h, inet_chksum_pseudo(p, IP_PROTO_TCP, TCP_HLEN, pseudo, pseudo + 4));
+  tcp_hdr_set_chksum(h, ip_chksum_pseudo(p, IP_PROTO_TCP, TCP_HLEN, local, remote));
   let n: netif | null = null;
-  if (pcb != null && pcb.netif_idx != 0) n = netif_by_idx(pcb.netif_idx);
-  else n = ip4_route_src(local, remote);
+  if (pcb != null && pcb.netif_idx != 0) n = netif_get_by_index(pcb.netif_idx);
+  else n = ip_route(local, remote);
   if (n != null) {
     STATS_INC(Proto.TCP, Ctr.XMIT);
-    ip4_output_if(p, local, remote, pcb != null ? pcb.ttl : 64, pcb != null ? pcb.tos : 0, IP_PROTO_TCP, n);
+    ip_output_if(p, local, remote, pcb != null ? pcb.ttl : IP_DEFAULT_TTL, pcb != null ? pcb.tos : 0, IP_PROTO_TCP, n);
   } else {
     STATS_INC(Proto.TCP, Ctr.RTERR);
   }
   pbuf_free(p);
 }
 
-import { netif_get_by_index } from "../netif/netif";
-function netif_by_idx(i: u8): netif | null { return netif_get_by_index(i); }

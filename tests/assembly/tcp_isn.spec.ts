@@ -1,5 +1,5 @@
 // tcp_isn: SipHash-2-4 against the reference vectors, RFC 6528 ISNs.
-import { siphash24, tcp_isn, tcp_isn6, tcp_isn_set_secret } from "../../assembly/tcp/tcp_isn";
+import { siphash24, tcp_isn4, tcp_isn6, tcp_isn_set_secret } from "../../assembly/tcp/tcp_isn";
 
 // The SipHash reference test vectors (veorq/SipHash vectors.h, the paper's
 // appendix): key 00 01 .. 0f, message i bytes 00 01 .. (i-1), for i = 0..63,
@@ -58,38 +58,38 @@ describe("tcp_isn (RFC 6528)", () => {
 
   it("is M + F: advances 250 per millisecond (4 µs clock) for a fixed tuple", () => {
     const l = ip4(192, 0, 2, 1), r = ip4(192, 0, 2, 2);
-    const i0 = tcp_isn(l, 80, r, 40000, 1000);
-    expect(tcp_isn(l, 80, r, 40000, 1000)).toBe(i0, "deterministic");
-    expect(tcp_isn(l, 80, r, 40000, 1001) - i0).toBe(250);
-    expect(tcp_isn(l, 80, r, 40000, 5000) - i0).toBe(250 * 4000);
+    const i0 = tcp_isn4(l, 80, r, 40000, 1000);
+    expect(tcp_isn4(l, 80, r, 40000, 1000)).toBe(i0, "deterministic");
+    expect(tcp_isn4(l, 80, r, 40000, 1001) - i0).toBe(250);
+    expect(tcp_isn4(l, 80, r, 40000, 5000) - i0).toBe(250 * 4000);
     // monotonic over a few hours of clock (until the 32-bit space wraps)
-    let prev = tcp_isn(l, 80, r, 40000, 0);
+    let prev = tcp_isn4(l, 80, r, 40000, 0);
     for (let t: u32 = 1; t < 17000000; t += 99991) {
-      const cur = tcp_isn(l, 80, r, 40000, t);
+      const cur = tcp_isn4(l, 80, r, 40000, t);
       expect(<i32>(cur - prev)).toBeGreaterThan(0);
       prev = cur;
     }
     // the clock wraps cleanly with now_ms
-    expect(tcp_isn(l, 80, r, 40000, 3) - tcp_isn(l, 80, r, 40000, 0xffffffff)).toBe(250 * 4);
+    expect(tcp_isn4(l, 80, r, 40000, 3) - tcp_isn4(l, 80, r, 40000, 0xffffffff)).toBe(250 * 4);
   });
 
   it("differs across tuples (each field matters) and across secrets", () => {
     const l = ip4(10, 0, 0, 1), r = ip4(10, 0, 0, 2);
-    const base = tcp_isn(l, 1234, r, 80, 777);
-    expect(tcp_isn(ip4(10, 0, 0, 3), 1234, r, 80, 777)).not.toBe(base, "local ip");
-    expect(tcp_isn(l, 1235, r, 80, 777)).not.toBe(base, "local port");
-    expect(tcp_isn(l, 1234, ip4(10, 0, 0, 4), 80, 777)).not.toBe(base, "remote ip");
-    expect(tcp_isn(l, 1234, r, 81, 777)).not.toBe(base, "remote port");
-    expect(tcp_isn(r, 80, l, 1234, 777)).not.toBe(base, "direction");
+    const base = tcp_isn4(l, 1234, r, 80, 777);
+    expect(tcp_isn4(ip4(10, 0, 0, 3), 1234, r, 80, 777)).not.toBe(base, "local ip");
+    expect(tcp_isn4(l, 1235, r, 80, 777)).not.toBe(base, "local port");
+    expect(tcp_isn4(l, 1234, ip4(10, 0, 0, 4), 80, 777)).not.toBe(base, "remote ip");
+    expect(tcp_isn4(l, 1234, r, 81, 777)).not.toBe(base, "remote port");
+    expect(tcp_isn4(r, 80, l, 1234, 777)).not.toBe(base, "direction");
     tcp_isn_set_secret(0x0123456789abcdef, 0xfedcba9876543211);
-    expect(tcp_isn(l, 1234, r, 80, 777)).not.toBe(base, "secret");
+    expect(tcp_isn4(l, 1234, r, 80, 777)).not.toBe(base, "secret");
   });
 
   it("spreads consecutive ports over the sequence space (no visible pattern)", () => {
     const l = ip4(10, 0, 0, 1), r = ip4(10, 0, 0, 2);
     let hi: u32 = 0;
     for (let p: u32 = 49152; p < 49152 + 256; p++) {
-      const isn = tcp_isn(l, <u16>p, r, 80, 0);
+      const isn = tcp_isn4(l, <u16>p, r, 80, 0);
       if (isn >= 0x80000000) hi++;
     }
     // Top bit set about half the time (binomial 256, 1/2: 128 ± 8).
@@ -106,7 +106,7 @@ describe("tcp_isn (RFC 6528)", () => {
     store<u8>(t + 6, 192); store<u8>(t + 7, 0); store<u8>(t + 8, 2); store<u8>(t + 9, 2);
     store<u8>(t + 10, 0x9c); store<u8>(t + 11, 0x40);
     const f = <u32>siphash24(K0, K1, t, 12);
-    expect(tcp_isn(ip4(192, 0, 2, 1), 80, ip4(192, 0, 2, 2), 40000, 2)).toBe(f + 500);
+    expect(tcp_isn4(ip4(192, 0, 2, 1), 80, ip4(192, 0, 2, 2), 40000, 2)).toBe(f + 500);
     for (let i = 0; i < 64; i++) store<u8>(msg + i, <u8>i);
   });
 

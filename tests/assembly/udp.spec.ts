@@ -642,6 +642,7 @@ describe("udp", () => {
 });
 
 import { udp_icmp_error } from "../../assembly/udp";
+/** What icmp.ts hands UDP for a quoted IPv4 datagram: its addresses as ip_addrs and its UDP header. */
 function udp_icmp_error_direct(quoted: usize): void {
-  udp_icmp_error(quoted, IP_HLEN + 8, 3, 3);
+  udp_icmp_error(A(load<u32>(quoted + 12), 4), A(load<u32>(quoted + 16), 5), IP_PROTO_UDP, quoted + IP_HLEN, 8, 3, 3);
 }
