@@ -543,12 +543,13 @@ export function netif_ip6_addr_set_lifetimes(n: netif, i: i32, valid: u32, pref:
 
 /**
  * Puts `a` in the first empty slot as TENTATIVE (DAD decides, RFC 4862
- * §5.4; lwIP netif_add_ip6_address). Returns the slot, or -1 when `n`
- * already has it or every slot is taken.
+ * §5.4; lwIP netif_add_ip6_address). Returns the slot (the one already
+ * holding `a`, in whatever state, if any), or -1 when every slot is taken.
  */
 export function netif_add_ip6_address(n: netif, a: ip_addr): i32 {
   if (!LWIP_IPV6) return -1;
-  if (netif_ip6_addr_match(n, a) >= 0) return -1;
+  const have = slot_find(n, a, false);
+  if (have >= 0) return have;
   for (let i = 0; i < LWIP_IPV6_NUM_ADDRESSES; i++) {
     if (netif_ip6_addr_state(n, i) != IP6_ADDR_INVALID) continue;
     netif_ip6_addr_set(n, i, a);
@@ -560,11 +561,15 @@ export function netif_add_ip6_address(n: netif, a: ip_addr): i32 {
 }
 
 /** The slot holding `a` in a valid state (zone ignored when `a` has none), or -1. */
-export function netif_ip6_addr_match(n: netif, a: ip_addr): i32 {
+export function netif_ip6_addr_match(n: netif, a: ip_addr): i32 { return slot_find(n, a, true); }
+
+/** The slot holding `a`: in a valid state, or (`valid_only` false) in any state but INVALID; -1 when none. */
+function slot_find(n: netif, a: ip_addr, valid_only: bool): i32 {
   if (!LWIP_IPV6) return -1;
   const p = ip_2_ip6(a);
   for (let i = 0; i < LWIP_IPV6_NUM_ADDRESSES; i++) {
-    if (!ip6_addr_isvalid(netif_ip6_addr_state(n, i))) continue;
+    const st = netif_ip6_addr_state(n, i);
+    if (valid_only ? !ip6_addr_isvalid(st) : st == IP6_ADDR_INVALID) continue;
     const q = slot(n, i);
     if (load<u64>(p) == load<u64>(q) && load<u64>(p, 8) == load<u64>(q, 8) && (a.zone == 0 || a.zone == load<u8>(q, 17))) return i;
   }
