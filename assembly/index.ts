@@ -2,8 +2,11 @@
 // re-exports are the only places that export. See docs/abi.md.
 //
 // Conventions: pointers and lengths only (never strings or arrays through
-// generated glue: on the stub runtime nothing is freed); addresses are u32 in
-// network order (the bytes in memory); errors are err_t values (<0).
+// generated glue: on the stub runtime nothing is freed); addresses are
+// ip_addrs (20 bytes, either family, ip_addr.ts) at a pointer into core
+// memory, usually abi_scratch(), except in exports that are IPv4 by nature
+// (netif_config_ip4, ARP), which take network-order u32s; errors are err_t
+// values (<0).
 
 // The mvp build routes abort() to core/abort's trapAbort (asconfig.json).
 import "./core/abort";
@@ -32,8 +35,12 @@ export * from "./abi/raw";
 export * from "./abi/services";
 export * from "./abi/tcp";
 
-/** ABI version: bump when a structure or export the host relies on changes. */
-export const ABI_VERSION: u32 = 1;
+/**
+ * ABI version: bump when a structure or export the host relies on changes.
+ * 2: addresses as ip_addr pointers, generation-tagged UDP and raw handles,
+ * EV_FLAG_IP6 event addresses.
+ */
+export const ABI_VERSION: u32 = 2;
 
 let initialised = false;
 

@@ -23,7 +23,6 @@ import "../bindings/api/dgram.js";
 import { Bench, measureAsync, runBench } from "./harness.js";
 import { Stack } from "../bindings/stack.js";
 import { pair } from "../bindings/netif/pair.js";
-import { ip4ToU32 } from "../bindings/abi.js";
 import type { CoreVariant } from "../bindings/core.js";
 import { NETCONN_UDP } from "../bindings/api/netconn.js";
 import { AF_INET, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, IPPROTO_TCP, TCP_NODELAY } from "../bindings/api/sockets.js";
@@ -39,8 +38,8 @@ async function stacksPair(variant: CoreVariant) {
   const b = await Stack.create({ variant });
   a.addInterface(ea, { ip: "192.0.2.1/24", mac: "02:00:00:00:00:01" });
   b.addInterface(eb, { ip: "192.0.2.2/24", mac: "02:00:00:00:00:02" });
-  a.ex.arp_static_add(ip4ToU32("192.0.2.2"), a.scratch(Uint8Array.of(2, 0, 0, 0, 0, 2)));
-  b.ex.arp_static_add(ip4ToU32("192.0.2.1"), b.scratch(Uint8Array.of(2, 0, 0, 0, 0, 1)));
+  a.addStaticArp("192.0.2.2", Uint8Array.of(2, 0, 0, 0, 0, 2));
+  b.addStaticArp("192.0.2.1", Uint8Array.of(2, 0, 0, 0, 0, 1));
   return { a, b };
 }
 

@@ -31,7 +31,6 @@ import { Bench, runBench } from "./harness.js";
 import { Stack } from "../bindings/stack.js";
 import { pair } from "../bindings/netif/pair.js";
 import { rawApi, type TcpPcb } from "../bindings/api/raw.js";
-import { ip4ToU32 } from "../bindings/abi.js";
 import type { CoreVariant } from "../bindings/core.js";
 
 const BULK_MIB = Number(process.env.BENCH_TCP_MIB ?? 256);
@@ -46,8 +45,8 @@ async function stacksPair(variant: CoreVariant, mtu: number, pools?: Record<stri
   const b = await Stack.create({ variant, pools, heapSize: 8 * MiB });
   a.addInterface(ea, { ip: "192.0.2.1/24", mac: "02:00:00:00:00:01", mtu });
   b.addInterface(eb, { ip: "192.0.2.2/24", mac: "02:00:00:00:00:02", mtu });
-  a.ex.arp_static_add(ip4ToU32("192.0.2.2"), a.scratch(Uint8Array.of(2, 0, 0, 0, 0, 2)));
-  b.ex.arp_static_add(ip4ToU32("192.0.2.1"), b.scratch(Uint8Array.of(2, 0, 0, 0, 0, 1)));
+  a.addStaticArp("192.0.2.2", Uint8Array.of(2, 0, 0, 0, 0, 2));
+  b.addStaticArp("192.0.2.1", Uint8Array.of(2, 0, 0, 0, 0, 1));
   return { a, b };
 }
 

@@ -23,10 +23,10 @@
  */
 import dgram from "node:dgram";
 import { Bench, measureAsync, measureEach, runBench } from "./harness.js";
+import { IpAddress } from "../bindings/ip-address.js";
 import { Stack } from "../bindings/stack.js";
 import { pair } from "../bindings/netif/pair.js";
 import { rawApi } from "../bindings/api/raw.js";
-import { ip4ToU32 } from "../bindings/abi.js";
 import type { CoreVariant } from "../bindings/core.js";
 
 const SIZES = [64, 1472];
@@ -39,8 +39,8 @@ async function stacksPair(variant: CoreVariant) {
   a.addInterface(ea, { ip: "192.0.2.1/24", mac: "02:00:00:00:00:01" });
   b.addInterface(eb, { ip: "192.0.2.2/24", mac: "02:00:00:00:00:02" });
   // Static neighbours: nothing waits for ARP.
-  a.ex.arp_static_add(ip4ToU32("192.0.2.2"), a.scratch(Uint8Array.of(2, 0, 0, 0, 0, 2)));
-  b.ex.arp_static_add(ip4ToU32("192.0.2.1"), b.scratch(Uint8Array.of(2, 0, 0, 0, 0, 1)));
+  a.addStaticArp("192.0.2.2", Uint8Array.of(2, 0, 0, 0, 0, 2));
+  b.addStaticArp("192.0.2.1", Uint8Array.of(2, 0, 0, 0, 0, 1));
   return { a, b };
 }
 
@@ -132,7 +132,7 @@ async function main(): Promise<void> {
     let got = 0, bytes = 0;
     rxp.recv((d) => { got++; bytes += d.length; });
     const txp = ra.udp.new().bind("0.0.0.0", 9001);
-    const dst = ip4ToU32("192.0.2.2");
+    const dst = IpAddress.parse("192.0.2.2");
     for (const size of SIZES) {
       bench.log(`${variant} asip pair ${size} B`);
       const payload = new Uint8Array(size).fill(0x5a);
@@ -141,7 +141,7 @@ async function main(): Promise<void> {
       const run = (iters: number) => {
         for (let done = 0; done < iters; ) {
           const n = Math.min(BATCH, iters - done);
-          for (let i = 0; i < n; i++) txp.sendRaw(payload, dst, 9000);
+          for (let i = 0; i < n; i++) txp.sendToAddress(payload, dst, 9000);
           a.drainNow();
           b.drainNow();
           done += n;

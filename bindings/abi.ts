@@ -133,40 +133,18 @@ export const PBUF_NEXT = 0, PBUF_PAYLOAD = 4, PBUF_TOT_LEN = 8, PBUF_LEN = 12;
 /** Event types (rings.ts records). */
 export const EV = {
   NETIF: 1,
+  NETIF_IP6: 2,
   ETHARP_CONFLICT: 20,
   UDP_RECV: 30,
   UDP_ERR: 31,
   RAW_RECV: 40,
 } as const;
 
-/** Parses "a.b.c.d" into the core's network-order u32 (memory bytes a,b,c,d). */
-export function ip4ToU32(s: string): number {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
-  if (!m) throw new TypeError(`not an IPv4 address: ${s}`);
-  const b = m.slice(1).map(Number);
-  if (b.some((x) => x > 255)) throw new TypeError(`not an IPv4 address: ${s}`);
-  return (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0;
-}
-
-/** Formats the core's network-order u32 as "a.b.c.d". */
-export function u32ToIp4(v: number): string {
-  return `${v & 255}.${(v >>> 8) & 255}.${(v >>> 16) & 255}.${(v >>> 24) & 255}`;
-}
-
-/** Netmask (network-order u32) of a prefix length. */
-export function prefixToMask(prefix: number): number {
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > 32) throw new RangeError(`bad prefix length: ${prefix}`);
-  const host = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  // host-order mask → network-order u32
-  return (((host >>> 24) & 255) | (((host >>> 16) & 255) << 8) | (((host >>> 8) & 255) << 16) | ((host & 255) << 24)) >>> 0;
-}
-
-/** Parses "a.b.c.d/len" (len defaults to 24). */
-export function parseCidr(s: string): { ip: number; mask: number; prefix: number } {
-  const [addr, len] = s.split("/");
-  const prefix = len === undefined ? 24 : Number(len);
-  return { ip: ip4ToU32(addr), mask: prefixToMask(prefix), prefix };
-}
+/**
+ * Record flag (rings.ts): the record's address arguments are pointers to
+ * ip_addrs in its address area (IPv6), not IPv4 addresses.
+ */
+export const EV_FLAG_IP6 = 0x0001;
 
 /** Parses "aa:bb:cc:dd:ee:ff". */
 export function parseMac(s: string): Uint8Array {

@@ -11,10 +11,11 @@
  */
 import { loadCore, type Core, type CoreVariant } from "./core.js";
 import {
-  readLayout, readStats, check, parseCidr, ip4ToU32, u32ToIp4, parseMac, formatMac, MEMP_NAMES, EV,
+  readLayout, readStats, check, parseMac, formatMac, MEMP_NAMES, EV, EV_FLAG_IP6,
   RING_HEAD, RING_TAIL, RING_HDR_BYTES, TX_ENTRY_BYTES, EV_RECORD_BYTES, PBUF_NEXT, PBUF_PAYLOAD, PBUF_LEN,
   type Layout, type StackStats, type PoolName,
 } from "./abi.js";
+import { IpAddress, IP_ADDR_SIZE, parseCidr, prefixToMask4 } from "./ip-address.js";
 import type { LinkDriver } from "./netif/driver.js";
 import { rawApi, type RawApi } from "./api/raw.js";
 import { netconnApi, type NetconnApi } from "./api/netconn.js";
@@ -53,8 +54,19 @@ export interface InterfaceOptions {
   vlan?: number;
 }
 
-/** A frame/event sink the core's events are routed to. */
-export type EventHandler = (handle: number, p: number, a: number, b: number, c: number, d: number, e: number, index: number) => void;
+/**
+ * A sink of one event type: the record's handle, pbuf and arguments a–e,
+ * its position among the records being drained (for ev_take), and its
+ * flags (EV_FLAG_IP6: address arguments point at ip_addrs, see rings.ts).
+ */
+export type EventHandler = (handle: number, p: number, a: number, b: number, c: number, d: number, e: number, index: number, flags: number) => void;
+
+/** An IPv6 address of an interface, as the core reports it (EV_NETIF_IP6). */
+export interface Ip6AddressState {
+  address: string;
+  /** The core's IP6_ADDR_* state: 0x08 tentative (+ probes), 0x30 preferred, 0x10 deprecated, 0x40 duplicated. */
+  state: number;
+}
 
 /** An interface of a stack. */
 export class Interface {
@@ -72,6 +84,8 @@ export class Interface {
   ip = "0.0.0.0";
   netmask = "0.0.0.0";
   gateway = "0.0.0.0";
+  /** IPv6 address slots that hold an address (cores built with IPv6), by slot. */
+  readonly ip6 = new Map<number, Ip6AddressState>();
   /** @internal */
   constructor(readonly stack: Stack, readonly driver: LinkDriver, index: number, mac: string, mtu: number) {
     this.index = index;
@@ -79,6 +93,9 @@ export class Interface {
     this.mtu = mtu;
   }
 }
+
+/** Offset in abi_scratch() of the ip_addr argument slots (six of 20 bytes). */
+const ADDR_AREA = 128;
 
 function randomSeed(): number {
   const a = new Uint32Array(1);
@@ -112,6 +129,8 @@ export class Stack {
   private timerAt = Infinity;
   private closed = false;
   private scratchBuf: Uint8Array = new Uint8Array(2048);
+  /** abi_scratch(): 256 bytes; ip_addr arguments use its upper half (ADDR_AREA). */
+  private readonly scratchPtr: number;
   /** Set when the core aborted: the instance is unusable afterwards. */
   failure: Error | undefined;
 
@@ -137,6 +156,7 @@ export class Stack {
     }
     ex.asip_init(this.now(), (opts.seed ?? randomSeed()) >>> 0);
     this.layout = readLayout(core.memory, ex.abi_layout());
+    this.scratchPtr = ex.abi_scratch();
     this.u8 = new Uint8Array(core.memory.buffer);
     this.u32 = new Uint32Array(core.memory.buffer);
     this.on(EV.NETIF, (handle, _p, reason, flags, ip, mask, gw) => {
@@ -144,9 +164,15 @@ export class Stack {
       if (!i) return;
       i.up = (flags & 0x01) !== 0;
       i.linkUp = (flags & 0x04) !== 0;
-      i.ip = u32ToIp4(ip);
-      i.netmask = u32ToIp4(mask);
-      i.gateway = u32ToIp4(gw);
+      i.ip = IpAddress.fromCore4(ip).toString();
+      i.netmask = IpAddress.fromCore4(mask).toString();
+      i.gateway = IpAddress.fromCore4(gw).toString();
+    });
+    this.on(EV.NETIF_IP6, (handle, _p, slot, state, addr, _valid, _pref, _index, flags) => {
+      const i = this.interfaces.get(handle);
+      if (!i || (flags & EV_FLAG_IP6) === 0) return;
+      if (state === 0) i.ip6.delete(slot);
+      else i.ip6.set(slot, { address: this.readAddr(addr).toString(), state });
     });
   }
 
@@ -292,7 +318,7 @@ export class Stack {
       const r = (ring + RING_HDR_BYTES + (tail & (cap - 1)) * EV_RECORD_BYTES) >>> 2;
       const type = u32[r] & 0xffff;
       const handler = this.handlers.get(type);
-      if (handler) handler(u32[r + 1], u32[r + 2], u32[r + 3], u32[r + 4], u32[r + 5], u32[r + 6], u32[r + 7], k);
+      if (handler) handler(u32[r + 1], u32[r + 2], u32[r + 3], u32[r + 4], u32[r + 5], u32[r + 6], u32[r + 7], k, u32[r] >>> 16);
     }
     this.guard(() => this.ex.ev_done(n));
   }
@@ -320,11 +346,48 @@ export class Stack {
     (this.timer as { unref?: () => void }).unref?.();
   }
 
-  /** Copies `bytes` into the core's scratch area (256 bytes) and returns its address. */
+  /** Copies `bytes` into the core's scratch area (its first 128 bytes) and returns its address. */
   scratch(bytes: Uint8Array): number {
-    const p: number = this.ex.abi_scratch();
-    this.mem().set(bytes.subarray(0, 256), p);
+    const p = this.scratchPtr;
+    this.mem().set(bytes.subarray(0, ADDR_AREA), p);
     return p;
+  }
+
+  /**
+   * Writes `ip` as the core's ip_addr in address slot `slot` (0..3) of the
+   * scratch area and returns its address: the argument of exports that take
+   * an address (docs/abi.md). A zone names one of this stack's interfaces.
+   */
+  addrArg(ip: IpAddress, slot = 0): number {
+    const p = this.scratchPtr + ADDR_AREA + slot * IP_ADDR_SIZE;
+    ip.write(this.mem32(), p, ip.zone === undefined ? 0 : this.zoneIndex(ip.zone));
+    return p;
+  }
+
+  /** Where exports that return an address write it (scratch address slot 5). */
+  addrOut(): number {
+    return this.scratchPtr + ADDR_AREA + 5 * IP_ADDR_SIZE;
+  }
+
+  /** The ip_addr at `ptr` of core memory (an export's result, or an event's IPv6 address). */
+  readAddr(ptr: number): IpAddress {
+    return IpAddress.read(this.mem32(), ptr, (index) => this.zoneName(index));
+  }
+
+  /**
+   * The netif index of an IPv6 zone (RFC 4007 §11): a number, or the name
+   * of an interface's driver (a TAP device's name). A TypeError when no
+   * interface has it.
+   */
+  zoneIndex(zone: string): number {
+    if (/^\d+$/.test(zone)) return Number(zone);
+    for (const i of this.interfaces.values()) if ((i.driver as { name?: string }).name === zone) return i.index;
+    throw new TypeError(`no interface for zone ${JSON.stringify(zone)}`);
+  }
+
+  /** The name of zone `index`: its interface's driver name when it has one. */
+  zoneName(index: number): string | undefined {
+    return (this.interfaces.get(index)?.driver as { name?: string } | undefined)?.name;
   }
 
   /**
@@ -344,11 +407,7 @@ export class Stack {
       if (!Number.isInteger(opts.vlan) || opts.vlan < 1 || opts.vlan > 4094) throw new RangeError(`bad VLAN ID ${opts.vlan} (1..4094)`);
       check(this.guard(() => this.ex.netif_config_vlan(idx, opts.vlan)), "addInterface");
     }
-    if (opts.ip) {
-      const { ip, mask } = parseCidr(opts.ip);
-      const gw = opts.gateway ? ip4ToU32(opts.gateway) : 0;
-      check(this.guard(() => this.ex.netif_config_ip4(idx, ip, mask, gw)), "addInterface");
-    }
+    if (opts.ip) this.configIp4(idx, opts.ip, opts.gateway, "addInterface");
     const isDefault = opts.default ?? (opts.gateway !== undefined || this.interfaces.size === 1);
     check(this.guard(() => this.ex.netif_set_state(idx, true, true, isDefault)), "addInterface");
     this.drainNow();
@@ -357,9 +416,25 @@ export class Stack {
 
   /** Sets or changes an interface's IPv4 address. */
   setAddress(iface: Interface, cidr: string, gateway?: string): void {
-    const { ip, mask } = parseCidr(cidr);
-    check(this.guard(() => this.ex.netif_config_ip4(iface.index, ip, mask, gateway ? ip4ToU32(gateway) : 0)), "setAddress");
+    this.configIp4(iface.index, cidr, gateway, "setAddress");
     this.drainNow();
+  }
+
+  /** netif_config_ip4 from "a.b.c.d/len" and an optional gateway (IPv4 by nature: u32 arguments). */
+  private configIp4(idx: number, cidr: string, gateway: string | undefined, what: string): void {
+    const { address, prefix } = parseCidr(cidr);
+    if (address.family !== 4) throw new TypeError(`${what}: not an IPv4 address: ${cidr}`);
+    const gw = gateway ? IpAddress.parse(gateway) : IpAddress.ANY4;
+    if (gw.family !== 4) throw new TypeError(`${what}: not an IPv4 gateway: ${gateway}`);
+    check(this.guard(() => this.ex.netif_config_ip4(idx, address.core4, prefixToMask4(prefix).core4, gw.core4)), what);
+  }
+
+  /** A static ARP entry (lwIP etharp_add_static_entry): `ip` (IPv4) is at `mac`. ERR_RTE when no interface reaches it. */
+  addStaticArp(ip: string, mac: string | Uint8Array): void {
+    const a = IpAddress.parse(ip);
+    if (a.family !== 4) throw new TypeError(`addStaticArp: ARP resolves IPv4 addresses, not ${ip}`);
+    const m = typeof mac === "string" ? parseMac(mac) : mac;
+    check(this.guard(() => this.ex.arp_static_add(a.core4, this.scratch(m))), "addStaticArp");
   }
 
   /** Link state as the driver reports it. */

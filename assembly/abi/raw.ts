@@ -1,34 +1,27 @@
 // Host-facing exports for raw (re-exported by assembly/index.ts).
 //
-// A host-side raw pcb (handle = pcb pointer) receives EV_RAW_RECV events
-// (raw.ts describes the record) and sends IP payloads of its protocol, or
-// whole IP packets with `hdrincl`. As for UDP, the fastest send is
-// raw_tx_buffer → write the payload in place (u32 at pbuf + 4) →
+// A host-side raw pcb (a generation-tagged handle, abi/handles.ts) receives
+// EV_RAW_RECV events (raw.ts describes the record) and sends IP payloads of
+// its protocol, or whole IP packets with `hdrincl`. As for UDP, the fastest
+// send is raw_tx_buffer → write the payload in place (u32 at pbuf + 4) →
 // raw_host_send_pbuf (consumes the pbuf); raw_sendto_host copies from core
-// memory instead.
+// memory instead. Addresses are ip_addrs at a pointer into core memory.
 
 import { pbuf, pbuf_alloc, pbuf_free, pbuf_take, pbuf_layer, pbuf_type } from "../core/pbuf";
 import { err_t, ERR_OK, ERR_ARG, ERR_MEM, ERR_VAL } from "../core/err";
-import { MEMP, memp_owns } from "../core/memp";
-import { ip_addr, ip_addr_set_ip4, IPADDR_TYPE_V4, IPADDR_TYPE_V6, IPADDR_TYPE_ANY, IP_ADDR_SIZE } from "../ip_addr";
+import { MEMP, memp_num } from "../core/memp";
+import { handle_table, handle_new, handle_get, handle_free, abi_addr_arg, abi_addr_err, abi_ip_type } from "./handles";
 import { netif_get_by_index } from "../netif/netif";
 import {
   raw_pcb, raw_new_ip_type, raw_remove, raw_bind, raw_bind_netif, raw_connect, raw_disconnect, raw_sendto,
   RAW_FLAGS_HOST, RAW_FLAGS_HOST_EAT, RAW_FLAGS_HDRINCL,
 } from "../raw";
 
-const arg_addr: usize = memory.data(<i32>IP_ADDR_SIZE, 8);
+const handles = changetype<handle_table>(memory.data(16, 8));
 
-function addr4(a: u32): ip_addr {
-  const r = changetype<ip_addr>(arg_addr);
-  ip_addr_set_ip4(r, a);
-  return r;
-}
-
-function host_pcb(h: usize): raw_pcb | null {
-  if (h == 0 || !memp_owns(MEMP.RAW_PCB, h)) return null;
-  const pcb = changetype<raw_pcb>(h);
-  return (pcb.flags & RAW_FLAGS_HOST) != 0 ? pcb : null;
+function host_pcb(h: u32): raw_pcb | null {
+  const p = handle_get(handles, h);
+  return p != 0 ? changetype<raw_pcb>(p) : null;
 }
 
 /**
@@ -36,23 +29,31 @@ function host_pcb(h: usize): raw_pcb | null {
  * `eat` ≠ 0: packets it receives go no further (ICMP will not answer a ping
  * this pcb took). Returns the handle, or 0.
  */
-export function raw_host_new(proto: u32, ip_type: u32, eat: u32): usize {
-  if (proto > 255) return 0;
-  const t: u8 = ip_type == 6 ? IPADDR_TYPE_V6 : ip_type == 46 ? IPADDR_TYPE_ANY : IPADDR_TYPE_V4;
+export function raw_host_new(proto: u32, ip_type: u32, eat: u32): u32 {
+  const t = abi_ip_type(ip_type);
+  if (proto > 255 || t == 0xff) return 0;
   const pcb = raw_new_ip_type(t, <u8>proto);
   if (pcb == null) return 0;
+  const h = handle_new(handles, memp_num(MEMP.RAW_PCB), changetype<usize>(pcb));
+  if (h == 0) {
+    raw_remove(pcb);
+    return 0;
+  }
   pcb.flags |= RAW_FLAGS_HOST | (eat != 0 ? RAW_FLAGS_HOST_EAT : 0);
-  pcb.host = <u32>changetype<usize>(pcb);
-  return changetype<usize>(pcb);
+  pcb.host = h;
+  return h;
 }
 
-export function raw_host_bind(h: usize, ip: u32): err_t {
+/** Receives only packets to the ip_addr at `addr` (unspecified: any of ours). */
+export function raw_host_bind(h: u32, addr: usize): err_t {
   const pcb = host_pcb(h);
   if (pcb == null) return ERR_ARG;
-  return raw_bind(pcb, addr4(ip));
+  const a = abi_addr_arg(addr);
+  if (a == null) return abi_addr_err;
+  return raw_bind(pcb, a);
 }
 
-export function raw_host_bind_netif(h: usize, idx: u32): err_t {
+export function raw_host_bind_netif(h: u32, idx: u32): err_t {
   const pcb = host_pcb(h);
   if (pcb == null) return ERR_ARG;
   if (idx == 0) { raw_bind_netif(pcb, null); return ERR_OK; }
@@ -62,13 +63,16 @@ export function raw_host_bind_netif(h: usize, idx: u32): err_t {
   return ERR_OK;
 }
 
-export function raw_host_connect(h: usize, ip: u32): err_t {
+/** Receives only from the ip_addr at `addr`; sends default to it. */
+export function raw_host_connect(h: u32, addr: usize): err_t {
   const pcb = host_pcb(h);
   if (pcb == null) return ERR_ARG;
-  return raw_connect(pcb, addr4(ip));
+  const a = abi_addr_arg(addr);
+  if (a == null) return abi_addr_err;
+  return raw_connect(pcb, a);
 }
 
-export function raw_host_disconnect(h: usize): err_t {
+export function raw_host_disconnect(h: u32): err_t {
   const pcb = host_pcb(h);
   if (pcb == null) return ERR_ARG;
   raw_disconnect(pcb);
@@ -76,7 +80,7 @@ export function raw_host_disconnect(h: usize): err_t {
 }
 
 /** `hdrincl` ≠ 0: sends carry their own IP header. `eat` ≠ 0: received packets stop here. */
-export function raw_host_set_flags(h: usize, hdrincl: u32, eat: u32): err_t {
+export function raw_host_set_flags(h: u32, hdrincl: u32, eat: u32): err_t {
   const pcb = host_pcb(h);
   if (pcb == null) return ERR_ARG;
   if (hdrincl != 0) pcb.flags |= RAW_FLAGS_HDRINCL; else pcb.flags &= ~RAW_FLAGS_HDRINCL;
@@ -85,14 +89,14 @@ export function raw_host_set_flags(h: usize, hdrincl: u32, eat: u32): err_t {
 }
 
 /** Sets (`on` ≠ 0) or clears socket options (SOF_BROADCAST 0x20). */
-export function raw_host_set_options(h: usize, sof: u32, on: u32): err_t {
+export function raw_host_set_options(h: u32, sof: u32, on: u32): err_t {
   const pcb = host_pcb(h);
   if (pcb == null) return ERR_ARG;
   if (on != 0) pcb.so_options |= <u8>sof; else pcb.so_options &= ~<u8>sof;
   return ERR_OK;
 }
 
-export function raw_host_set_ttl_tos(h: usize, ttl: u32, tos: u32): err_t {
+export function raw_host_set_ttl_tos(h: u32, ttl: u32, tos: u32): err_t {
   const pcb = host_pcb(h);
   if (pcb == null || ttl > 255 || tos > 255) return ERR_ARG;
   pcb.ttl = <u8>ttl;
@@ -104,39 +108,46 @@ export function raw_host_set_ttl_tos(h: usize, ttl: u32, tos: u32): err_t {
  * A pbuf for `len` bytes to send on `h`: header room for IP and link, or for
  * the link only when the pcb includes its own IP header. 0 when short.
  */
-export function raw_tx_buffer(h: usize, len: u32): usize {
+export function raw_tx_buffer(h: u32, len: u32): usize {
   const pcb = host_pcb(h);
   if (pcb == null || len > 0xffff) return 0;
   const layer = (pcb.flags & RAW_FLAGS_HDRINCL) != 0 ? pbuf_layer.PBUF_LINK : pbuf_layer.PBUF_IP;
   return changetype<usize>(pbuf_alloc(layer, len, pbuf_type.PBUF_RAM));
 }
 
-/** Sends a pbuf from raw_tx_buffer to `ip`. Always consumes the pbuf. */
-export function raw_host_send_pbuf(h: usize, p: usize, ip: u32): err_t {
+/** Sends a pbuf from raw_tx_buffer to the ip_addr at `addr`. Always consumes the pbuf. */
+export function raw_host_send_pbuf(h: u32, p: usize, addr: usize): err_t {
   if (p == 0) return ERR_ARG;
   const pcb = host_pcb(h);
-  const err = pcb != null ? raw_sendto(pcb, changetype<pbuf>(p), addr4(ip)) : ERR_ARG;
+  let err: err_t = ERR_ARG;
+  if (pcb != null) {
+    const a = abi_addr_arg(addr);
+    err = a != null ? raw_sendto(pcb, changetype<pbuf>(p), a) : abi_addr_err;
+  }
   pbuf_free(changetype<pbuf>(p));
   return err;
 }
 
-/** Copies `len` bytes at `data` (core memory) into a packet to `ip`. */
-export function raw_sendto_host(h: usize, data: usize, len: u32, ip: u32): err_t {
+/** Copies `len` bytes at `data` (core memory) into a packet to the ip_addr at `addr`. */
+export function raw_sendto_host(h: u32, data: usize, len: u32, addr: usize): err_t {
   const pcb = host_pcb(h);
   if (pcb == null) return ERR_ARG;
   if (len > 0xffff) return ERR_VAL;
+  const ip = abi_addr_arg(addr);
+  if (ip == null) return abi_addr_err;
   const layer = (pcb.flags & RAW_FLAGS_HDRINCL) != 0 ? pbuf_layer.PBUF_LINK : pbuf_layer.PBUF_IP;
   const p = pbuf_alloc(layer, len, pbuf_type.PBUF_RAM);
   if (p == null) return ERR_MEM;
   pbuf_take(p, data, len);
-  const err = raw_sendto(pcb, p, addr4(ip));
+  const err = raw_sendto(pcb, p, ip);
   pbuf_free(p);
   return err;
 }
 
-export function raw_host_close(h: usize): err_t {
+export function raw_host_close(h: u32): err_t {
   const pcb = host_pcb(h);
   if (pcb == null) return ERR_ARG;
+  handle_free(handles, h);
   pcb.flags = 0;
   raw_remove(pcb);
   return ERR_OK;

@@ -4,13 +4,14 @@
 // are the functions below: each turns what happened into an event on the
 // ring (rings.ts), so the host learns everything from one drain.
 //
-// Handles. A handle is NOT the pcb pointer: pcbs are freed by the core on
-// their own (RST, retransmission limit) and their memory is reused at once,
-// while the host may still hold the handle until it has read the ERR event.
-// A handle is (generation << 16) | slot, slot indexing a table of host pcbs;
-// a freed slot gets a new generation, so a stale handle is refused (ERR_ARG)
-// instead of reaching whichever connection took over the memory. The handle
-// survives listen() (which swaps the pcb for a listen pcb in lwIP).
+// Handles are generation-tagged (abi/handles.ts), as for UDP and raw pcbs:
+// pcbs are freed by the core on their own (RST, retransmission limit) and
+// their memory is reused at once, while the host may still hold the handle
+// until it has read the ERR event. The handle survives listen() (which swaps
+// the pcb for a listen pcb in lwIP).
+//
+// Addresses are ip_addrs (20 bytes) the host writes to (or reads from) core
+// memory, usually abi_scratch(); events carry them as rings.ts says.
 //
 // Events (type, handle, p, a, b, c, d, e):
 //   EV_TCP_ACCEPT    (50) handle = the listener; a = the new connection's
@@ -50,10 +51,14 @@ import { err_t, ERR_OK, ERR_ARG, ERR_MEM, ERR_VAL, ERR_CONN } from "../core/err"
 import { MEMP, memp_num } from "../core/memp";
 import { ev_push, ev_push_flags, ev_addr, ev_addr_flags } from "../core/rings";
 import { ip_pcb_local, ip_pcb_remote } from "../ip";
-import { ip_addr, ip_addr_set_ip4, IP_ADDR_SIZE } from "../ip_addr";
+import { ip_addr, ip_addr_set_any, IP_ADDR_SIZE } from "../ip_addr";
+import {
+  handle_table, handle_new, handle_slot, handle_get, handle_set, handle_free, abi_addr_arg, abi_addr_err, abi_addr_out,
+  abi_ip_type,
+} from "./handles";
 import { netif_get_by_index } from "../netif/netif";
 import {
-  tcp_pcb, tcp_new, tcp_arg, tcp_bind, tcp_bind_netif, tcp_listen_with_backlog, tcp_accept, tcp_connect,
+  tcp_pcb, tcp_new_ip_type, tcp_arg, tcp_bind, tcp_bind_netif, tcp_listen_with_backlog, tcp_accept, tcp_connect,
   tcp_write, tcp_output, tcp_recved, tcp_sndbuf, tcp_sndqueuelen, tcp_recv, tcp_sent, tcp_err, tcp_poll,
   tcp_close, tcp_shutdown, tcp_abort, tcp_setprio, tcp_nagle_disable, tcp_nagle_enable, tcp_set_cc,
   tcp_state_of, tcp_backlog_delayed, tcp_backlog_accepted, tcp_keepalive_set,
@@ -75,88 +80,38 @@ export const TCP_HOST_WRITE_OUTPUT: u32 = 0x80;
 /** Bytes of the shared write buffer tcp_tx_buffer returns. */
 export const TCP_TX_BUF_SIZE: u32 = 64 * 1024;
 
-// ---- the handle table ---------------------------------------------------------------
+// ---- the handle table (abi/handles.ts) ------------------------------------------------------
 //
-//   slot (12 bytes): +0 pcb usize (0 = free)  +4 handle u32  +8 next free slot / unsent-SENT bytes
-//
-// Allocated with heap.alloc on first use (outside the `mem` heap, like the
-// rings: it never shrinks, and leak checks of `mem` stay exact), sized for
-// every pcb the pools can hold.
+// The slot's protocol word (+8) holds bytes acknowledged while the event
+// ring was full, added to the next EV_TCP_SENT.
 
-const SLOT: usize = 12;
 /** tcp_state.LISTEN (a listener is a shorter pcb: only the common prefix may be touched). */
 const LISTEN: u8 = 1;
-let tab: usize = 0;
-let tab_n: u32 = 0;
-let free_head: u32 = 0xffffffff;
+const handles = changetype<handle_table>(memory.data(16, 8));
 let tx_buf: usize = 0;
-const arg_addr: usize = memory.data(<i32>IP_ADDR_SIZE, 8);
 
-function addr4(a: u32): ip_addr {
-  const r = changetype<ip_addr>(arg_addr);
-  ip_addr_set_ip4(r, a);
-  return r;
-}
-
-function tab_init(): void {
-  if (tab != 0) return;
-  tab_n = memp_num(MEMP.TCP_PCB) + memp_num(MEMP.TCP_PCB_LISTEN);
-  if (tab_n > 0xffff) tab_n = 0xffff;
-  tab = heap.alloc(<usize>tab_n * SLOT);
-  // Generations start at 1 so no handle is 0.
-  for (let i: u32 = 0; i < tab_n; i++) {
-    const s = tab + <usize>i * SLOT;
-    store<usize>(s, 0);
-    store<u32>(s, (1 << 16) | i, 4);
-    store<u32>(s, i + 1 < tab_n ? i + 1 : 0xffffffff, 8);
-  }
-  free_head = tab_n > 0 ? 0 : 0xffffffff;
-}
-
-/** A slot for `pcb`; returns the handle, 0 when the table is full. */
+/** A handle for `pcb`, sized for every pcb the pools can hold; 0 when the table is full. */
 function slot_new(pcb: tcp_pcb): u32 {
-  tab_init();
-  if (free_head == 0xffffffff) return 0;
-  const i = free_head;
-  const s = tab + <usize>i * SLOT;
-  free_head = load<u32>(s, 8);
-  store<usize>(s, changetype<usize>(pcb));
-  store<u32>(s, 0, 8);
-  const h = load<u32>(s, 4);
+  const h = handle_new(handles, memp_num(MEMP.TCP_PCB) + memp_num(MEMP.TCP_PCB_LISTEN), changetype<usize>(pcb));
+  if (h == 0) return 0;
   pcb.host = h;
   pcb.flags |= TF_HOST;
   tcp_arg(pcb, <usize>h);
   return h;
 }
 
-function slot_addr(h: u32): usize {
-  if (tab == 0) return 0;
-  const i = h & 0xffff;
-  if (i >= tab_n) return 0;
-  const s = tab + <usize>i * SLOT;
-  if (load<u32>(s, 4) != h || load<usize>(s) == 0) return 0;
-  return s;
-}
+// @ts-ignore: decorator
+@inline function slot_addr(h: u32): usize { return handle_slot(handles, h); }
 
 /** The live host pcb of handle `h`, or null (stale, unknown or detached handles are refused). */
 function host_pcb(h: u32): tcp_pcb | null {
-  const s = slot_addr(h);
-  if (s == 0) return null;
-  return changetype<tcp_pcb>(load<usize>(s));
+  const p = handle_get(handles, h);
+  return p != 0 ? changetype<tcp_pcb>(p) : null;
 }
 
 /** Frees the slot of `h`: the handle is dead from now on (the next one gets a new generation). */
-function slot_free(h: u32): void {
-  const s = slot_addr(h);
-  if (s == 0) return;
-  const i = h & 0xffff;
-  store<usize>(s, 0);
-  let gen = (h >>> 16) + 1;
-  if (gen > 0xffff) gen = 1;
-  store<u32>(s, (gen << 16) | i, 4);
-  store<u32>(s, free_head, 8);
-  free_head = i;
-}
+// @ts-ignore: decorator
+@inline function slot_free(h: u32): void { handle_free(handles, h); }
 
 /** Drops every callback of a pcb the host no longer owns; data still arriving is consumed. */
 function quiet(pcb: tcp_pcb): void {
@@ -269,9 +224,15 @@ function install(pcb: tcp_pcb): void {
 
 // ---- exports ------------------------------------------------------------------------------
 
-/** A new host-side pcb (IPv4). Returns its handle, or 0 when out of pcbs. */
-export function tcp_host_new(): u32 {
-  const pcb = tcp_new();
+/**
+ * A new host-side pcb of family `ip_type`: 4 (IPv4), 6 (IPv6, in builds with
+ * it), 46 (either: a listener that takes both). Returns its handle, or 0 when
+ * out of pcbs or the family is unknown.
+ */
+export function tcp_host_new(ip_type: u32): u32 {
+  const t = abi_ip_type(ip_type);
+  if (t == 0xff) return 0;
+  const pcb = tcp_new_ip_type(t);
   if (pcb == null) return 0;
   const h = slot_new(pcb);
   if (h == 0) {
@@ -282,11 +243,13 @@ export function tcp_host_new(): u32 {
   return h;
 }
 
-/** Binds to `ip` (0 = any) and `port` (0 = ephemeral). */
-export function tcp_host_bind(h: u32, ip: u32, port: u32): err_t {
+/** Binds to the ip_addr at `addr` (unspecified = any) and `port` (0 = ephemeral). */
+export function tcp_host_bind(h: u32, addr: usize, port: u32): err_t {
   const pcb = host_pcb(h);
   if (pcb == null || port > 0xffff) return ERR_ARG;
-  return tcp_bind(pcb, addr4(ip), <u16>port);
+  const a = abi_addr_arg(addr);
+  if (a == null) return abi_addr_err;
+  return tcp_bind(pcb, a, <u16>port);
 }
 
 /** Restricts the pcb to netif `idx` (0 = any). */
@@ -311,7 +274,7 @@ export function tcp_host_listen(h: u32, backlog: u32): err_t {
   const lpcb = tcp_listen_with_backlog(pcb, b);
   if (lpcb == null) return tcp_listen_err; // the original pcb is still ours and unchanged
   // lwIP frees the original pcb and returns a listen pcb: move the handle over.
-  store<usize>(slot_addr(h), changetype<usize>(lpcb));
+  handle_set(handles, h, changetype<usize>(lpcb));
   lpcb.host = h;
   lpcb.flags |= TF_HOST;
   tcp_arg(lpcb, <usize>h);
@@ -327,11 +290,13 @@ export function tcp_host_backlog(h: u32, delayed: u32): err_t {
   return ERR_OK;
 }
 
-/** Connects to `ip`:`port`; EV_TCP_CONNECTED (or EV_TCP_ERR) follows. */
-export function tcp_host_connect(h: u32, ip: u32, port: u32): err_t {
+/** Connects to the ip_addr at `addr`, port `port`; EV_TCP_CONNECTED (or EV_TCP_ERR) follows. */
+export function tcp_host_connect(h: u32, addr: usize, port: u32): err_t {
   const pcb = host_pcb(h);
   if (pcb == null || port == 0 || port > 0xffff) return ERR_ARG;
-  return tcp_connect(pcb, addr4(ip), <u16>port, host_connected);
+  const a = abi_addr_arg(addr);
+  if (a == null) return abi_addr_err;
+  return tcp_connect(pcb, a, <u16>port, host_connected);
 }
 
 /** The shared write buffer (TCP_TX_BUF_SIZE bytes): write here, then tcp_host_write. */
@@ -401,16 +366,23 @@ export function tcp_host_state(h: u32): i32 {
   return pcb != null ? <i32>tcp_state_of(pcb) : -1;
 }
 
-/** Local and remote address (network-order u32) and port. `which`: 0 local ip, 1 local port, 2 remote ip, 3 remote port. */
-export function tcp_host_addr(h: u32, which: u32): u32 {
+/**
+ * Writes the local (`which` 0) or remote (1) address to `out` (an ip_addr)
+ * and returns that port. A listener's remote end is the unspecified address,
+ * port 0. ERR_ARG for a dead handle or a bad pointer.
+ */
+export function tcp_host_addr(h: u32, which: u32, out: usize): i32 {
   const pcb = host_pcb(h);
-  if (pcb == null) return 0;
-  if (which >= 2 && pcb.state == LISTEN) return 0;
-  if (which == 0) return ip_pcb_local(pcb).a0;
-  if (which == 1) return <u32>pcb.local_port;
-  if (which == 2) return ip_pcb_remote(pcb).a0;
-  return <u32>pcb.remote_port;
+  if (pcb == null || which > 1) return ERR_ARG;
+  if (which == 0) return abi_addr_out(out, ip_pcb_local(pcb)) ? <i32>pcb.local_port : ERR_ARG;
+  if (pcb.state == LISTEN) {
+    const r = changetype<ip_addr>(any_out);
+    ip_addr_set_any(r, ip_pcb_local(pcb).type);
+    return abi_addr_out(out, r) ? 0 : ERR_ARG;
+  }
+  return abi_addr_out(out, ip_pcb_remote(pcb)) ? <i32>pcb.remote_port : ERR_ARG;
 }
+const any_out: usize = memory.data(<i32>IP_ADDR_SIZE, 8);
 
 /**
  * Closes (lwIP tcp_close: FIN after queued data; a listener is freed). On

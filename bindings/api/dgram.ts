@@ -21,7 +21,8 @@ import { EventEmitter } from "node:events";
 import { Buffer } from "node:buffer";
 import { Stack } from "../stack.js";
 import { isLocalAddress } from "./addr.js";
-import { AsipError, ip4ToU32 } from "../abi.js";
+import { AsipError } from "../abi.js";
+import { IpAddress } from "../ip-address.js";
 import { rawApi, UDP_MAX_PAYLOAD, type UdpPcb } from "./raw.js";
 import { errno, nodeError, nodeErrorFromErr, nodeCodeError, Refs, RefHandle, type NodeSystemError } from "./errno.js";
 
@@ -60,16 +61,12 @@ const enum State { UNBOUND, BOUND, CLOSED }
 /** Parses an IPv4 literal or "localhost"; anything else is ENOTFOUND like a failed lookup. */
 export function resolve4(host: string, syscall: string): string {
   if (host === "localhost") return "127.0.0.1";
-  try {
-    ip4ToU32(host);
-    return host;
-  } catch {
-    const e = nodeError(errno.EINVAL, syscall, host) as NodeSystemError;
-    (e as { code: string }).code = "ENOTFOUND";
-    e.message = `getaddrinfo ENOTFOUND ${host}`;
-    e.syscall = "getaddrinfo";
-    throw e;
-  }
+  if (IpAddress.tryParse(host)?.family === 4) return host;
+  const e = nodeError(errno.EINVAL, syscall, host) as NodeSystemError;
+  (e as { code: string }).code = "ENOTFOUND";
+  e.message = `getaddrinfo ENOTFOUND ${host}`;
+  e.syscall = "getaddrinfo";
+  throw e;
 }
 
 /** True when `ip` is ANY, loopback, or an address of one of the stack's interfaces (else bind fails with EADDRNOTAVAIL). */

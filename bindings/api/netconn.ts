@@ -50,7 +50,8 @@
  * @module
  */
 import type { Stack } from "../stack.js";
-import { AsipError, ERR, ip4ToU32, u32ToIp4, PBUF_NEXT, PBUF_PAYLOAD, PBUF_TOT_LEN, PBUF_LEN, EV } from "../abi.js";
+import { AsipError, ERR, PBUF_NEXT, PBUF_PAYLOAD, PBUF_TOT_LEN, PBUF_LEN, EV } from "../abi.js";
+import { IpAddress } from "../ip-address.js";
 import { rawApi, addrArg, portArg, UDP_MAX_PAYLOAD, EV_TCP, type RawApi, type UdpPcb, type RawPcb, type TcpPcb } from "./raw.js";
 
 // ---- constants (lwIP api.h) ---------------------------------------------------------------
@@ -313,7 +314,7 @@ export class Netconn {
   pendingErr = 0;
   /** The last ICMP error about a datagram we sent. */
   icmpError: NetconnIcmpError | undefined;
-  private remote: { ip: number; port: number } | undefined;
+  private remote: { ip: IpAddress; port: number } | undefined;
   /** The callback (lwIP netconn_new_with_callback). */
   callback: NetconnCallback | undefined;
 
@@ -333,7 +334,7 @@ export class Netconn {
       // keep RECV's pbuf); what the TcpPcb object tracks itself (connect,
       // accept, its death) is forwarded to it.
       const pcb = this.tcp;
-      raw.tcpPcbs.set(this.h, { ev: (t, p, a, b, c, d, e, index) => this.tcpEv(pcb, t, p, a, b, c, d, e, index) });
+      raw.tcpPcbs.set(this.h, { ev: (t, p, a, b, c, d, e, index, flags) => this.tcpEv(pcb, t, p, a, b, c, d, e, index, flags) });
       return;
     }
     if ((type & 0xf0) === NETCONN_UDP) {
@@ -349,7 +350,7 @@ export class Netconn {
       throw asipErr(ERR.ERR_VAL, `netconn.new: unknown type 0x${type.toString(16)}`);
     }
     // Take over the pcb's events: we need the ring index to keep the pbuf.
-    raw.pcbs.set(this.h, { ev: (t, p, a, b, c, d, e, index) => this.ev(t, p, a, b, c, d, e, index) });
+    raw.pcbs.set(this.h, { ev: (t, p, a, b, c, d, e, index, flags) => this.ev(t, p, a, b, c, d, e, index, flags) });
   }
 
   private live(what: string): void {
@@ -363,7 +364,7 @@ export class Netconn {
   }
 
   /** @internal One event from the core for our pcb. */
-  private ev(type: number, p: number, a: number, b: number, c: number, d: number, e: number, index: number): void {
+  private ev(type: number, p: number, a: number, b: number, c: number, d: number, e: number, index: number, flags: number): void {
     if (this.st === St.CLOSED) return;
     if (type === EV.UDP_RECV || type === EV.RAW_RECV) {
       const s = this.api.stack;
@@ -376,12 +377,13 @@ export class Netconn {
       const q: number = s.guard(() => s.ex.ev_take(index));
       if (q === 0) return;
       const buf = new Netbuf(this.api).adopt(q);
-      buf.fromaddr = u32ToIp4(a);
+      const raw = this.api.raw;
+      buf.fromaddr = raw.addr(a, flags);
       if (type === EV.UDP_RECV) {
         buf.fromport = b;
-        buf.toaddr = u32ToIp4(c);
+        buf.toaddr = raw.addr(c, flags);
       } else {
-        buf.toaddr = u32ToIp4(b);
+        buf.toaddr = raw.addr(b, flags);
       }
       const w = this.waiters.shift();
       if (w) {
@@ -396,13 +398,13 @@ export class Netconn {
       this.queuedBytes += len;
       this.event(NETCONN_EVT_RCVPLUS, len);
     } else if (type === EV.UDP_ERR) {
-      this.icmpError = { type: a, code: b, addr: u32ToIp4(c), port: d };
+      this.icmpError = { type: a, code: b, addr: this.api.raw.addr(c, flags), port: d };
       this.event(NETCONN_EVT_ERROR, 0);
     }
   }
 
   /** @internal One TCP event from the core for our pcb. */
-  private tcpEv(pcb: TcpPcb, type: number, p: number, a: number, b: number, c: number, d: number, e: number, index: number): void {
+  private tcpEv(pcb: TcpPcb, type: number, p: number, a: number, b: number, c: number, d: number, e: number, index: number, flags: number): void {
     const s = this.api.stack;
     switch (type) {
       case EV_TCP.RECV: {
@@ -727,7 +729,7 @@ export class Netconn {
   }
 
   /** @internal Synchronous send of a netbuf or bytes (sockets use it). */
-  sendNow(buf: Netbuf | Uint8Array, ip: number, port: number, what: string): void {
+  sendNow(buf: Netbuf | Uint8Array, ip: IpAddress, port: number, what: string): void {
     const s = this.api.stack;
     const ex = s.ex;
     if (buf instanceof Netbuf && buf.pbuf !== 0) {
@@ -737,7 +739,8 @@ export class Netconn {
       if (u32[(p >>> 2) + (PBUF_LEN >>> 2)] === len) {
         // One segment: the core copies from its own memory (checksum in the same pass).
         const pl = u32[(p >>> 2) + (PBUF_PAYLOAD >>> 2)];
-        const err: number = s.guard(() => this.udp ? ex.udp_sendto_host(this.h, pl, len, ip, port) : ex.raw_sendto_host(this.h, pl, len, ip));
+        const a = s.addrArg(ip);
+        const err: number = s.guard(() => this.udp ? ex.udp_sendto_host(this.h, pl, len, a, port) : ex.raw_sendto_host(this.h, pl, len, a));
         if (err < 0) throw asipErr(err, `netconn.${what}`);
         s.kick();
         return;
@@ -745,8 +748,8 @@ export class Netconn {
     }
     const data = buf instanceof Netbuf ? buf.copy() : buf;
     try {
-      if (this.udp) this.udp.sendRaw(data, ip, port, what);
-      else this.rawpcb!.sendto(data, u32ToIp4(ip));
+      if (this.udp) this.udp.sendToAddress(data, ip, port, what);
+      else this.rawpcb!.sendToAddress(data, ip, what);
     } catch (e) {
       if (e instanceof AsipError) throw asipErr(e.err, `netconn.${what}`);
       throw e;
@@ -926,7 +929,7 @@ export class Netconn {
       return { addr: "0.0.0.0", port: 0 };
     }
     if (!this.remote) throw asipErr(ERR.ERR_CONN, "netconn.getaddr");
-    return { addr: u32ToIp4(this.remote.ip), port: this.remote.port };
+    return { addr: this.remote.ip.toString(), port: this.remote.port };
   }
   /** netconn_addr */
   addr(): { addr: string; port: number } { return this.getaddr(true); }
@@ -973,9 +976,9 @@ export class Netconn {
   get rawPcb(): RawPcb | undefined {
     return this.rawpcb;
   }
-  /** @internal connected remote as u32. */
-  get remoteU32(): { ip: number; port: number } | undefined {
-    if (this.tcpRemote) return { ip: ip4ToU32(this.tcpRemote.addr), port: this.tcpRemote.port };
+  /** @internal The connected remote end. */
+  get remoteAddr(): { ip: IpAddress; port: number } | undefined {
+    if (this.tcpRemote) return { ip: IpAddress.parse(this.tcpRemote.addr), port: this.tcpRemote.port };
     return this.remote;
   }
 }
@@ -1028,4 +1031,4 @@ export function netconnApi(stack: Stack): NetconnApi {
   return n;
 }
 
-export { ip4ToU32 };
+

@@ -31,9 +31,8 @@
  * @module
  */
 import type { Stack } from "../stack.js";
-import {
-  AsipError, ERR, ip4ToU32, u32ToIp4, readLayout, RING_TAIL, PBUF_NEXT, PBUF_PAYLOAD, PBUF_TOT_LEN, PBUF_LEN, EV,
-} from "../abi.js";
+import { AsipError, ERR, PBUF_NEXT, PBUF_PAYLOAD, PBUF_TOT_LEN, PBUF_LEN, EV, EV_FLAG_IP6 } from "../abi.js";
+import { IpAddress } from "../ip-address.js";
 
 /** lwIP's SOF_* socket option bits (assembly/udp.ts). */
 export const SOF_REUSEADDR = 0x04;
@@ -45,14 +44,18 @@ export const UDP_MAX_PAYLOAD = 65507;
 
 // ---- argument checks (misuse is a plain Error, never an err_t) ---------------------------
 
-/** "a.b.c.d" → the core's network-order u32; a TypeError otherwise. */
-export function addrArg(ip: string, what: string): number {
-  if (typeof ip !== "string") throw new TypeError(`${what}: address must be a string "a.b.c.d", got ${typeof ip}`);
-  try {
-    return ip4ToU32(ip);
-  } catch {
-    throw new TypeError(`${what}: not an IPv4 address: ${JSON.stringify(ip)}`);
-  }
+let lastAddrText = "";
+let lastAddr: IpAddress = IpAddress.ANY4;
+
+/** An address argument ("a.b.c.d", an IPv6 address) parsed; a TypeError otherwise. The last one is cached: a stream of sends to one peer parses once. */
+export function addrArg(ip: string, what: string): IpAddress {
+  if (ip === lastAddrText) return lastAddr;
+  if (typeof ip !== "string") throw new TypeError(`${what}: address must be a string, got ${typeof ip}`);
+  const a = IpAddress.tryParse(ip);
+  if (!a) throw new TypeError(`${what}: not an IP address: ${JSON.stringify(ip)}`);
+  lastAddrText = ip;
+  lastAddr = a;
+  return a;
 }
 
 /** A port 0..65535 (or 1..65535 with `nonzero`); a RangeError otherwise. */
@@ -88,8 +91,18 @@ function ok(err: number, what: string): void {
   if (err < 0) throw new AsipError(err, what);
 }
 
-/** ICMP type/code names for error callbacks (RFC 792). */
-function icmpName(type: number, code: number): string {
+/** ICMP (RFC 792) or ICMPv6 (RFC 4443) type/code names for error callbacks. */
+function icmpName(type: number, code: number, v6 = false): string {
+  if (v6) {
+    if (type === 1) {
+      return ["no route to destination", "administratively prohibited", "beyond scope of source address",
+        "address unreachable", "port unreachable"][code] ?? `destination unreachable (code ${code})`;
+    }
+    if (type === 2) return "packet too big";
+    if (type === 3) return code === 0 ? "hop limit exceeded in transit" : "fragment reassembly time exceeded";
+    if (type === 4) return "parameter problem";
+    return `ICMPv6 type ${type} code ${code}`;
+  }
   if (type === 3) {
     return ["net unreachable", "host unreachable", "protocol unreachable", "port unreachable",
       "fragmentation needed", "source route failed"][code] ?? `destination unreachable (code ${code})`;
@@ -102,7 +115,7 @@ function icmpName(type: number, code: number): string {
 // ---- the dispatcher -------------------------------------------------------------------------
 
 interface Dispatch {
-  ev(type: number, p: number, a: number, b: number, c: number, d: number, e: number, index: number): void;
+  ev(type: number, p: number, a: number, b: number, c: number, d: number, e: number, index: number, flags: number): void;
 }
 
 /**
@@ -118,33 +131,29 @@ export class RawApi {
   readonly ip: RawIpApi;
   /** TCP pcbs: lwIP tcp_new & co. */
   readonly tcp: TcpApi;
-  /** @internal UDP and raw pcbs by handle (the pcb pointer) */
-  readonly pcbs = new Map<number, Dispatch>();
-  /** @internal TCP pcbs by handle (generation-tagged: never reused while live) */
-  readonly tcpPcbs = new Map<number, Dispatch>();
   /**
-   * @internal Handles removed while events for them may still be queued,
-   * with the event ring's head at removal: older events are dropped even if
-   * the core reuses the handle for a new pcb meanwhile.
+   * @internal UDP and raw pcbs by handle. Handles are generation-tagged
+   * (assembly/abi/handles.ts): events still queued for a removed pcb name a
+   * handle that is not here, even when the core reuses the pcb at once.
    */
-  private readonly stale = new Map<number, number>();
-  private readonly evRing: number;
+  readonly pcbs = new Map<number, Dispatch>();
+  /** @internal TCP pcbs by handle (generation-tagged as well) */
+  readonly tcpPcbs = new Map<number, Dispatch>();
   private scratchBuf = new Uint8Array(4096);
   private addrCacheU32 = -1;
   private addrCacheStr = "";
 
   constructor(stack: Stack) {
     this.stack = stack;
-    this.evRing = readLayout(stack.core.memory, stack.ex.abi_layout()).evRing;
     this.udp = new UdpApi(this);
     this.ip = new RawIpApi(this);
     this.tcp = new TcpApi(this);
     for (const type of [EV.UDP_RECV, EV.UDP_ERR, EV.RAW_RECV]) {
-      stack.on(type, (h, p, a, b, c, d, e, index) => this.dispatch(type, h, p, a, b, c, d, e, index));
+      stack.on(type, (h, p, a, b, c, d, e, index, flags) => this.dispatch(type, h, p, a, b, c, d, e, index, flags));
     }
     for (let type = EV_TCP.ACCEPT; type <= EV_TCP.POLL; type++) {
       const t = type;
-      stack.on(t, (h, p, a, b, c, d, e, index) => {
+      stack.on(t, (h, p, a, b, c, d, e, index, flags) => {
         const pcb = this.tcpPcbs.get(h);
         if (!pcb) {
           // A connection nobody will ever accept (its listener was closed in JS): drop it.
@@ -152,7 +161,7 @@ export class RawApi {
           return;
         }
         try {
-          pcb.ev(t, p, a, b, c, d, e, index);
+          pcb.ev(t, p, a, b, c, d, e, index, flags);
         } catch (err) {
           queueMicrotask(() => {
             throw err;
@@ -162,19 +171,11 @@ export class RawApi {
     }
   }
 
-  private dispatch(type: number, h: number, p: number, a: number, b: number, c: number, d: number, e: number, index: number): void {
-    if (this.stale.size !== 0) {
-      const removedAt = this.stale.get(h);
-      if (removedAt !== undefined) {
-        const pos = (this.mem32()[(this.evRing >>> 2) + RING_TAIL] + index) >>> 0;
-        if (((pos - removedAt) | 0) < 0) return; // queued before remove(): not for a new owner
-        this.stale.delete(h);
-      }
-    }
+  private dispatch(type: number, h: number, p: number, a: number, b: number, c: number, d: number, e: number, index: number, flags: number): void {
     const pcb = this.pcbs.get(h);
     if (!pcb) return;
     try {
-      pcb.ev(type, p, a, b, c, d, e, index);
+      pcb.ev(type, p, a, b, c, d, e, index, flags);
     } catch (err) {
       // A throwing callback must not leave the ring half-drained: report it
       // asynchronously, like an uncaught exception in an event listener.
@@ -184,11 +185,9 @@ export class RawApi {
     }
   }
 
-  /** @internal Forgets a handle; its events still queued are dropped. */
+  /** @internal Forgets a handle; its events still queued are dropped (the core never gives it out again). */
   forget(h: number): void {
     this.pcbs.delete(h);
-    const head = this.mem32()[this.evRing >>> 2];
-    this.stale.set(h, head);
   }
 
   /** @internal */
@@ -219,12 +218,22 @@ export class RawApi {
     return this.scratchBuf.subarray(0, off);
   }
 
-  /** @internal u32 → "a.b.c.d", with a one-entry cache (a stream of datagrams from one peer). */
-  addr(v: number): string {
+  /**
+   * @internal An event's address argument as text: an IPv4 address inline,
+   * with a one-entry cache (a stream of datagrams from one peer), or, when
+   * the record has EV_FLAG_IP6, the ip_addr it points at.
+   */
+  addr(v: number, flags: number): string {
+    if ((flags & EV_FLAG_IP6) !== 0) return this.stack.readAddr(v).toString();
     if (v === this.addrCacheU32) return this.addrCacheStr;
     this.addrCacheU32 = v;
-    this.addrCacheStr = u32ToIp4(v);
+    this.addrCacheStr = IpAddress.fromCore4(v).toString();
     return this.addrCacheStr;
+  }
+
+  /** @internal An event's address argument as an IpAddress (see {@link addr}). */
+  address(v: number, flags: number): IpAddress {
+    return (flags & EV_FLAG_IP6) !== 0 ? this.stack.readAddr(v) : IpAddress.fromCore4(v);
   }
 
   /** @internal Writes `data` to the payload of fresh pbuf `p`. */
@@ -295,17 +304,30 @@ export function rawApi(stack: Stack): RawApi {
 
 /** Details of a received datagram; the object is reused: read it during the callback. */
 export class UdpRecvInfo {
-  /** Source address as the core's network-order u32. */
-  srcU32 = 0;
-  /** Destination address as a network-order u32. */
-  dstU32 = 0;
+  /** @internal the event's source and destination arguments and flags (rings.ts) */
+  srcArg = 0;
+  /** @internal */ dstArg = 0;
+  /** @internal */ flags = 0;
+  /** @internal */ api: RawApi | undefined;
   /** Index of the netif it arrived on. */
   netif = 0;
   broadcast = false;
   multicast = false;
+  /** 4 or 6: the family of the datagram's addresses. */
+  get family(): 4 | 6 {
+    return (this.flags & EV_FLAG_IP6) !== 0 ? 6 : 4;
+  }
   /** Destination address (ours, or the broadcast/multicast address it was sent to). */
   get dst(): string {
-    return u32ToIp4(this.dstU32);
+    return this.api!.addr(this.dstArg, this.flags);
+  }
+  /** Source address. */
+  get srcAddress(): IpAddress {
+    return this.api!.address(this.srcArg, this.flags);
+  }
+  /** Destination address. */
+  get dstAddress(): IpAddress {
+    return this.api!.address(this.dstArg, this.flags);
   }
 }
 
@@ -323,10 +345,25 @@ export interface UdpErrorInfo {
 export type UdpRecvFn = (data: Uint8Array, addr: string, port: number, info: UdpRecvInfo) => void;
 export type UdpErrFn = (err: UdpErrorInfo) => void;
 
+/**
+ * A pcb's family (ABI `ip_type`): 4, 6 (IPv6, in cores built with it), or 46
+ * for both (a dual-stack pcb, lwIP's IPADDR_TYPE_ANY).
+ */
+export type IpType = 4 | 6 | 46;
+
 /** Options of {@link UdpApi.new}. */
 export interface UdpNewOptions {
   /** UDP-Lite (RFC 3828) instead of UDP. */
   lite?: boolean;
+  /** The pcb's family (default 4). */
+  ipType?: IpType;
+}
+
+/** @internal The ABI ip_type of an option (a RangeError for anything else). */
+export function ipTypeArg(t: IpType | undefined, what: string): number {
+  if (t === undefined) return 4;
+  if (t !== 4 && t !== 6 && t !== 46) throw new RangeError(`${what}: ipType must be 4, 6 or 46, not ${String(t)}`);
+  return t;
 }
 
 /** `raw.udp`: lwIP's udp_new. */
@@ -336,7 +373,8 @@ export class UdpApi {
   /** A new, unbound UDP pcb (lwIP udp_new). Throws ERR_MEM when the pool is empty. */
   new(opts: UdpNewOptions = {}): UdpPcb {
     const s = this.api.stack;
-    const h: number = s.guard(() => s.ex.udp_host_new(4, opts.lite ? 1 : 0));
+    const t = ipTypeArg(opts.ipType, "udp.new");
+    const h: number = s.guard(() => s.ex.udp_host_new(t, opts.lite ? 1 : 0));
     if (h === 0) throw new AsipError(-1, "udp.new");
     const pcb = new UdpPcb(this.api, h);
     this.api.pcbs.set(h, pcb);
@@ -349,7 +387,7 @@ export class UdpPcb implements Dispatch {
   private h: number;
   private recvFn: UdpRecvFn | undefined;
   private errFn: UdpErrFn | undefined;
-  private remoteIp = 0;
+  private remoteIp: IpAddress = IpAddress.ANY4;
   private remotePortNum = 0;
   private connected = false;
   private readonly info = new UdpRecvInfo();
@@ -357,6 +395,7 @@ export class UdpPcb implements Dispatch {
   /** @internal */
   constructor(private readonly api: RawApi, h: number) {
     this.h = h;
+    this.info.api = api;
   }
 
   /** The core's handle (0 after remove). */
@@ -390,7 +429,7 @@ export class UdpPcb implements Dispatch {
   bind(ip: string, port: number): this {
     const a = addrArg(ip, "udp.bind");
     portArg(port, "udp.bind");
-    this.call("bind", (ex, h) => ex.udp_host_bind(h, a, port));
+    this.call("bind", (ex, h) => ex.udp_host_bind(h, this.api.stack.addrArg(a), port));
     return this;
   }
 
@@ -404,7 +443,7 @@ export class UdpPcb implements Dispatch {
   connect(ip: string, port: number): this {
     const a = addrArg(ip, "udp.connect");
     portArg(port, "udp.connect", true);
-    this.call("connect", (ex, h) => ex.udp_host_connect(h, a, port));
+    this.call("connect", (ex, h) => ex.udp_host_connect(h, this.api.stack.addrArg(a), port));
     this.remoteIp = a;
     this.remotePortNum = port;
     this.connected = true;
@@ -426,7 +465,10 @@ export class UdpPcb implements Dispatch {
   /** The bound local address. */
   get localAddress(): string {
     const h = this.live("localAddress");
-    return u32ToIp4(this.api.stack.ex.udp_host_local_ip(h) >>> 0);
+    const s = this.api.stack;
+    const out = s.addrOut();
+    ok(s.guard(() => s.ex.udp_host_local_ip(h, out)), "udp.localAddress");
+    return s.readAddr(out).toString();
   }
 
   /** SO_BROADCAST: allow sending to broadcast addresses. */
@@ -464,14 +506,14 @@ export class UdpPcb implements Dispatch {
   /** Sends to the connected remote (lwIP udp_send). */
   send(data: Uint8Array): void {
     if (!this.connected) throw new Error("udp.send: pcb is not connected (use sendto or connect first)");
-    this.sendRaw(dataArg(data, "udp.send"), this.remoteIp, this.remotePortNum, "send");
+    this.sendToAddress(dataArg(data, "udp.send"), this.remoteIp, this.remotePortNum, "send");
   }
 
   /** Sends one datagram to `ip`:`port` (lwIP udp_sendto). */
   sendto(data: Uint8Array, ip: string, port: number): void {
     const a = addrArg(ip, "udp.sendto");
     portArg(port, "udp.sendto", true);
-    this.sendRaw(dataArg(data, "udp.sendto"), a, port, "sendto");
+    this.sendToAddress(dataArg(data, "udp.sendto"), a, port, "sendto");
   }
 
   /**
@@ -480,7 +522,7 @@ export class UdpPcb implements Dispatch {
    * remote when `ip` is omitted.
    */
   sendWith(len: number, fill: (buf: Uint8Array) => void, ip?: string, port?: number): void {
-    let a: number, pt: number;
+    let a: IpAddress, pt: number;
     if (ip === undefined) {
       if (!this.connected) throw new Error("udp.sendWith: pcb is not connected (give ip and port)");
       a = this.remoteIp;
@@ -501,12 +543,12 @@ export class UdpPcb implements Dispatch {
       s.guard(() => ex.pbuf_release(p));
       throw e;
     }
-    ok(s.guard(() => ex.udp_host_send_pbuf(h, p, a, pt)), "udp.sendWith");
+    ok(s.guard(() => ex.udp_host_send_pbuf(h, p, s.addrArg(a), pt)), "udp.sendWith");
     s.kick();
   }
 
-  /** @internal u32 address variant, for hot loops that already parsed the address. */
-  sendRaw(data: Uint8Array, ip: number, port: number, what = "sendto"): void {
+  /** sendto with an address already parsed (hot loops, the gateway's NAT). */
+  sendToAddress(data: Uint8Array, ip: IpAddress, port: number, what = "sendto"): void {
     const h = this.live(what);
     if (data.length > UDP_MAX_PAYLOAD) throw new RangeError(`udp.${what}: ${data.length} bytes is more than a UDP datagram holds (${UDP_MAX_PAYLOAD})`);
     const s = this.api.stack;
@@ -514,7 +556,7 @@ export class UdpPcb implements Dispatch {
     const p: number = s.guard(() => ex.udp_tx_buffer(data.length));
     if (p === 0) throw new AsipError(-1, `udp.${what}`);
     this.api.fill(p, data);
-    ok(s.guard(() => ex.udp_host_send_pbuf(h, p, ip, port)), `udp.${what}`);
+    ok(s.guard(() => ex.udp_host_send_pbuf(h, p, s.addrArg(ip), port)), `udp.${what}`);
     s.kick();
   }
 
@@ -537,21 +579,23 @@ export class UdpPcb implements Dispatch {
   }
 
   /** @internal */
-  ev(type: number, p: number, a: number, b: number, c: number, d: number, e: number): void {
+  ev(type: number, p: number, a: number, b: number, c: number, d: number, e: number, _index: number, flags: number): void {
     if (type === EV.UDP_RECV) {
       const fn = this.recvFn;
       if (!fn) return;
       const info = this.info;
-      info.srcU32 = a;
-      info.dstU32 = c;
+      info.srcArg = a;
+      info.dstArg = c;
+      info.flags = flags;
       info.netif = d;
       info.broadcast = (e & 1) !== 0;
       info.multicast = (e & 2) !== 0;
-      fn(this.api.view(p), this.api.addr(a), b, info);
+      fn(this.api.view(p), this.api.addr(a, flags), b, info);
     } else if (type === EV.UDP_ERR) {
       const fn = this.errFn;
       if (!fn) return;
-      fn({ type: a, code: b, name: icmpName(a, b), addr: u32ToIp4(c), port: d });
+      const v6 = (flags & EV_FLAG_IP6) !== 0;
+      fn({ type: a, code: b, name: icmpName(a, b, v6), addr: this.api.addr(c, flags), port: d });
     }
   }
 }
@@ -574,6 +618,8 @@ export type RawRecvFn = (packet: Uint8Array, src: string, info: RawRecvInfo) => 
 
 /** Options of {@link RawIpApi.new}. */
 export interface RawNewOptions {
+  /** The pcb's family (default 4). */
+  ipType?: IpType;
   /**
    * The pcb eats what it receives (lwIP: recv returns 1): IP goes no further,
    * e.g. ICMP will not answer an echo request the pcb took. Default false.
@@ -591,7 +637,8 @@ export class RawIpApi {
   new(proto: number, opts: RawNewOptions = {}): RawPcb {
     byteArg(proto, "raw.new: protocol");
     const s = this.api.stack;
-    const h: number = s.guard(() => s.ex.raw_host_new(proto, 4, opts.eat ? 1 : 0));
+    const t = ipTypeArg(opts.ipType, "raw.new");
+    const h: number = s.guard(() => s.ex.raw_host_new(proto, t, opts.eat ? 1 : 0));
     if (h === 0) throw new AsipError(-1, "raw.new");
     const pcb = new RawPcb(this.api, h, proto);
     this.api.pcbs.set(h, pcb);
@@ -629,22 +676,22 @@ export class RawPcb implements Dispatch {
   /** Receive only packets to `ip` ("0.0.0.0" = any of ours). */
   bind(ip: string): this {
     const a = addrArg(ip, "raw.bind");
-    this.call("bind", (ex, h) => ex.raw_host_bind(h, a));
+    this.call("bind", (ex, h) => ex.raw_host_bind(h, this.api.stack.addrArg(a)));
     return this;
   }
 
   /** Receive only from `ip`; send() goes there. */
   connect(ip: string): this {
     const a = addrArg(ip, "raw.connect");
-    this.call("connect", (ex, h) => ex.raw_host_connect(h, a));
+    this.call("connect", (ex, h) => ex.raw_host_connect(h, this.api.stack.addrArg(a)));
     this.remote = a;
     return this;
   }
-  private remote = -1;
+  private remote: IpAddress | undefined;
 
   disconnect(): this {
     this.call("disconnect", (ex, h) => ex.raw_host_disconnect(h));
-    this.remote = -1;
+    this.remote = undefined;
     return this;
   }
 
@@ -674,16 +721,17 @@ export class RawPcb implements Dispatch {
 
   /** Sends to the connected address. */
   send(data: Uint8Array): void {
-    if (this.remote < 0) throw new Error("raw.send: pcb is not connected (use sendto or connect first)");
-    this.sendRaw(dataArg(data, "raw.send"), this.remote, "send");
+    if (!this.remote) throw new Error("raw.send: pcb is not connected (use sendto or connect first)");
+    this.sendToAddress(dataArg(data, "raw.send"), this.remote, "send");
   }
 
   /** Sends `data` (the protocol's payload, or a whole IP packet with hdrincl) to `ip`. */
   sendto(data: Uint8Array, ip: string): void {
-    this.sendRaw(dataArg(data, "raw.sendto"), addrArg(ip, "raw.sendto"), "sendto");
+    this.sendToAddress(dataArg(data, "raw.sendto"), addrArg(ip, "raw.sendto"), "sendto");
   }
 
-  private sendRaw(data: Uint8Array, ip: number, what: string): void {
+  /** sendto with an address already parsed. */
+  sendToAddress(data: Uint8Array, ip: IpAddress, what = "sendto"): void {
     const h = this.live(what);
     if (data.length > 65515) throw new RangeError(`raw.${what}: ${data.length} bytes is more than an IPv4 packet holds`);
     const s = this.api.stack;
@@ -691,7 +739,7 @@ export class RawPcb implements Dispatch {
     const p: number = s.guard(() => ex.raw_tx_buffer(h, data.length));
     if (p === 0) throw new AsipError(-1, `raw.${what}`);
     this.api.fill(p, data);
-    ok(s.guard(() => ex.raw_host_send_pbuf(h, p, ip)), `raw.${what}`);
+    ok(s.guard(() => ex.raw_host_send_pbuf(h, p, s.addrArg(ip))), `raw.${what}`);
     s.kick();
   }
 
@@ -704,14 +752,14 @@ export class RawPcb implements Dispatch {
   }
 
   /** @internal */
-  ev(type: number, p: number, a: number, b: number, c: number, d: number, e: number): void {
+  ev(type: number, p: number, a: number, b: number, c: number, d: number, e: number, _index: number, flags: number): void {
     if (type !== EV.RAW_RECV || !this.recvFn) return;
     const info = this.info;
-    info.dst = u32ToIp4(b);
+    info.dst = this.api.addr(b, flags);
     info.netif = c;
     info.proto = d;
     info.hlen = e;
-    this.recvFn(this.api.view(p), this.api.addr(a), info);
+    this.recvFn(this.api.view(p), this.api.addr(a, flags), info);
   }
 }
 
@@ -758,10 +806,11 @@ export class TcpApi {
     s.guard(() => s.ex.tcp_host_set_time_wait(ms >>> 0));
   }
 
-  /** A new TCP pcb (lwIP tcp_new). Throws ERR_MEM when the pool is empty. */
-  new(): TcpPcb {
+  /** A new TCP pcb (lwIP tcp_new_ip_type) of family `ipType` (default 4). Throws ERR_MEM when the pool is empty. */
+  new(ipType?: IpType): TcpPcb {
+    const t = ipTypeArg(ipType, "tcp.new");
     const s = this.api.stack;
-    const h: number = s.guard(() => s.ex.tcp_host_new());
+    const h: number = s.guard(() => s.ex.tcp_host_new(t));
     if (h === 0) throw new AsipError(-1, "tcp.new");
     return new TcpPcb(this.api, h);
   }
@@ -833,7 +882,7 @@ export class TcpPcb implements Dispatch {
   bind(ip: string, port: number): this {
     const a = addrArg(ip, "tcp.bind");
     portArg(port, "tcp.bind");
-    this.call("bind", (ex, h) => ex.tcp_host_bind(h, a, port));
+    this.call("bind", (ex, h) => ex.tcp_host_bind(h, this.api.stack.addrArg(a), port));
     return this;
   }
 
@@ -862,7 +911,7 @@ export class TcpPcb implements Dispatch {
     const a = addrArg(ip, "tcp.connect");
     portArg(port, "tcp.connect", true);
     this.connectedFn = fn;
-    this.call("connect", (ex, h) => ex.tcp_host_connect(h, a, port));
+    this.call("connect", (ex, h) => ex.tcp_host_connect(h, this.api.stack.addrArg(a), port));
     this.api.stack.kick();
     return this;
   }
@@ -965,17 +1014,27 @@ export class TcpPcb implements Dispatch {
     return st < 0 ? "CLOSED" : TCP_STATES[st];
   }
 
+  /** An end of the connection: `which` 0 local, 1 remote. */
+  private end(which: number, what: string): { address: IpAddress; port: number } {
+    const h = this.live(what);
+    const s = this.api.stack;
+    const out = s.addrOut();
+    const port: number = s.guard(() => s.ex.tcp_host_addr(h, which, out));
+    ok(port, `tcp.${what}`);
+    return { address: s.readAddr(out), port };
+  }
+
   get localAddress(): string {
-    return u32ToIp4(this.api.stack.ex.tcp_host_addr(this.live("localAddress"), 0) >>> 0);
+    return this.end(0, "localAddress").address.toString();
   }
   get localPort(): number {
-    return this.api.stack.ex.tcp_host_addr(this.live("localPort"), 1);
+    return this.end(0, "localPort").port;
   }
   get remoteAddress(): string {
-    return u32ToIp4(this.api.stack.ex.tcp_host_addr(this.live("remoteAddress"), 2) >>> 0);
+    return this.end(1, "remoteAddress").address.toString();
   }
   get remotePort(): number {
-    return this.api.stack.ex.tcp_host_addr(this.live("remotePort"), 3);
+    return this.end(1, "remotePort").port;
   }
 
   /** Nagle's algorithm (default on); false = TCP_NODELAY. */

@@ -42,7 +42,8 @@
  * @module
  */
 import type { Stack } from "../stack.js";
-import { AsipError, ip4ToU32, u32ToIp4 } from "../abi.js";
+import { AsipError } from "../abi.js";
+import { IpAddress } from "../ip-address.js";
 import { errno, errToErrno, SocketError } from "./errno.js";
 import {
   netconnApi, Netconn, NetconnApi, Netbuf, NETCONN_UDP, NETCONN_UDPLITE, NETCONN_RAW, NETCONN_TCP, NETCONN_EVT_ERROR,
@@ -159,9 +160,9 @@ export class SocketsApi {
       if (!s) return;
       if (evt === NETCONN_EVT_ERROR && conn.icmpError && !conn.closed) {
         // Linux reports ICMP errors on connected sockets only (ip(7)).
-        const r = conn.remoteU32;
+        const r = conn.remoteAddr;
         const ie = conn.icmpError;
-        if (r && ip4ToU32(ie.addr) === r.ip && ie.port === r.port) {
+        if (r && ie.addr === r.ip.toString() && ie.port === r.port) {
           s.soError = ie.type === 3 && (ie.code === 2 || ie.code === 3) ? errno.ECONNREFUSED
             : ie.type === 3 && ie.code === 4 ? errno.EMSGSIZE : errno.EHOSTUNREACH;
         }
@@ -195,11 +196,7 @@ export class SocketsApi {
     if (!sa || typeof sa !== "object") this.fail(errno.EFAULT, syscall);
     if (sa.family !== AF_INET) this.fail(sa.family === AF_INET6 ? errno.EAFNOSUPPORT : errno.EAFNOSUPPORT, syscall);
     if (!Number.isInteger(sa.port) || sa.port < 0 || sa.port > 65535) this.fail(errno.EINVAL, syscall);
-    try {
-      ip4ToU32(sa.addr);
-    } catch {
-      this.fail(errno.EINVAL, syscall);
-    }
+    if (IpAddress.tryParse(sa.addr)?.family !== 4) this.fail(errno.EINVAL, syscall);
     return { ip: sa.addr, port: sa.port };
   }
 
@@ -262,7 +259,7 @@ export class SocketsApi {
     const s = this.get(fd, "connect");
     if (sa && sa.family === AF_UNSPEC) {
       try {
-        if (s.conn.remoteU32) s.conn.disconnect();
+        if (s.conn.remoteAddr) s.conn.disconnect();
       } catch (e) {
         this.fromAsip(e, "connect");
       }
@@ -356,8 +353,8 @@ export class SocketsApi {
         }
         const nfd = this.adopt(c, s);
         if (addr) {
-          const r = c.remoteU32;
-          Object.assign(addr, { family: AF_INET, addr: r ? u32ToIp4(r.ip) : "0.0.0.0", port: r?.port ?? 0 });
+          const r = c.remoteAddr;
+          Object.assign(addr, { family: AF_INET, addr: r ? r.ip.toString() : "0.0.0.0", port: r?.port ?? 0 });
         }
         return nfd;
       }
@@ -403,9 +400,9 @@ export class SocketsApi {
   /** getpeername(2): ENOTCONN when not connected. */
   getpeername(fd: number): SockAddr {
     const s = this.get(fd, "getpeername");
-    const r = s.conn.remoteU32;
+    const r = s.conn.remoteAddr;
     if (!r) this.fail(errno.ENOTCONN, "getpeername");
-    return { family: AF_INET, addr: u32ToIp4(r.ip), port: r.port };
+    return { family: AF_INET, addr: r.ip.toString(), port: r.port };
   }
 
   // ---- receiving ---------------------------------------------------------------------------------
@@ -444,8 +441,8 @@ export class SocketsApi {
     const s = this.get(fd, syscall);
     if (s.type === SOCK_STREAM) {
       const n = await this.tcpRecv(s, iov, flags, syscall);
-      const r = s.conn.remoteU32;
-      return { n, from: { family: AF_INET, addr: r ? u32ToIp4(r.ip) : "0.0.0.0", port: r?.port ?? 0 }, trunc: false };
+      const r = s.conn.remoteAddr;
+      return { n, from: { family: AF_INET, addr: r ? r.ip.toString() : "0.0.0.0", port: r?.port ?? 0 }, trunc: false };
     }
     for (;;) {
       this.pendingError(s, syscall);
@@ -647,14 +644,14 @@ export class SocketsApi {
     if (s.type === SOCK_STREAM) return this.tcpSend(s, data, flags, syscall);
     this.pendingError(s, syscall);
     if (s.shutWr) this.fail(errno.EPIPE, syscall);
-    let ip: number, port: number;
+    let ip: IpAddress, port: number;
     if (to) {
       const a = this.addrOf(to, syscall);
-      ip = ip4ToU32(a.ip);
+      ip = IpAddress.parse(a.ip);
       port = a.port;
       if (s.type === SOCK_DGRAM && port === 0) this.fail(errno.EINVAL, syscall);
     } else {
-      const r = s.conn.remoteU32;
+      const r = s.conn.remoteAddr;
       if (!r) this.fail(s.type === SOCK_DGRAM || s.type === SOCK_RAW ? errno.EDESTADDRREQ : errno.ENOTCONN, syscall);
       ip = r.ip;
       port = r.port;
@@ -663,7 +660,7 @@ export class SocketsApi {
     try {
       s.conn.sendNow(data, ip, port, syscall);
     } catch (e) {
-      if (e instanceof AsipError && e.code === "ERR_VAL" && !s.broadcast && (u32ToIp4(ip).endsWith(".255"))) this.fail(errno.EACCES, syscall, e.err);
+      if (e instanceof AsipError && e.code === "ERR_VAL" && !s.broadcast && (ip.toString().endsWith(".255"))) this.fail(errno.EACCES, syscall, e.err);
       this.fromAsip(e, syscall);
     }
     s.bound = true;
@@ -703,7 +700,7 @@ export class SocketsApi {
   shutdown(fd: number, how: number): number {
     const s = this.get(fd, "shutdown");
     if (how !== SHUT_RD && how !== SHUT_WR && how !== SHUT_RDWR) this.fail(errno.EINVAL, "shutdown");
-    if (s.type !== SOCK_STREAM && !s.conn.remoteU32) this.fail(errno.ENOTCONN, "shutdown");
+    if (s.type !== SOCK_STREAM && !s.conn.remoteAddr) this.fail(errno.ENOTCONN, "shutdown");
     if (s.type === SOCK_STREAM) {
       if (s.conn.tcpPhase !== "connected") this.fail(errno.ENOTCONN, "shutdown");
       const rx = how !== SHUT_WR && !s.shutRd, tx = how !== SHUT_RD && !s.shutWr;

@@ -35,6 +35,7 @@ import net from "node:net";
 import dns from "node:dns/promises";
 import { Stack } from "../stack.js";
 import { rawApi, type UdpPcb, type TcpPcb } from "../api/raw.js";
+import { IpAddress } from "../ip-address.js";
 import type { LinkDriver } from "../netif/driver.js";
 import { Relay, hostU32, hostText, type LocalPort, type NetworkPlan } from "./relay.js";
 
@@ -494,7 +495,7 @@ export class Gateway {
       flow.last = performance.now();
       this.counters.nat.udpIn++;
       try {
-        flow.pcb.sendRaw(msg, this.u32(clientIp), clientPort);
+        flow.pcb.sendToAddress(msg, IpAddress.fromV4Int(clientIp), clientPort);
       } catch {
         this.counters.nat.dropped++;
       }
@@ -612,11 +613,6 @@ export class Gateway {
       if ((f.done && now - f.last > 5000) || (f.listener && now - f.last > 75000)) this.closeTcpFlow(f);
     }
     for (const [k, e] of this.echoes) if (now - e.at > 10000) this.echoes.delete(k);
-  }
-
-  /** Host-order → the core's network-order u32 (for sendRaw). */
-  private u32(h: number): number {
-    return (((h >>> 24) & 255) | (((h >>> 16) & 255) << 8) | (((h >>> 8) & 255) << 16) | ((h & 255) << 24)) >>> 0;
   }
 
   // ---- frames from the stack (towards the switch) ----

@@ -21,7 +21,7 @@ import "../api/dgram.js";
 import "./raw-service.js";
 import "./netconn-service.js";
 import { Stack, type StackOptions } from "../stack.js";
-import { ip4ToU32, parseMac } from "../abi.js";
+
 import { SOL_SOCKET, SO_TYPE, SO_LINGER, SOCK_STREAM, type SockAddr, type PollFd } from "../api/sockets.js";
 import { SocketError, errno } from "../api/errno.js";
 import type { LinkDriver } from "../netif/driver.js";
@@ -90,7 +90,7 @@ class CoreWorker {
       const i = stack.addInterface(driver, { ...opts, mtu: opts.mtu ?? link.mtu });
       out.push({ index: i.index, mac: i.mac, ip: i.ip });
     }
-    for (const e of m.arp ?? []) stack.ex.arp_static_add(ip4ToU32(e.ip), stack.scratch(parseMac(e.mac)));
+    for (const e of m.arp ?? []) stack.addStaticArp(e.ip, e.mac);
     if (m.tcpTimeWaitMs !== undefined) stack.raw.tcp.setTimeWait(m.tcpTimeWaitMs);
     stack.kick();
     return { interfaces: out };

@@ -27,7 +27,8 @@
  *
  * @module
  */
-import { AsipError, ERR, u32ToIp4 } from "../abi.js";
+import { AsipError, ERR } from "../abi.js";
+import type { IpAddress } from "../ip-address.js";
 import {
   addrArg, portArg, byteArg, dataArg, listenArgs, TCP_STATES, UDP_MAX_PAYLOAD,
   type TcpStateName, type TcpRecvFn, type TcpAcceptFn, type TcpConnectedFn, type TcpSentFn, type TcpErrFn,
@@ -524,9 +525,9 @@ export class RemoteUdpPcb {
     this.post(buf, ip ?? null, port ?? 0, "sendWith", true);
   }
 
-  /** @internal u32 address variant. */
-  sendRaw(data: Uint8Array, ip: number, port: number, what = "sendto"): void {
-    this.post(data, u32ToIp4(ip >>> 0), port, what);
+  /** sendto with an address already parsed. */
+  sendToAddress(data: Uint8Array, ip: IpAddress, port: number, what = "sendto"): void {
+    this.post(data, ip.toString(), port, what);
   }
 
   private post(data: Uint8Array, ip: string | null, port: number, what: string, owned = false): void {

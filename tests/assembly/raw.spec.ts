@@ -263,13 +263,13 @@ describe("raw", () => {
     // sends: zero-copy buffer and copy from core memory
     const b = raw_tx_buffer(h, 8);
     memory.fill(changetype<pbuf>(b).payload, 0x11, 8);
-    expect(raw_host_send_pbuf(h, b, PEER1)).toBe(ERR_OK);
+    expect(raw_host_send_pbuf(h, b, changetype<usize>(A(PEER1, 3)))).toBe(ERR_OK);
     tx_frame(0);
     expect(load<u8>(frame + ETH_HLEN + 9)).toBe(IP_PROTO_ICMP);
     expect(load<u8>(frame + ETH_HLEN + IP_HLEN)).toBe(0x11);
     tx_clear();
     const src = memory.data<u8>([1, 2, 3]);
-    expect(raw_sendto_host(h, src, 3, PEER1)).toBe(ERR_OK);
+    expect(raw_sendto_host(h, src, 3, changetype<usize>(A(PEER1, 3)))).toBe(ERR_OK);
     expect(tx_pending()).toBe(1);
     expect(raw_host_close(h)).toBe(ERR_OK);
     expect(raw_host_close(h)).not.toBe(ERR_OK, "stale handle refused");

@@ -573,7 +573,7 @@ describe("udp", () => {
   it("host pcb: receive events, zero-copy and copying sends, error events", () => {
     const h = udp_host_new(4, 0);
     expect(h).toBeGreaterThan(0);
-    expect(udp_host_bind(h, IP1, 0)).toBe(ERR_OK);
+    expect(udp_host_bind(h, P(IP1), 0)).toBe(ERR_OK);
     const port = <u16>udp_host_local_port(h);
     expect(<u32>port).toBeGreaterThanOrEqual(UDP_LOCAL_PORT_RANGE_START);
     send(nif1, udp_frame(PEER1, IP1, 4321, port, 9));
@@ -593,7 +593,7 @@ describe("udp", () => {
     // zero-copy send: write straight into the tx buffer's payload
     const b = udp_tx_buffer(11);
     for (let i: u32 = 0; i < 11; i++) store<u8>(changetype<pbuf>(b).payload + i, pat(i));
-    expect(udp_host_send_pbuf(h, b, PEER1, 777)).toBe(ERR_OK);
+    expect(udp_host_send_pbuf(h, b, P(PEER1), 777)).toBe(ERR_OK);
     tx_frame(0);
     expect(ref_verify(IP1, PEER1, IP_PROTO_UDP, udp_of_frame(), 19, 19)).toBe(true, "zero-copy checksum");
     tx_clear();
@@ -601,7 +601,7 @@ describe("udp", () => {
     const src = memory.data(64, 8);
     for (let len: u32 = 0; len < 40; len += 7) {
       for (let i: u32 = 0; i < len; i++) store<u8>(src + i, <u8>(i * 31 + len));
-      expect(udp_sendto_host(h, src, len, PEER1, 778)).toBe(ERR_OK);
+      expect(udp_sendto_host(h, src, len, P(PEER1), 778)).toBe(ERR_OK);
       tx_frame(0);
       expect(be16(udp_of_frame() + 4)).toBe(<u16>(8 + len));
       expect(ref_verify(IP1, PEER1, IP_PROTO_UDP, udp_of_frame(), 8 + len, 8 + len)).toBe(true, "checksum on copy");
@@ -612,13 +612,15 @@ describe("udp", () => {
     expect(udp_host_close(h)).toBe(ERR_OK);
     expect(udp_host_close(h)).not.toBe(ERR_OK, "stale handle refused");
     const hb = udp_host_new(4, 0);
-    expect(udp_host_bind(hb, 0, 5011)).toBe(ERR_OK);
+    expect(hb).not.toBe(h, "a new pcb in the same pool element gets another handle (generation)");
+    expect(hb & 0xffff).toBe(h & 0xffff, "same slot");
+    expect(udp_host_bind(hb, P(0), 5011)).toBe(ERR_OK);
     send(nif1, udp_frame(PEER1, GBCAST, 1, 5011, 2));
     expect(load<u32>(ev_record(0), 28)).toBe(UDP_RECV_BROADCAST);
     ev_clear();
     // an ICMP error for a connected host pcb becomes an event
-    expect(udp_host_connect(hb, PEER1, 99)).toBe(ERR_OK);
-    expect(udp_sendto_host(hb, src, 4, PEER1, 99)).toBe(ERR_OK);
+    expect(udp_host_connect(hb, P(PEER1), 99)).toBe(ERR_OK);
+    expect(udp_sendto_host(hb, src, 4, P(PEER1), 99)).toBe(ERR_OK);
     tx_frame(0);
     tx_clear();
     const quoted = ip_of_frame();
@@ -643,6 +645,9 @@ describe("udp", () => {
 
 import { udp_icmp_error } from "../../assembly/udp";
 /** What icmp.ts hands UDP for a quoted IPv4 datagram: its addresses as ip_addrs and its UDP header. */
+/** An ip_addr pointer for the host-facing exports (what a host writes to abi_scratch). */
+function P(a: u32): usize { return changetype<usize>(A(a, 3)); }
+
 function udp_icmp_error_direct(quoted: usize): void {
   udp_icmp_error(A(load<u32>(quoted + 12), 4), A(load<u32>(quoted + 16), 5), IP_PROTO_UDP, quoted + IP_HLEN, 8, 3, 3);
 }

@@ -13,7 +13,6 @@ import type { Stack } from "../../bindings/stack.js";
 import { Stack as StackClass } from "../../bindings/stack.js";
 import "../../bindings/api/net.js";
 import type { Socket } from "../../bindings/api/net.js";
-import { ip4ToU32 } from "../../bindings/abi.js";
 import { pair } from "../../bindings/netif/pair.js";
 import { VARIANTS, baseline, assertNoLeaks, until } from "../helpers/stacks.js";
 import { A, B, MiB, tcpStacks, noLeaks, once } from "./api_tcp_common.js";
@@ -158,7 +157,7 @@ for (const variant of VARIANTS) {
     // Manual clocks: the retransmission timers run in simulated time.
     const { a, b, ea, baseA, baseB } = await tcpStacks(variant, { manualClock: true });
     // 192.0.2.99 has a (static) MAC nobody answers for: the SYN goes unanswered.
-    a.ex.arp_static_add(ip4ToU32("192.0.2.99"), a.scratch(Uint8Array.of(2, 0, 0, 0, 0, 0x99)));
+    a.addStaticArp("192.0.2.99", Uint8Array.of(2, 0, 0, 0, 0, 0x99));
     const c = a.net.connect(80, "192.0.2.99");
     let err: NodeJS.ErrnoException | undefined;
     c.on("error", (e) => (err = e));
@@ -303,8 +302,8 @@ test(`release: net backpressure: ${BIG_MIB} MiB to a bursty reader, memory flat`
   const b = await StackClass.create({ variant: "release" });
   a.addInterface(ea, { ip: "192.0.2.1/24", mac: "02:00:00:00:00:01" });
   b.addInterface(eb, { ip: "192.0.2.2/24", mac: "02:00:00:00:00:02" });
-  a.ex.arp_static_add(ip4ToU32(B), a.scratch(Uint8Array.of(2, 0, 0, 0, 0, 2)));
-  b.ex.arp_static_add(ip4ToU32(A), b.scratch(Uint8Array.of(2, 0, 0, 0, 0, 1)));
+  a.addStaticArp(B, Uint8Array.of(2, 0, 0, 0, 0, 2));
+  b.addStaticArp(A, Uint8Array.of(2, 0, 0, 0, 0, 1));
   a.raw.tcp.setTimeWait(TIME_WAIT_MS);
   b.raw.tcp.setTimeWait(TIME_WAIT_MS);
   const baseA = baseline(a), baseB = baseline(b);

@@ -2,7 +2,6 @@
 // two stacks over pair() with static ARP and a short TIME_WAIT, and the
 // leak check that waits TIME_WAIT out.
 import type { Stack, StackOptions } from "../../bindings/stack.js";
-import { ip4ToU32 } from "../../bindings/abi.js";
 import { VARIANTS, twoStacks, baseline, assertNoLeaks, until, type Usage } from "../helpers/stacks.js";
 
 export const A = "192.0.2.1", B = "192.0.2.2";
@@ -12,8 +11,8 @@ export const MiB = 1 << 20;
 export async function tcpStacks(variant: (typeof VARIANTS)[number], stack?: StackOptions) {
   const st = await twoStacks({ variant, stack });
   // Static ARP both ways: no first segment waits for resolution, baselines are stable.
-  st.a.ex.arp_static_add(ip4ToU32(B), st.a.scratch(Uint8Array.of(2, 0, 0, 0, 0, 2)));
-  st.b.ex.arp_static_add(ip4ToU32(A), st.b.scratch(Uint8Array.of(2, 0, 0, 0, 0, 1)));
+  st.a.addStaticArp(B, Uint8Array.of(2, 0, 0, 0, 0, 2));
+  st.b.addStaticArp(A, Uint8Array.of(2, 0, 0, 0, 0, 1));
   st.a.raw.tcp.setTimeWait(TIME_WAIT_MS);
   st.b.raw.tcp.setTimeWait(TIME_WAIT_MS);
   return { ...st, baseA: baseline(st.a), baseB: baseline(st.b) };

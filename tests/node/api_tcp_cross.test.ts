@@ -14,7 +14,7 @@ import "../../bindings/api/net.js";
 import { NETCONN_TCP, NETCONN_EVT_SENDPLUS, NETCONN_EVT_ERROR } from "../../bindings/api/netconn.js";
 import * as S from "../../bindings/api/sockets.js";
 import { errno, SocketError } from "../../bindings/api/errno.js";
-import { AsipError, ip4ToU32 } from "../../bindings/abi.js";
+import { AsipError } from "../../bindings/abi.js";
 import { VARIANTS, until } from "../helpers/stacks.js";
 import { B, tcpStacks, noLeaks } from "./api_tcp_common.js";
 import { servers, rawEcho, tcpEchoMatrix } from "./api_echo.js";
@@ -59,7 +59,7 @@ for (const variant of VARIANTS) {
     assert.equal(nb2.peer().port, 7200);
     await nb2.delete();
     // Sockets: EINPROGRESS, select for writability, SO_ERROR.
-    a.ex.arp_static_add(ip4ToU32("192.0.2.99"), a.scratch(Uint8Array.of(2, 0, 0, 0, 0, 0x99))); // never answers
+    a.addStaticArp("192.0.2.99", Uint8Array.of(2, 0, 0, 0, 0, 0x99)); // never answers
     const fd1 = so.socket(S.AF_INET, S.SOCK_STREAM | S.SOCK_NONBLOCK);
     await assert.rejects(so.connect(fd1, { family: S.AF_INET, addr: "192.0.2.99", port: 80 }), (e: SocketError) => e.code === "EINPROGRESS");
     await assert.rejects(so.connect(fd1, { family: S.AF_INET, addr: "192.0.2.99", port: 80 }), (e: SocketError) => e.code === "EALREADY");
@@ -142,7 +142,7 @@ for (const variant of VARIANTS) {
 
   test(`${variant}: sockets and netconn time out an unanswered SYN (ETIMEDOUT / ERR_ABRT), simulated clock`, async () => {
     const { a, b, baseA, baseB } = await tcpStacks(variant, { manualClock: true });
-    a.ex.arp_static_add(ip4ToU32("192.0.2.99"), a.scratch(Uint8Array.of(2, 0, 0, 0, 0, 0x99)));
+    a.addStaticArp("192.0.2.99", Uint8Array.of(2, 0, 0, 0, 0, 0x99));
     const so = a.sockets;
     const fd = so.socket(S.AF_INET, S.SOCK_STREAM);
     let sockErr: SocketError | undefined;

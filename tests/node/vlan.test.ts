@@ -11,7 +11,7 @@ import { Stack } from "../../bindings/stack.js";
 import { pair } from "../../bindings/netif/pair.js";
 import { PcapWriter, capture } from "../../bindings/netif/pcap.js";
 import type { LinkDriver } from "../../bindings/netif/driver.js";
-import { ip4ToU32 } from "../../bindings/abi.js";
+import { IpAddress } from "../../bindings/ip-address.js";
 import { VARIANTS, baseline, assertNoLeaks, until } from "../helpers/stacks.js";
 
 /** Wraps a driver, keeping a copy of every frame sent through it. */
@@ -30,7 +30,7 @@ for (const variant of VARIANTS) {
     const baseA = baseline(a), baseB = baseline(b);
     const ia = a.addInterface(recording(capture(ea, w), frames), { ip: "192.0.2.1/24", vlan: 42 });
     const ib = b.addInterface(eb, { ip: "192.0.2.2/24", vlan: 42 });
-    const ask = () => { a.ex.arp_request(ia.index, ip4ToU32("192.0.2.2")); a.drainNow(); };
+    const ask = () => { a.ex.arp_request(ia.index, IpAddress.parse("192.0.2.2").core4); a.drainNow(); };
 
     ask();
     await until(() => a.stats().proto.etharp.recv >= 1, 2000, "ARP reply over VLAN 42");
