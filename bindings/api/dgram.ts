@@ -23,7 +23,7 @@ import { Stack } from "../stack.js";
 import { isLocalAddress } from "./addr.js";
 import { AsipError } from "../abi.js";
 import { IpAddress } from "../ip-address.js";
-import { rawApi, UDP_MAX_PAYLOAD, type UdpPcb } from "./raw.js";
+import { rawApiFor, UDP_MAX_PAYLOAD, type UdpPcbLike } from "./raw.js";
 import { errno, nodeError, nodeErrorFromErr, nodeCodeError, Refs, RefHandle, type NodeSystemError } from "./errno.js";
 
 /** What `rinfo` of a 'message' event holds. */
@@ -98,7 +98,7 @@ function toBuffers(msg: Msg): Buffer[] {
 export class Socket extends EventEmitter {
   readonly type: "udp4";
   private state = State.UNBOUND;
-  private pcb: UdpPcb | undefined;
+  private pcb: UdpPcbLike | undefined;
   private connectState: 0 | 1 | 2 = 0; // none, connecting, connected
   private remote: { address: string; port: number } | undefined;
   private reuseAddr: boolean;
@@ -130,7 +130,7 @@ export class Socket extends EventEmitter {
     if (this.state === State.CLOSED) throw nodeCodeError("ERR_SOCKET_DGRAM_NOT_RUNNING", "Not running");
   }
 
-  private boundPcb(syscall: string): UdpPcb {
+  private boundPcb(syscall: string): UdpPcbLike {
     this.healthCheck();
     if (!this.pcb) throw nodeError(errno.EBADF, syscall);
     return this.pcb;
@@ -167,7 +167,7 @@ export class Socket extends EventEmitter {
   /** Synchronous bind; returns the error to report, if any. */
   private doBind(ip: string, port: number): NodeSystemError | undefined {
     if (!isLocalAddress(this.api.stack, ip)) return nodeError(errno.EADDRNOTAVAIL, "bind", ip, port);
-    let pcb: UdpPcb;
+    let pcb: UdpPcbLike;
     try {
       pcb = this.api.raw.udp.new();
     } catch (e) {
@@ -485,7 +485,7 @@ export class DgramApi {
   readonly Socket = Socket;
 
   constructor(readonly stack: Stack) {
-    this.raw = rawApi(stack);
+    this.raw = rawApiFor(stack);
   }
 
   /** node:dgram createSocket: `'udp4'` or `{ type: 'udp4', reuseAddr, signal, … }`; `listener` is added for 'message'. */

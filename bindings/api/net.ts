@@ -43,7 +43,7 @@ import { Buffer } from "node:buffer";
 import { isIP, isIPv4, isIPv6 } from "node:net";
 import { Stack } from "../stack.js";
 import { AsipError, ERR } from "../abi.js";
-import { rawApi, tcpListenExclusive, type RawApi, type TcpPcb } from "./raw.js";
+import { rawApiFor, tcpListenExclusive, type RawApiLike, type TcpPcbLike, recvedSafe } from "./raw.js";
 import { errno, nodeError, nodeErrorFromErr, nodeCodeError, Refs, RefHandle, type NodeSystemError } from "./errno.js";
 import { resolve4, isLocalAddress } from "./dgram.js";
 
@@ -135,7 +135,7 @@ export class Socket extends Duplex {
   server: Server | null = null;
   /** @internal The asip Server that accepted it (http.Server replaces `server`). */
   owner: Server | undefined;
-  private pcb: TcpPcb | undefined;
+  private pcb: TcpPcbLike | undefined;
   private readonly api: NetApi;
   private readonly refh: RefHandle;
   private wantRef = true;
@@ -250,7 +250,7 @@ export class Socket extends Duplex {
 
   private startConnect(host: string, port: number, localAddress?: string, localPort?: number): void {
     const raw = this.api.raw;
-    let pcb: TcpPcb;
+    let pcb: TcpPcbLike;
     try {
       pcb = raw.tcp.new();
     } catch (e) {
@@ -285,14 +285,14 @@ export class Socket extends Duplex {
   }
 
   /** @internal Wires an accepted connection (server side). */
-  attach(pcb: TcpPcb): void {
+  attach(pcb: TcpPcbLike): void {
     this.pcb = pcb;
     this.install(pcb);
     this.holdRef();
     this.onConnected(true);
   }
 
-  private install(pcb: TcpPcb): void {
+  private install(pcb: TcpPcbLike): void {
     pcb.autoRecved = false;
     pcb.recv((data) => this.onData(data));
     pcb.sent(() => this.onSent());
@@ -672,7 +672,7 @@ export class Socket extends Duplex {
   }
 
   /** @internal The raw pcb (tests, benchmarks). */
-  get _pcb(): TcpPcb | undefined {
+  get _pcb(): TcpPcbLike | undefined {
     return this.pcb;
   }
 }
@@ -704,7 +704,7 @@ export interface ListenOptions {
 export class Server extends EventEmitter {
   /** Refuse connections beyond this many (Node). */
   maxConnections: number | undefined;
-  private pcb: TcpPcb | undefined;
+  private pcb: TcpPcbLike | undefined;
   private readonly conns = new Set<Socket>();
   private readonly api: NetApi;
   private readonly opts: ServerOpts;
@@ -765,7 +765,7 @@ export class Server extends EventEmitter {
       return this;
     }
     const raw = this.api.raw;
-    let pcb: TcpPcb;
+    let pcb: TcpPcbLike;
     try {
       pcb = raw.tcp.new();
     } catch (e) {
@@ -816,7 +816,7 @@ export class Server extends EventEmitter {
     return this;
   }
 
-  private onAccept(child: TcpPcb): void {
+  private onAccept(child: TcpPcbLike): void {
     if (this.maxConnections !== undefined && this.conns.size >= this.maxConnections) {
       // Node closes it at once (and emits 'drop', Node 18.6+).
       const data = { localAddress: child.localAddress, localPort: child.localPort, localFamily: "IPv4",
@@ -911,7 +911,7 @@ export class Server extends EventEmitter {
 
 /** `stack.net`: node:net over one stack. */
 export class NetApi {
-  /** @internal */ readonly raw: RawApi;
+  /** @internal */ readonly raw: RawApiLike;
   /** @internal */ readonly refs = new Refs();
   /** `new stack.net.Socket(opts)` */
   readonly Socket: new (opts?: SocketConstructorOpts) => Socket;
@@ -922,7 +922,7 @@ export class NetApi {
   readonly isIPv6 = isIPv6;
 
   constructor(readonly stack: Stack) {
-    this.raw = rawApi(stack);
+    this.raw = rawApiFor(stack);
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const api = this;
     this.Socket = class extends Socket {
@@ -961,20 +961,6 @@ export class NetApi {
   createConnection(port: number | string, cb?: () => void): Socket;
   createConnection(a: unknown, b?: unknown, c?: unknown): Socket {
     return (this.connect as (x: unknown, y?: unknown, z?: unknown) => Socket)(a, b, c);
-  }
-}
-
-/**
- * tcp_recved that ignores a pcb the core has just dropped: between the core
- * freeing it (RST, abort) and its ERR event reaching JS, calls on the handle
- * fail with ERR_ARG; the window no longer matters then.
- */
-function recvedSafe(pcb: TcpPcb, n: number): void {
-  if (pcb.handle === 0) return;
-  try {
-    pcb.recved(n);
-  } catch (e) {
-    if (!(e instanceof AsipError) || e.err !== ERR.ERR_ARG) throw e;
   }
 }
 

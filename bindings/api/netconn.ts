@@ -52,7 +52,7 @@
 import type { Stack } from "../stack.js";
 import { AsipError, ERR, PBUF_NEXT, PBUF_PAYLOAD, PBUF_TOT_LEN, PBUF_LEN, EV } from "../abi.js";
 import { IpAddress } from "../ip-address.js";
-import { rawApi, addrArg, portArg, UDP_MAX_PAYLOAD, EV_TCP, type RawApi, type UdpPcb, type RawPcb, type TcpPcb } from "./raw.js";
+import { rawApi, addrArg, portArg, UDP_MAX_PAYLOAD, EV_TCP, type RawApi, type UdpPcb, type RawPcb, type TcpPcb, recvedSafe } from "./raw.js";
 
 // ---- constants (lwIP api.h) ---------------------------------------------------------------
 
@@ -94,19 +94,6 @@ const enum St { NONE, CONNECTED, CLOSED }
 
 function asipErr(err: number, what: string): AsipError {
   return new AsipError(err, what);
-}
-
-/**
- * tcp_recved that ignores a pcb the core has just dropped: between the core
- * freeing it (RST, abort) and its ERR event reaching JS, calls on the handle
- * fail with ERR_ARG; the window no longer matters then.
- */
-function recvedSafe(pcb: TcpPcb, n: number): void {
-  try {
-    pcb.recved(n);
-  } catch (e) {
-    if (!(e instanceof AsipError) || e.err !== ERR.ERR_ARG) throw e;
-  }
 }
 
 // ---- netbuf ------------------------------------------------------------------------------

@@ -39,7 +39,7 @@
  */
 import type { Stack } from "../stack.js";
 import { AsipError } from "../abi.js";
-import { rawApi, addrArg, portArg, type UdpPcb, type TcpPcb } from "./raw.js";
+import { rawApiFor, addrArg, portArg, recvedSafe, type UdpPcbLike, type TcpPcbLike } from "./raw.js";
 
 /** A datagram (Direct Sockets' UDPMessage). */
 export interface UDPMessage {
@@ -92,7 +92,7 @@ export class UDPSocket {
   readonly closed: Promise<void>;
   /** Datagrams dropped because the reader fell behind. */
   dropped = 0;
-  private pcb: UdpPcb | undefined;
+  private pcb: UdpPcbLike | undefined;
   private rctl: ReadableStreamDefaultController<ReceivedUDPMessage> | undefined;
   private closedResolve!: () => void;
   private closedReject!: (e: unknown) => void;
@@ -270,19 +270,6 @@ const RX_BATCH_MAX = 64 * 1024;
 
 /** A waiting read has autoRecved on when the last chunk was at most this big (a few segments). */
 const AUTO_RECVED_MAX = 8 * 1024;
-
-/**
- * tcp_recved that ignores a pcb the core has just dropped: between the
- * core freeing it (RST, abort) and its ERR event reaching JS, calls on the
- * handle fail with ERR_ARG; the window no longer matters then.
- */
-function recvedSafe(pcb: TcpPcb, n: number): void {
-  try {
-    pcb.recved(n);
-  } catch (e) {
-    if (!(e instanceof AsipError) || e.code !== "ERR_ARG") throw e;
-  }
-}
 
 // ---- the fast path of a TCPSocket's streams ----------------------------------------------------
 //
@@ -510,7 +497,7 @@ class TcpWritable extends WritableStream<Uint8Array> {
 export class TCPSocket {
   readonly opened: Promise<TCPSocketOpenInfo>;
   readonly closed: Promise<void>;
-  private pcb: TcpPcb | undefined;
+  private pcb: TcpPcbLike | undefined;
   private rctl: ReadableByteStreamController | undefined;
   private closedResolve!: () => void;
   private closedReject!: (e: unknown) => void;
@@ -552,7 +539,7 @@ export class TCPSocket {
   private lastFlush = 0;
 
   /** @internal `accepted`: a connection from a listener. */
-  constructor(api: StreamsApi, remoteAddress: string, remotePort: number, opts: TCPSocketOptions = {}, accepted?: TcpPcb) {
+  constructor(api: StreamsApi, remoteAddress: string, remotePort: number, opts: TCPSocketOptions = {}, accepted?: TcpPcbLike) {
     this.api = api;
     this.hwm = opts.readableHighWaterMark ?? TCP_HWM;
     this.whwm = opts.writableHighWaterMark ?? TCP_HWM;
@@ -600,7 +587,7 @@ export class TCPSocket {
     }
   }
 
-  private install(pcb: TcpPcb, opts: TCPSocketOptions): void {
+  private install(pcb: TcpPcbLike, opts: TCPSocketOptions): void {
     pcb.autoRecved = false;
     pcb.recv((data) => this.onData(data));
     pcb.sent(() => this.pump());
@@ -1036,7 +1023,7 @@ export interface TCPServerSocketOpenInfo {
 export class TCPServerSocket implements AsyncIterable<TCPSocket> {
   readonly opened: Promise<TCPServerSocketOpenInfo>;
   readonly closed: Promise<void>;
-  private pcb: TcpPcb | undefined;
+  private pcb: TcpPcbLike | undefined;
   private ctl: ReadableStreamDefaultController<TCPSocket> | undefined;
   private readable: ReadableStream<TCPSocket> | undefined;
   private closedResolve!: () => void;
@@ -1133,7 +1120,7 @@ export class StreamsApi {
   /** @internal */ readonly raw;
 
   constructor(readonly stack: Stack) {
-    this.raw = rawApi(stack);
+    this.raw = rawApiFor(stack);
   }
 
   /** A UDP socket (see {@link UDPSocket}). */

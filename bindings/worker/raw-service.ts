@@ -23,7 +23,7 @@
  */
 import type { Stack } from "../stack.js";
 import { AsipError, ERR } from "../abi.js";
-import type { TcpPcb, UdpPcb } from "../api/raw.js";
+import type { TcpPcb, UdpPcb, IpType } from "../api/raw.js";
 import { tcpListenExclusive } from "../api/raw.js";
 import { registerService, type CoreService, type PostEvent, type DispatchResult } from "./services.js";
 
@@ -200,7 +200,7 @@ class RawService implements CoreService {
       case "tnew": {
         let pcb: TcpPcb;
         try {
-          pcb = this.stack.raw.tcp.new();
+          pcb = this.stack.raw.tcp.new((a[1] ?? 4) as IpType);
         } catch (x) {
           const err = asErr(x, "tcp.new");
           this.remember(h, err);
@@ -302,7 +302,7 @@ class RawService implements CoreService {
       // UDP
       case "unew": {
         try {
-          const pcb = this.stack.raw.udp.new({ lite: !!a[1] });
+          const pcb = this.stack.raw.udp.new({ lite: !!a[1], ipType: (a[2] ?? 4) as IpType });
           const e: UdpEntry = { kind: "udp", pcb };
           this.objs.set(h, e);
           pcb.recv((data, addr, port, info) => {

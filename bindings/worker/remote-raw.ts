@@ -32,7 +32,8 @@ import type { IpAddress } from "../ip-address.js";
 import {
   addrArg, portArg, byteArg, dataArg, listenArgs, TCP_STATES, UDP_MAX_PAYLOAD,
   type TcpStateName, type TcpRecvFn, type TcpAcceptFn, type TcpConnectedFn, type TcpSentFn, type TcpErrFn,
-  type TcpWriteOptions, type UdpRecvFn, type UdpErrFn, type UdpErrorInfo, type UdpNewOptions,
+  type TcpWriteOptions, type UdpRecvFn, type UdpErrFn, type UdpErrorInfo, type UdpNewOptions, type UdpRecvMeta,
+  type RawApiLike, type TcpPcbLike, type UdpPcbLike, type IpType, ipTypeArg,
 } from "../api/raw.js";
 import type { RpcPort } from "./client.js";
 import type { EventMessage } from "./protocol.js";
@@ -50,7 +51,7 @@ function copyOf(data: Uint8Array, n: number): Uint8Array {
 }
 
 /** `worker.raw`: remote TCP and UDP pcbs. */
-export class RemoteRaw {
+export class RemoteRaw implements RawApiLike {
   readonly tcp: RemoteTcpApi;
   readonly udp: RemoteUdpApi;
   /** @internal */ readonly objs = new Map<number, RemoteTcpPcb | RemoteUdpPcb>();
@@ -105,19 +106,20 @@ export class RemoteRaw {
 export class RemoteTcpApi {
   constructor(private readonly api: RemoteRaw) {}
 
-  /** A new TCP pcb (the core creates it when the message arrives). */
-  new(): RemoteTcpPcb {
+  /** A new TCP pcb of family `ipType` (default 4; the core creates it when the message arrives). */
+  new(ipType?: IpType): RemoteTcpPcb {
+    const t = ipTypeArg(ipType, "tcp.new");
     const h = this.api.handle();
-    this.api.op("tnew", [h]);
+    this.api.op("tnew", [h, t]);
     return new RemoteTcpPcb(this.api, h, "CLOSED");
   }
 }
 
 /** A TCP pcb of a core in a Worker; see the module comment for how it differs from {@link TcpPcb}. */
-export class RemoteTcpPcb {
+export class RemoteTcpPcb implements TcpPcbLike {
   private h: number;
   private recvFn: TcpRecvFn | undefined;
-  private acceptFn: TcpAcceptFn | undefined;
+  private acceptFn: TcpAcceptFn<RemoteTcpPcb> | undefined;
   private connectedFn: TcpConnectedFn | undefined;
   private sentFn: TcpSentFn | undefined;
   private errFn: TcpErrFn | undefined;
@@ -183,9 +185,9 @@ export class RemoteTcpPcb {
     this.st = "LISTEN";
   }
 
-  accept(fn: TcpAcceptFn | undefined): this {
+  accept(fn: TcpAcceptFn<RemoteTcpPcb> | undefined): this {
     this.live("accept");
-    this.acceptFn = fn as TcpAcceptFn | undefined;
+    this.acceptFn = fn;
     return this;
   }
 
@@ -364,7 +366,7 @@ export class RemoteTcpPcb {
         const a = ev.a!;
         const child = new RemoteTcpPcb(this.api, a[0] as number, "ESTABLISHED");
         child.connected(a.slice(1));
-        if (this.acceptFn) this.acceptFn(child as never);
+        if (this.acceptFn) this.acceptFn(child);
         else child.abort();
         break;
       }
@@ -386,22 +388,17 @@ export class RemoteUdpApi {
 
   /** A new, unbound UDP pcb. */
   new(opts: UdpNewOptions = {}): RemoteUdpPcb {
+    const t = ipTypeArg(opts.ipType, "udp.new");
     const h = this.api.handle();
-    this.api.op("unew", [h, !!opts.lite]);
+    this.api.op("unew", [h, !!opts.lite, t]);
     return new RemoteUdpPcb(this.api, h);
   }
 }
 
-/** What a remote UDP receive callback gets as `info`. */
-export interface RemoteUdpRecvInfo {
-  dst: string;
-  netif: number;
-  broadcast: boolean;
-  multicast: boolean;
-}
+
 
 /** A UDP pcb of a core in a Worker; see the module comment. */
-export class RemoteUdpPcb {
+export class RemoteUdpPcb implements UdpPcbLike {
   private h: number;
   private recvFn: UdpRecvFn | undefined;
   private errFn: UdpErrFn | undefined;
@@ -548,8 +545,9 @@ export class RemoteUdpPcb {
     const a = ev.a ?? [];
     switch (ev.k) {
       case "urx": {
-        const info: RemoteUdpRecvInfo = { dst: a[2] as string, netif: a[3] as number, broadcast: !!a[4], multicast: !!a[5] };
-        this.recvFn?.(ev.bin!, a[0] as string, a[1] as number, info as never);
+        const dst = a[2] as string;
+        const info: UdpRecvMeta = { dst, netif: a[3] as number, broadcast: !!a[4], multicast: !!a[5], family: dst.includes(":") ? 6 : 4 };
+        this.recvFn?.(ev.bin!, a[0] as string, a[1] as number, info);
         break;
       }
       case "uerr":
