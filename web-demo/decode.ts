@@ -1,56 +1,53 @@
 /**
  * A packet, decoded layer by layer for the packet log: Ethernet, ARP, IPv4,
- * ICMP, UDP (DNS, DHCP), TCP. Read-only; never throws on short or odd frames.
+ * ICMP, UDP (DNS, DHCP), TCP — the layers from bindings/wire/decode.ts, as
+ * one line each. Read-only; never throws on short or odd frames.
  */
+import { IpAddress } from "../bindings/ip-address.js";
+import { rd16, rd32 } from "../bindings/wire/bytes.js";
+import { ETH_HLEN } from "../bindings/wire/ethernet.js";
+import { decodeFrame } from "../bindings/wire/decode.js";
+import { DNS_HLEN, DNS_PORT } from "../bindings/wire/dns.js";
+import { BOOTP_LEN, DHCP_CLIENT_PORT, DHCP_SERVER_PORT } from "../bindings/wire/dhcp.js";
+
 export interface Layer {
   name: string;
   summary: string;
 }
 
 const hex = (b: number) => b.toString(16).padStart(2, "0");
-const mac = (f: Uint8Array, o: number) => Array.from(f.subarray(o, o + 6), hex).join(":");
-const ip = (f: Uint8Array, o: number) => `${f[o]}.${f[o + 1]}.${f[o + 2]}.${f[o + 3]}`;
-const u16 = (f: Uint8Array, o: number) => (f[o] << 8) | f[o + 1];
-const u32 = (f: Uint8Array, o: number) => ((f[o] << 24) | (f[o + 1] << 16) | (f[o + 2] << 8) | f[o + 3]) >>> 0;
+const flagNames = (fl: number) => ["FIN", "SYN", "RST", "PSH", "ACK", "URG"].filter((_, i) => fl & (1 << i)).join(",");
+const ICMP_NAMES: Record<number, string> = { 0: "echo reply", 8: "echo request", 3: "destination unreachable", 11: "time exceeded" };
 
 export function decode(f: Uint8Array): Layer[] {
-  const out: Layer[] = [];
-  if (f.length < 14) return [{ name: "?", summary: `${f.length} bytes (runt)` }];
-  const type = u16(f, 12);
-  out.push({ name: "Ethernet", summary: `${mac(f, 6)} → ${mac(f, 0)} type 0x${type.toString(16).padStart(4, "0")}` });
-  if (type === 0x0806 && f.length >= 42) {
-    const op = u16(f, 20);
-    out.push({ name: "ARP", summary: op === 1 ? `who has ${ip(f, 38)}? tell ${ip(f, 28)}` : `${ip(f, 28)} is at ${mac(f, 22)}` });
+  const d = decodeFrame(f);
+  if (!d) return [{ name: "?", summary: `${f.length} bytes (runt)` }];
+  const out: Layer[] = [{ name: "Ethernet", summary: `${d.src} → ${d.dst} type 0x${d.type.toString(16).padStart(4, "0")}` }];
+  if (d.arp) {
+    const a = d.arp;
+    out.push({ name: "ARP", summary: a.op === 1 ? `who has ${a.targetIp}? tell ${a.senderIp}` : `${a.senderIp} is at ${a.senderMac}` });
     return out;
   }
-  if (type !== 0x0800 || f.length < 34) return out;
-  const ihl = (f[14] & 15) * 4, total = u16(f, 16), proto = f[23];
-  const frag = u16(f, 20);
-  const l4 = 14 + ihl;
-  out.push({ name: "IPv4", summary: `${ip(f, 26)} → ${ip(f, 30)} ttl ${f[22]} len ${total}${frag & 0x2000 || frag & 0x1fff ? ` frag off ${(frag & 0x1fff) * 8}` : ""}` });
-  if ((frag & 0x1fff) !== 0) return out;
-  if (proto === 1 && f.length >= l4 + 8) {
-    const t = f[l4], c = f[l4 + 1];
-    const names: Record<number, string> = { 0: "echo reply", 8: "echo request", 3: "destination unreachable", 11: "time exceeded" };
-    out.push({ name: "ICMP", summary: `${names[t] ?? `type ${t}`} code ${c}${t === 0 || t === 8 ? ` id ${u16(f, l4 + 4)} seq ${u16(f, l4 + 6)}` : ""}` });
-  } else if (proto === 17 && f.length >= l4 + 8) {
-    const sp = u16(f, l4), dp = u16(f, l4 + 2);
-    out.push({ name: "UDP", summary: `${sp} → ${dp} len ${u16(f, l4 + 4) - 8}` });
-    const p = l4 + 8;
-    if ((sp === 53 || dp === 53) && f.length >= p + 12) {
-      out.push({ name: "DNS", summary: `${f[p + 2] & 0x80 ? "response" : "query"} id ${u16(f, p)} ${u16(f, p + 6)} answers rcode ${f[p + 3] & 15}` });
-    } else if ((sp === 67 || sp === 68) && f.length >= p + 240) {
-      out.push({ name: "DHCP", summary: `${f[p] === 1 ? "request" : "reply"} xid ${u32(f, p + 4).toString(16)} yiaddr ${ip(f, p + 16)}` });
+  const ip = d.ip;
+  if (!ip) return out;
+  const frag = ip.moreFragments || ip.fragOffset ? ` frag off ${ip.fragOffset}` : "";
+  out.push({ name: "IPv4", summary: `${ip.src} → ${ip.dst} ttl ${ip.ttl} len ${ip.totalLength}${frag}` });
+  if (d.icmp) {
+    const { type: t, code: c } = d.icmp;
+    out.push({ name: "ICMP", summary: `${ICMP_NAMES[t] ?? `type ${t}`} code ${c}${t === 0 || t === 8 ? ` id ${d.icmp.id} seq ${d.icmp.seq}` : ""}` });
+  } else if (d.udp) {
+    const { sport: sp, dport: dp, payload: p } = d.udp;
+    out.push({ name: "UDP", summary: `${sp} → ${dp} len ${d.udp.length}` });
+    if ((sp === DNS_PORT || dp === DNS_PORT) && f.length >= p + DNS_HLEN) {
+      out.push({ name: "DNS", summary: `${f[p + 2] & 0x80 ? "response" : "query"} id ${rd16(f, p)} ${rd16(f, p + 6)} answers rcode ${f[p + 3] & 15}` });
+    } else if ((sp === DHCP_SERVER_PORT || sp === DHCP_CLIENT_PORT) && f.length >= p + BOOTP_LEN + 4) {
+      out.push({ name: "DHCP", summary: `${f[p] === 1 ? "request" : "reply"} xid ${rd32(f, p + 4).toString(16)} yiaddr ${IpAddress.fromV4Int(rd32(f, p + 16))}` });
     }
-  } else if (proto === 6 && f.length >= l4 + 20) {
-    const fl = f[l4 + 13];
-    const flags = ["FIN", "SYN", "RST", "PSH", "ACK", "URG"].filter((_, i) => fl & (1 << i)).join(",");
-    const hl = (f[l4 + 12] >> 4) * 4;
-    const len = total - ihl - hl;
-    out.push({ name: "TCP", summary: `${u16(f, l4)} → ${u16(f, l4 + 2)} [${flags}] seq ${u32(f, l4 + 4)} ack ${u32(f, l4 + 8)} win ${u16(f, l4 + 14)} len ${len}` });
-    const p = l4 + hl;
-    if (len > 0 && f.length > p + 4) {
-      const text = String.fromCharCode(...f.subarray(p, Math.min(p + 40, 14 + total)));
+  } else if (d.tcp) {
+    const t = d.tcp;
+    out.push({ name: "TCP", summary: `${t.sport} → ${t.dport} [${flagNames(t.flags)}] seq ${t.seq} ack ${t.ack} win ${t.win} len ${t.length}` });
+    if (t.length > 0 && f.length > t.payload + 4) {
+      const text = String.fromCharCode(...f.subarray(t.payload, Math.min(t.payload + 40, ETH_HLEN + ip.totalLength)));
       if (/^(GET|POST|HEAD|PUT|HTTP\/)/.test(text)) out.push({ name: "HTTP", summary: text.split("\r\n")[0] });
     }
   }

@@ -30,6 +30,7 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import { WebSocketServer, WebSocket } from "ws";
 import type { LinkDriver } from "../netif/driver.js";
 import type { ControlMessage } from "../netif/websocket.js";
+import { IpAddress } from "../ip-address.js";
 
 /** Ethernet header: dst(6) src(6) type(2). */
 export const ETH_HLEN = 14;
@@ -262,16 +263,16 @@ export class AddressPool {
   }
 }
 
-/** "a.b.c.d" → host-order u32. */
+/** "a.b.c.d" → its host-order number (a·2²⁴ + … + d); a TypeError for anything but IPv4. */
 export function hostU32(ip: string): number {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
-  if (!m || m.slice(1).some((x) => Number(x) > 255)) throw new TypeError(`not an IPv4 address: ${ip}`);
-  return ((Number(m[1]) << 24) | (Number(m[2]) << 16) | (Number(m[3]) << 8) | Number(m[4])) >>> 0;
+  const a = IpAddress.parse(ip);
+  if (a.family !== 4) throw new TypeError(`not an IPv4 address: ${ip}`);
+  return a.v4Int;
 }
 
-/** Host-order u32 → "a.b.c.d". */
+/** A host-order number → "a.b.c.d". */
 export function hostText(v: number): string {
-  return `${(v >>> 24) & 255}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+  return IpAddress.fromV4Int(v).toString();
 }
 
 function sameSecret(a: string, b: string): boolean {
