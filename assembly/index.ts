@@ -18,7 +18,7 @@ import { rings_init, tx_ring, ev_ring, tx_done, ev_done, ev_take } from "./core/
 import { pbuf, pbuf_alloc, pbuf_free, pbuf_layer, pbuf_type } from "./core/pbuf";
 import { PBUF_POOL_BUFSIZE } from "./config";
 import {
-  netif_init, netif_add, netif_remove, netif_get_by_index, netif_set_addr, netif_set_up, netif_set_down,
+  netif_init, netif_add, netif_add_ip as netif_add_ip_link, netif_remove, NetifKind, netif_get_by_index, netif_set_addr, netif_set_up, netif_set_down,
   netif_set_link_up, netif_set_link_down, netif_set_default, netif_input, netif_poll, netif_loop_pending,
 } from "./netif/netif";
 import { ERR_ARG, ERR_OK, ERR_MEM, err_t } from "./core/err";
@@ -164,6 +164,16 @@ export function netif_add_ethernet(mac: usize, mtu: u32): i32 {
   return n ? <i32>n.num : ERR_MEM;
 }
 
+/**
+ * Adds a host link that carries bare IP packets (a TUN device: no link
+ * header, no ARP); frames on the TX ring and to netif_input_frame are then
+ * IP packets. Returns its index or ERR_MEM.
+ */
+export function netif_add_ip(mtu: u32): i32 {
+  const n = netif_add_ip_link(mtu);
+  return n ? <i32>n.num : ERR_MEM;
+}
+
 /** Frame input: takes ownership of the pbuf from rx_alloc. */
 export function netif_input_frame(idx: u32, p: usize): err_t {
   const n = netif_get_by_index(idx);
@@ -193,7 +203,7 @@ export function netif_set_state(idx: u32, up: bool, link_up: bool, is_default: b
 /** Tags frames with 802.1Q VLAN `vid` (1..4094) and accepts only that VLAN; 0 = untagged. */
 export function netif_config_vlan(idx: u32, vid: u32): err_t {
   const n = netif_get_by_index(idx);
-  if (!n || idx == 1 || vid > 4094) return ERR_ARG;
+  if (!n || n.kind != NetifKind.HOST_ETHERNET || vid > 4094) return ERR_ARG;
   n.vlan = <u16>vid;
   return ERR_OK;
 }

@@ -72,6 +72,7 @@ export interface Ip6AddressState {
 export class Interface {
   /** The core's netif index (if_idx). */
   readonly index: number;
+  /** "" on links without one ("ip" links). */
   readonly mac: string;
   readonly mtu: number;
   /** Frames received from / sent to the driver. */
@@ -391,16 +392,19 @@ export class Stack {
   }
 
   /**
-   * Attaches a driver as a new Ethernet interface, sets it up and link up,
+   * Attaches a driver as a new interface — Ethernet, or an IP link when the
+   * driver's linkType is "ip" (no MAC, no ARP) — sets it up and link up,
    * and configures its address.
    */
   addInterface(driver: LinkDriver, opts: InterfaceOptions = {}): Interface {
     if (this.closed) throw new Error("stack is closed");
-    const mac = opts.mac ? parseMac(opts.mac) : randomMac();
+    const ipLink = driver.linkType === "ip";
+    if (ipLink && (opts.mac !== undefined || opts.vlan !== undefined)) throw new TypeError("addInterface: an IP link has no MAC and no VLAN");
+    const mac = ipLink ? undefined : opts.mac ? parseMac(opts.mac) : randomMac();
     const mtu = opts.mtu ?? driver.mtu ?? 1500;
     if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) throw new RangeError(`bad MTU ${mtu} (576..65535)`);
-    const idx = check(this.guard(() => this.ex.netif_add_ethernet(this.scratch(mac), mtu)), "addInterface");
-    const iface = new Interface(this, driver, idx, formatMac(mac), mtu);
+    const idx = check(this.guard(() => mac ? this.ex.netif_add_ethernet(this.scratch(mac), mtu) : this.ex.netif_add_ip(mtu)), "addInterface");
+    const iface = new Interface(this, driver, idx, mac ? formatMac(mac) : "", mtu);
     this.interfaces.set(idx, iface);
     driver.onReceive((frame) => this.input(iface, frame));
     if (opts.vlan !== undefined) {

@@ -75,6 +75,12 @@ export const enum NetifKind {
   LOOPBACK = 1,
   /** An Ethernet interface whose frames go to and come from the host. */
   HOST_ETHERNET = 2,
+  /**
+   * A host link that carries bare IP packets, no link header (a TUN device,
+   * a tunnel that frames IP itself): no ARP, no MAC; IP goes straight to
+   * the TX ring and received packets to ip_input by their version.
+   */
+  HOST_IP = 3,
 }
 
 /** Status bits reported to the host with EV_NETIF events. */
@@ -231,29 +237,53 @@ export function netif_init(): void {
   }
 }
 
-/**
- * Adds an Ethernet interface driven by the host, down and with link down,
- * without an address. Returns null when the table is full.
- */
-export function netif_add(mac: usize, mtu: u32): netif | null {
+/** A free table slot for a new host netif of `kind`, zeroed and numbered; null when the table is full. */
+function netif_alloc(kind: NetifKind, mtu: u32): netif | null {
   for (let i: u32 = 2; i <= <u32>NETIF_MAX + 1; i++) {
     const n = changetype<netif>(table + <usize>(i - 1) * NETIF_SIZE);
     if (n.kind != NetifKind.NONE) continue;
     memory.fill(changetype<usize>(n), 0, NETIF_SIZE);
     n.num = <u8>i;
-    n.kind = <u8>NetifKind.HOST_ETHERNET;
+    n.kind = <u8>kind;
     n.mtu = mtu;
-    n.hwaddr_len = 6;
-    memory.copy(netif_hwaddr(n), mac, 6);
-    n.input = changetype<usize>(ethernet_input);
-    n.output4 = changetype<usize>(etharp_output);
-    n.output6 = changetype<usize>(netif_no_output6);
+    // Frames leave through the host's TX ring, whatever the link.
     n.linkoutput = changetype<usize>(netif_tx_linkoutput);
-    n.flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET | NETIF_FLAG_IGMP | NETIF_FLAG_MLD6;
-    report(n, NetifReason.ADDED);
     return n;
   }
   return null;
+}
+
+/**
+ * Adds an Ethernet interface driven by the host, down and with link down,
+ * without an address. Returns null when the table is full.
+ */
+export function netif_add(mac: usize, mtu: u32): netif | null {
+  const n = netif_alloc(NetifKind.HOST_ETHERNET, mtu);
+  if (n == null) return null;
+  n.hwaddr_len = 6;
+  memory.copy(netif_hwaddr(n), mac, 6);
+  n.input = changetype<usize>(ethernet_input);
+  n.output4 = changetype<usize>(etharp_output);
+  n.output6 = changetype<usize>(netif_no_output6);
+  n.flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET | NETIF_FLAG_IGMP | NETIF_FLAG_MLD6;
+  report(n, NetifReason.ADDED);
+  return n;
+}
+
+/**
+ * Adds a host link that carries bare IP packets (NetifKind.HOST_IP), down
+ * and with link down, without an address: the same seam PPP and 6LoWPAN
+ * will use, with its own output functions. Null when the table is full.
+ */
+export function netif_add_ip(mtu: u32): netif | null {
+  const n = netif_alloc(NetifKind.HOST_IP, mtu);
+  if (n == null) return null;
+  n.input = changetype<usize>(ip_input);
+  n.output4 = changetype<usize>(netif_ip_output4);
+  n.output6 = changetype<usize>(netif_ip_output6);
+  n.flags = NETIF_FLAG_IGMP | NETIF_FLAG_MLD6;
+  report(n, NetifReason.ADDED);
+  return n;
 }
 
 /** Removes an interface: down, link down, queued packets freed, default route cleared. */
@@ -387,7 +417,7 @@ function netif_loop_linkoutput(n: netif, p: pbuf): err_t {
   return netif_loop_output(n, p);
 }
 
-/** output4 of links that carry bare IP (the loopback): no link header, no next hop to resolve. */
+/** output4 of links that carry bare IP (the loopback, host IP links): no link header, no next hop to resolve. */
 function netif_ip_output4(n: netif, p: pbuf, nexthop: u32): err_t {
   return netif_linkoutput(n, p);
 }

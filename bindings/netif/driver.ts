@@ -7,8 +7,16 @@
  */
 
 /**
- * A link that carries whole Ethernet frames (destination MAC first, no FCS)
- * in both directions.
+ * What a link's frames are: whole Ethernet frames (destination MAC first, no
+ * FCS), or bare IP packets, IPv4 or IPv6 by their first nibble, with no link
+ * header (a TUN device, a tunnel that frames IP itself). The stack gives an
+ * "ip" link a netif without ARP or a MAC (the core's NetifKind.HOST_IP).
+ */
+export type LinkType = "ethernet" | "ip";
+
+/**
+ * A link that carries whole frames — Ethernet, or IP packets when its
+ * {@link LinkDriver.linkType} says so — in both directions.
  *
  * Buffer ownership, both ways:
  * - A frame passed to {@link LinkDriver.send} is a view (typically over the
@@ -21,6 +29,8 @@
 export interface LinkDriver {
   /** The link's MTU (largest IP packet, without the 14-byte Ethernet header), when known. */
   readonly mtu?: number;
+  /** What the frames are (default "ethernet"). */
+  readonly linkType?: LinkType;
   /**
    * Sends one frame. Never throws for transient conditions (a full queue, a
    * link that is down); such frames are dropped, as on a real wire, and a

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { LinkDriver } from "./driver.js";
+import type { LinkDriver, LinkType } from "./driver.js";
 
 /** Impairment of one direction (or both, when given at the top level). */
 export interface Impairment {
@@ -36,6 +36,8 @@ export interface PairOptions extends Impairment {
   seed?: number;
   /** MTU both ends report. */
   mtu?: number;
+  /** What the cable carries (default "ethernet"; "ip": bare IP packets, like a pair of TUN devices). */
+  linkType?: LinkType;
   /** Impairment of frames sent by end A (overrides the top level). */
   aToB?: Impairment;
   /** Impairment of frames sent by end B. */
@@ -55,6 +57,7 @@ export interface PairCounters {
 /** One end of the cable. */
 export class PairEnd implements LinkDriver {
   readonly mtu?: number;
+  readonly linkType?: LinkType;
   /** Frames sent by this end. */
   readonly counters: PairCounters = { sent: 0, delivered: 0, lost: 0, duplicated: 0, reordered: 0, corrupted: 0 };
   /** @internal */ peer!: PairEnd;
@@ -64,8 +67,9 @@ export class PairEnd implements LinkDriver {
   private busyUntil = 0;
   private queued = 0;
 
-  constructor(private readonly imp: Impairment, private readonly rnd: () => number, mtu?: number) {
+  constructor(private readonly imp: Impairment, private readonly rnd: () => number, mtu?: number, linkType?: LinkType) {
     this.mtu = mtu;
+    this.linkType = linkType;
   }
 
   onReceive(cb: (frame: Uint8Array) => void): void {
@@ -166,9 +170,9 @@ function prng(seed: number): () => number {
 /** Makes a cable: returns its two ends, each a {@link LinkDriver}. */
 export function pair(opts: PairOptions = {}): [PairEnd, PairEnd] {
   const rnd = prng(opts.seed ?? 1);
-  const { aToB, bToA, seed: _s, mtu, ...both } = opts;
-  const a = new PairEnd({ ...both, ...aToB }, rnd, mtu);
-  const b = new PairEnd({ ...both, ...bToA }, rnd, mtu);
+  const { aToB, bToA, seed: _s, mtu, linkType, ...both } = opts;
+  const a = new PairEnd({ ...both, ...aToB }, rnd, mtu, linkType);
+  const b = new PairEnd({ ...both, ...bToA }, rnd, mtu, linkType);
   a.peer = b;
   b.peer = a;
   return [a, b];

@@ -1,7 +1,8 @@
 /**
  * Recording frames in the classic libpcap format (what `tshark -r`,
- * Wireshark and tcpdump read): LINKTYPE_ETHERNET, microsecond timestamps,
- * snaplen 262144, little-endian.
+ * Wireshark and tcpdump read): LINKTYPE_ETHERNET (or LINKTYPE_RAW for links
+ * that carry bare IP packets), microsecond timestamps, snaplen 262144,
+ * little-endian.
  *
  * Works in browsers (in memory, {@link PcapWriter.toBlob}) and in Node.js
  * (to a file, {@link PcapWriter.toFile}).
@@ -14,6 +15,13 @@ import type { LinkDriver } from "./driver.js";
 export const PCAP_MAGIC = 0xa1b2c3d4;
 /** Ethernet, as libpcap numbers link types. */
 export const LINKTYPE_ETHERNET = 1;
+/** Bare IPv4/IPv6 packets, version in the first nibble (libpcap's LINKTYPE_RAW). */
+export const LINKTYPE_RAW = 101;
+
+/** The pcap link type of a driver's frames. */
+export function pcapLinkType(driver: LinkDriver): number {
+  return driver.linkType === "ip" ? LINKTYPE_RAW : LINKTYPE_ETHERNET;
+}
 /** Largest frame recorded in full; longer frames are truncated (their original length is kept). */
 export const PCAP_SNAPLEN = 262144;
 
@@ -48,6 +56,7 @@ export class PcapWriter {
   #sink: FileSink | undefined;
   #closed = false;
   #now: () => number;
+  #linkType: number;
 
   /**
    * An in-memory writer; read the capture with {@link PcapWriter.toUint8Array}
@@ -55,9 +64,11 @@ export class PcapWriter {
    *
    * @param now the clock for timestamps, in milliseconds since the epoch
    * (fractions kept to the microsecond); defaults to a high-resolution wall clock.
+   * @param linkType what the frames are (LINKTYPE_ETHERNET; {@link pcapLinkType} of a driver)
    */
-  constructor(now?: () => number) {
+  constructor(now?: () => number, linkType = LINKTYPE_ETHERNET) {
     this.#now = now ?? defaultClock();
+    this.#linkType = linkType;
     this.#header();
   }
 
@@ -66,10 +77,10 @@ export class PcapWriter {
    * data reaches it in 64 KiB blocks and on {@link PcapWriter.flush} /
    * {@link PcapWriter.close}.
    */
-  static async toFile(path: string, now?: () => number): Promise<PcapWriter> {
+  static async toFile(path: string, now?: () => number, linkType = LINKTYPE_ETHERNET): Promise<PcapWriter> {
     const fs = await import("node:fs");
     const fd = fs.openSync(path, "w");
-    const w = new PcapWriter(now);
+    const w = new PcapWriter(now, linkType);
     w.#sink = {
       write(bytes) {
         let off = 0;
@@ -91,7 +102,7 @@ export class PcapWriter {
     v.setInt32(8, 0, true); // thiszone
     v.setUint32(12, 0, true); // sigfigs
     v.setUint32(16, PCAP_SNAPLEN, true);
-    v.setUint32(20, LINKTYPE_ETHERNET, true);
+    v.setUint32(20, this.#linkType, true);
     this.#pos = 24;
   }
 
@@ -185,6 +196,9 @@ export function capture(driver: LinkDriver, writer: PcapWriter): LinkDriver {
   return {
     get mtu() {
       return driver.mtu;
+    },
+    get linkType() {
+      return driver.linkType;
     },
     send(frame: Uint8Array): void {
       writer.write(frame);
