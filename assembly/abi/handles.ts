@@ -25,7 +25,7 @@
 
 import { LWIP_IPV6 } from "../config";
 import { err_t, ERR_OK, ERR_ARG, ERR_VAL } from "../core/err";
-import { ip_addr, ip_addr_set_ip4, ip_addr_set_ip6, ip_addr_set_any, ip_addr_copy, IPADDR_TYPE_V6, IPADDR_TYPE_ANY, IP_ADDR_SIZE } from "../ip_addr";
+import { ip_addr, ip_addr_set_ip6, ip_addr_copy, IPADDR_TYPE_V4, IPADDR_TYPE_V6, IPADDR_TYPE_ANY, IP_ADDR_SIZE } from "../ip_addr";
 
 const SLOT: usize = 12;
 const NONE: u32 = 0xffffffff;
@@ -90,17 +90,22 @@ export function handle_set(t: handle_table, h: u32, pcb: usize): void {
   if (s != 0) store<usize>(s, pcb);
 }
 
-/** Frees `h`: dead from now on (the slot's next handle has a new generation). */
-export function handle_free(t: handle_table, h: u32): void {
+/**
+ * Frees `h`: dead from now on (the slot's next handle has a new generation).
+ * Returns the pcb it named, or 0 when `h` was not live.
+ */
+export function handle_free(t: handle_table, h: u32): usize {
   const s = handle_slot(t, h);
-  if (s == 0) return;
+  if (s == 0) return 0;
   const i = h & 0xffff;
+  const pcb = load<usize>(s);
   store<usize>(s, 0);
   let gen = (h >>> 16) + 1;
   if (gen > 0xffff) gen = 1;
   store<u32>(s, (gen << 16) | i, 4);
   store<u32>(s, t.free_head, 8);
   t.free_head = i;
+  return pcb;
 }
 
 // ---- address arguments --------------------------------------------------------------------
@@ -112,8 +117,9 @@ export let abi_addr_err: err_t = ERR_OK;
 
 /** Can `ptr` .. `ptr + n` be read? (A host's bad pointer is refused, never trapped on.) */
 export function abi_ptr_ok(ptr: usize, n: usize): bool {
-  const end = <u64>ptr + <u64>n;
-  return ptr != 0 && end <= (<u64>memory.size() << 16);
+  // memory.size() << 16 wraps to 0 for a full 4 GiB memory, and 0 - n is then
+  // 2^32 - n: right either way in u32 arithmetic (memory is never below n).
+  return ptr != 0 && ptr <= (<usize>memory.size() << 16) - n;
 }
 
 /**
@@ -128,15 +134,17 @@ export function abi_addr_arg(ptr: usize): ip_addr | null {
   const src = changetype<ip_addr>(ptr);
   const a = changetype<ip_addr>(arg_addr);
   const type = src.type;
-  if (type == 0) {
-    ip_addr_set_ip4(a, src.a0);
-  } else if (LWIP_IPV6 && type == IPADDR_TYPE_V6) {
+  if (LWIP_IPV6 && type == IPADDR_TYPE_V6) {
     ip_addr_set_ip6(a, ptr, src.zone);
-  } else if (type == IPADDR_TYPE_ANY) {
-    ip_addr_set_any(a, IPADDR_TYPE_ANY);
-  } else {
-    return null;
+    return a;
   }
+  if (type != IPADDR_TYPE_V4 && type != IPADDR_TYPE_ANY) return null;
+  // V4 or ANY: one store path (this is inlined into every export taking an address)
+  a.a0 = type == IPADDR_TYPE_V4 ? src.a0 : 0;
+  a.a1 = 0;
+  a.a2 = 0;
+  a.a3 = 0;
+  store<u32>(arg_addr, type, 16); // type, zone 0, reserved 0
   return a;
 }
 

@@ -145,9 +145,9 @@ export function raw_sendto_host(h: u32, data: usize, len: u32, addr: usize): err
 }
 
 export function raw_host_close(h: u32): err_t {
-  const pcb = host_pcb(h);
-  if (pcb == null) return ERR_ARG;
-  handle_free(handles, h);
+  const p = handle_free(handles, h);
+  if (p == 0) return ERR_ARG;
+  const pcb = changetype<raw_pcb>(p);
   pcb.flags = 0;
   raw_remove(pcb);
   return ERR_OK;

@@ -196,9 +196,9 @@ export function udp_sendto_host(h: u32, data: usize, len: u32, addr: usize, port
 
 /** Closes the pcb. The handle is dead at once; events already queued name it, and the host knows it no more. */
 export function udp_host_close(h: u32): err_t {
-  const pcb = host_pcb(h);
-  if (pcb == null) return ERR_ARG;
-  handle_free(handles, h);
+  const p = handle_free(handles, h);
+  if (p == 0) return ERR_ARG;
+  const pcb = changetype<udp_pcb>(p);
   pcb.flags = 0;
   udp_remove(pcb);
   return ERR_OK;
