@@ -8,6 +8,7 @@ import { AsipError, EV, check } from "../abi.js";
 import type { IpAddress } from "../ip-address.js";
 import type { RawApi } from "./raw.js";
 import { addrArg, byteArg, dataArg, ipTypeArg, SOF_BROADCAST, type IpType } from "./raw-args.js";
+import { PcbHandle, coreCall, coreRemove } from "./raw-pcb.js";
 import type { Dispatch } from "./raw-types.js";
 
 /** Details of a packet a raw pcb received; reused: read during the callback. */
@@ -56,29 +57,17 @@ export class RawIpApi {
 }
 
 /** A raw IP pcb owned by JS. */
-export class RawPcb implements Dispatch {
-  private h: number;
+export class RawPcb extends PcbHandle implements Dispatch {
   private recvFn: RawRecvFn | undefined;
   private readonly info: RawRecvInfo = { dst: "", netif: 0, proto: 0, hlen: 20 };
 
   /** @internal */
   constructor(private readonly api: RawApi, h: number, readonly protocol: number) {
-    this.h = h;
+    super(h, "raw", "was removed");
   }
 
-  get handle(): number {
-    return this.h;
-  }
-
-  private live(what: string): number {
-    if (this.h === 0) throw new Error(`raw.${what}: pcb was removed`);
-    return this.h;
-  }
-
-  private call(what: string, f: (ex: Record<string, any>, h: number) => number): void {
-    const h = this.live(what);
-    const s = this.api.stack;
-    check(s.guard(() => f(s.ex, h)), `raw.${what}`);
+  private call(what: string, f: (ex: Record<string, any>, h: number) => number): number {
+    return coreCall(this.api, `raw.${what}`, this.live(what), f);
   }
 
   /** Receive only packets to `ip` ("0.0.0.0" = any of ours). */
@@ -153,10 +142,8 @@ export class RawPcb implements Dispatch {
 
   remove(): void {
     const h = this.live("remove");
-    const s = this.api.stack;
-    this.api.forget(h);
     this.h = 0;
-    check(s.guard(() => s.ex.raw_host_close(h)), "raw.remove");
+    coreRemove(this.api, "raw.remove", h, (ex) => ex.raw_host_close(h));
   }
 
   /** @internal */

@@ -8,10 +8,11 @@
 import { AsipError, ERR, check } from "../abi.js";
 import type { IpAddress } from "../ip-address.js";
 import type { RawApi } from "./raw.js";
+import { TcpPcbCallbacks, coreCall } from "./raw-pcb.js";
 import { addrArg, portArg, byteArg, dataArg, listenArgs, ipTypeArg, SOF_REUSEADDR, type IpType } from "./raw-args.js";
 import {
-  TCP_STATES, EV_TCP, type Dispatch, type TcpPcbLike, type TcpStateName, type TcpRecvFn, type TcpAcceptFn,
-  type TcpConnectedFn, type TcpSentFn, type TcpErrFn, type TcpWriteOptions,
+  TCP_STATES, EV_TCP, type Dispatch, type TcpPcbLike, type TcpStateName, type TcpConnectedFn,
+  type TcpWriteOptions,
 } from "./raw-types.js";
 
 /** tcp_host_write flags (assembly/abi/tcp.ts). */
@@ -41,14 +42,7 @@ export class TcpApi {
 }
 
 /** A TCP pcb owned by JS: a listener or a connection. */
-export class TcpPcb implements TcpPcbLike, Dispatch {
-  private h: number;
-  private recvFn: TcpRecvFn | undefined;
-  private acceptFn: TcpAcceptFn<TcpPcb> | undefined;
-  private connectedFn: TcpConnectedFn | undefined;
-  private sentFn: TcpSentFn | undefined;
-  private errFn: TcpErrFn | undefined;
-  private pollFn: (() => void) | undefined;
+export class TcpPcb extends TcpPcbCallbacks<TcpPcb> implements TcpPcbLike, Dispatch {
   private txBuf = 0;
   private inRecv = 0;
   /**
@@ -64,26 +58,12 @@ export class TcpPcb implements TcpPcbLike, Dispatch {
 
   /** @internal */
   constructor(private readonly api: RawApi, h: number) {
-    this.h = h;
+    super(h, "tcp", "is closed");
     api.tcpPcbs.set(h, this);
   }
 
-  /** The core's handle (0 once closed, aborted or reset). */
-  get handle(): number {
-    return this.h;
-  }
-
-  private live(what: string): number {
-    if (this.h === 0) throw new Error(`tcp.${what}: pcb is closed`);
-    return this.h;
-  }
-
   private call(what: string, f: (ex: Record<string, any>, h: number) => number): number {
-    const h = this.live(what);
-    const s = this.api.stack;
-    const r: number = s.guard(() => f(s.ex, h));
-    check(r, `tcp.${what}`);
-    return r;
+    return coreCall(this.api, `tcp.${what}`, this.live(what), f);
   }
 
   private dead(): void {
@@ -153,13 +133,6 @@ export class TcpPcb implements TcpPcbLike, Dispatch {
     return this;
   }
 
-  /** The accept callback: gets the new connection's pcb (set its callbacks there). */
-  accept(fn: TcpAcceptFn<TcpPcb> | undefined): this {
-    this.live("accept");
-    this.acceptFn = fn;
-    return this;
-  }
-
   /** Connects (lwIP tcp_connect); `fn` runs when the handshake completes. Failures go to {@link err}. */
   connect(ip: string, port: number, fn?: TcpConnectedFn): this {
     const a = addrArg(ip, "tcp.connect");
@@ -167,27 +140,6 @@ export class TcpPcb implements TcpPcbLike, Dispatch {
     this.connectedFn = fn;
     this.call("connect", (ex, h) => ex.tcp_host_connect(h, this.api.stack.addrArg(a), port));
     this.api.stack.kick();
-    return this;
-  }
-
-  /** The receive callback (lwIP tcp_recv). `data` is valid only during the call; null = FIN. */
-  recv(fn: TcpRecvFn | undefined): this {
-    this.live("recv");
-    this.recvFn = fn;
-    return this;
-  }
-
-  /** The sent callback (lwIP tcp_sent): acknowledged bytes, and room to write. */
-  sent(fn: TcpSentFn | undefined): this {
-    this.live("sent");
-    this.sentFn = fn;
-    return this;
-  }
-
-  /** The error callback (lwIP tcp_err): the connection is gone. */
-  err(fn: TcpErrFn | undefined): this {
-    this.live("err");
-    this.errFn = fn;
     return this;
   }
 

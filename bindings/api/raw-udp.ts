@@ -9,7 +9,8 @@ import { AsipError, EV, EV_FLAG_IP6, check } from "../abi.js";
 import { IpAddress } from "../ip-address.js";
 import type { RawApi } from "./raw.js";
 import { addrArg, portArg, byteArg, dataArg, ipTypeArg, icmpName, SOF_REUSEADDR, SOF_BROADCAST, UDP_MAX_PAYLOAD } from "./raw-args.js";
-import type { Dispatch, UdpPcbLike, UdpRecvMeta, UdpRecvFn, UdpErrFn, UdpNewOptions } from "./raw-types.js";
+import { UdpPcbCallbacks, coreCall, coreRemove } from "./raw-pcb.js";
+import type { Dispatch, UdpPcbLike, UdpRecvMeta, UdpNewOptions } from "./raw-types.js";
 
 /** Details of a received datagram; the object is reused: read it during the callback. */
 export class UdpRecvInfo implements UdpRecvMeta {
@@ -57,10 +58,7 @@ export class UdpApi {
 }
 
 /** A UDP pcb owned by JS. */
-export class UdpPcb implements UdpPcbLike, Dispatch {
-  private h: number;
-  private recvFn: UdpRecvFn | undefined;
-  private errFn: UdpErrFn | undefined;
+export class UdpPcb extends UdpPcbCallbacks implements UdpPcbLike, Dispatch {
   private remoteIp: IpAddress = IpAddress.ANY4;
   private remotePortNum = 0;
   private connected = false;
@@ -68,24 +66,12 @@ export class UdpPcb implements UdpPcbLike, Dispatch {
 
   /** @internal */
   constructor(private readonly api: RawApi, h: number) {
-    this.h = h;
+    super(h, "udp", "was removed");
     this.info.api = api;
   }
 
-  /** The core's handle (0 after remove). */
-  get handle(): number {
-    return this.h;
-  }
-
-  private live(what: string): number {
-    if (this.h === 0) throw new Error(`udp.${what}: pcb was removed`);
-    return this.h;
-  }
-
-  private call(what: string, f: (ex: Record<string, any>, h: number) => number): void {
-    const h = this.live(what);
-    const s = this.api.stack;
-    check(s.guard(() => f(s.ex, h)), `udp.${what}`);
+  private call(what: string, f: (ex: Record<string, any>, h: number) => number): number {
+    return coreCall(this.api, `udp.${what}`, this.live(what), f);
   }
 
   /**
@@ -163,20 +149,6 @@ export class UdpPcb implements UdpPcbLike, Dispatch {
     return this;
   }
 
-  /** The receive callback (lwIP udp_recv). `data` is valid only during the call. */
-  recv(fn: UdpRecvFn | undefined): this {
-    this.live("recv");
-    this.recvFn = fn;
-    return this;
-  }
-
-  /** The ICMP error callback (port unreachable, …). */
-  err(fn: UdpErrFn | undefined): this {
-    this.live("err");
-    this.errFn = fn;
-    return this;
-  }
-
   /** Sends to the connected remote (lwIP udp_send). */
   send(data: Uint8Array): void {
     if (!this.connected) throw new Error("udp.send: pcb is not connected (use sendto or connect first)");
@@ -246,10 +218,8 @@ export class UdpPcb implements UdpPcbLike, Dispatch {
   /** Closes the pcb (lwIP udp_remove); datagrams still queued for it are dropped. */
   remove(): void {
     const h = this.live("remove");
-    const s = this.api.stack;
-    this.api.forget(h);
     this.h = 0;
-    check(s.guard(() => s.ex.udp_host_close(h)), "udp.remove");
+    coreRemove(this.api, "udp.remove", h, (ex) => ex.udp_host_close(h));
   }
 
   /** @internal */

@@ -231,13 +231,22 @@ export class GatewayNat {
     this.gw.toStack(f);
   }
 
-  private newUdpFlow(key: string, clientIp: number, clientPort: number, dstIp: number, dstPort: number, realIp: string): UdpFlow | undefined {
-    let natPort = 0;
+  /**
+   * The next NAT port no UDP flow uses (`tcp`: nor a TCP flow), round robin
+   * over the range so a port just freed is not reused at once; 0 when all
+   * are taken.
+   */
+  private takeNatPort(tcp: boolean): number {
     for (let i = 0; i <= NAT_PORT_LAST - NAT_PORT_FIRST; i++) {
       const p = this.nextNatPort;
       this.nextNatPort = p === NAT_PORT_LAST ? NAT_PORT_FIRST : p + 1;
-      if (!this.udpByNatPort.has(p)) { natPort = p; break; }
+      if (!this.udpByNatPort.has(p) && !(tcp && this.tcpByNatPort.has(p))) return p;
     }
+    return 0;
+  }
+
+  private newUdpFlow(key: string, clientIp: number, clientPort: number, dstIp: number, dstPort: number, realIp: string): UdpFlow | undefined {
+    const natPort = this.takeNatPort(false);
     if (!natPort) return undefined;
     let pcb: UdpPcb;
     try {
@@ -308,12 +317,7 @@ export class GatewayNat {
   }
 
   private newTcpFlow(key: string, clientIp: number, clientPort: number, dstIp: number, dstPort: number, realIp: string): TcpFlow | undefined {
-    let natPort = 0;
-    for (let i = 0; i <= NAT_PORT_LAST - NAT_PORT_FIRST; i++) {
-      const p = this.nextNatPort;
-      this.nextNatPort = p === NAT_PORT_LAST ? NAT_PORT_FIRST : p + 1;
-      if (!this.udpByNatPort.has(p) && !this.tcpByNatPort.has(p)) { natPort = p; break; }
-    }
+    const natPort = this.takeNatPort(true);
     if (!natPort) return undefined;
     let listener: TcpPcb;
     try {

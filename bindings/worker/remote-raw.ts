@@ -30,11 +30,11 @@
 import { AsipError, ERR } from "../abi.js";
 import type { IpAddress } from "../ip-address.js";
 import {
-  addrArg, portArg, byteArg, dataArg, listenArgs, TCP_STATES, UDP_MAX_PAYLOAD,
-  type TcpStateName, type TcpRecvFn, type TcpAcceptFn, type TcpConnectedFn, type TcpSentFn, type TcpErrFn,
-  type TcpWriteOptions, type UdpRecvFn, type UdpErrFn, type UdpErrorInfo, type UdpNewOptions, type UdpRecvMeta,
+  addrArg, portArg, byteArg, dataArg, listenArgs, TCP_STATES, UDP_MAX_PAYLOAD, type TcpStateName,
+  type TcpConnectedFn, type TcpWriteOptions, type UdpErrorInfo, type UdpNewOptions, type UdpRecvMeta,
   type RawApiLike, type TcpPcbLike, type UdpPcbLike, type IpType, ipTypeArg,
 } from "../api/raw.js";
+import { TcpPcbCallbacks, UdpPcbCallbacks } from "../api/raw-pcb.js";
 import type { RpcPort } from "./client.js";
 import type { EventMessage } from "./protocol.js";
 
@@ -116,14 +116,7 @@ export class RemoteTcpApi {
 }
 
 /** A TCP pcb of a core in a Worker; see the module comment for how it differs from {@link TcpPcb}. */
-export class RemoteTcpPcb implements TcpPcbLike {
-  private h: number;
-  private recvFn: TcpRecvFn | undefined;
-  private acceptFn: TcpAcceptFn<RemoteTcpPcb> | undefined;
-  private connectedFn: TcpConnectedFn | undefined;
-  private sentFn: TcpSentFn | undefined;
-  private errFn: TcpErrFn | undefined;
-  private pollFn: (() => void) | undefined;
+export class RemoteTcpPcb extends TcpPcbCallbacks<RemoteTcpPcb> implements TcpPcbLike {
   private st: TcpStateName;
   private room = 0;
   private local: LocalAddr = { localAddress: "0.0.0.0", localPort: 0 };
@@ -135,19 +128,9 @@ export class RemoteTcpPcb implements TcpPcbLike {
 
   /** @internal */
   constructor(private readonly api: RemoteRaw, h: number, st: TcpStateName) {
-    this.h = h;
+    super(h, "tcp", "is closed");
     this.st = st;
     api.objs.set(h, this);
-  }
-
-  /** Nonzero while the pcb lives (0 once closed, aborted or reset). */
-  get handle(): number {
-    return this.h;
-  }
-
-  private live(what: string): number {
-    if (this.h === 0) throw new Error(`tcp.${what}: pcb is closed`);
-    return this.h;
   }
 
   private dead(): void {
@@ -185,12 +168,6 @@ export class RemoteTcpPcb implements TcpPcbLike {
     this.st = "LISTEN";
   }
 
-  accept(fn: TcpAcceptFn<RemoteTcpPcb> | undefined): this {
-    this.live("accept");
-    this.acceptFn = fn;
-    return this;
-  }
-
   connect(ip: string, port: number, fn?: TcpConnectedFn): this {
     addrArg(ip, "tcp.connect");
     portArg(port, "tcp.connect", true);
@@ -198,24 +175,6 @@ export class RemoteTcpPcb implements TcpPcbLike {
     this.api.op("tconnect", [this.live("connect"), ip, port]);
     this.remote = { address: ip, port };
     this.st = "SYN_SENT";
-    return this;
-  }
-
-  recv(fn: TcpRecvFn | undefined): this {
-    this.live("recv");
-    this.recvFn = fn;
-    return this;
-  }
-
-  sent(fn: TcpSentFn | undefined): this {
-    this.live("sent");
-    this.sentFn = fn;
-    return this;
-  }
-
-  err(fn: TcpErrFn | undefined): this {
-    this.live("err");
-    this.errFn = fn;
     return this;
   }
 
@@ -398,10 +357,7 @@ export class RemoteUdpApi {
 
 
 /** A UDP pcb of a core in a Worker; see the module comment. */
-export class RemoteUdpPcb implements UdpPcbLike {
-  private h: number;
-  private recvFn: UdpRecvFn | undefined;
-  private errFn: UdpErrFn | undefined;
+export class RemoteUdpPcb extends UdpPcbCallbacks implements UdpPcbLike {
   private local: LocalAddr = { localAddress: "0.0.0.0", localPort: 0 };
   private remote: { ip: string; port: number } | undefined;
   /** Datagrams the core could not send (no route, no memory), and the last reason. */
@@ -410,17 +366,8 @@ export class RemoteUdpPcb implements UdpPcbLike {
 
   /** @internal */
   constructor(private readonly api: RemoteRaw, h: number) {
-    this.h = h;
+    super(h, "udp", "is closed");
     api.objs.set(h, this);
-  }
-
-  get handle(): number {
-    return this.h;
-  }
-
-  private live(what: string): number {
-    if (this.h === 0) throw new Error(`udp.${what}: pcb is closed`);
-    return this.h;
   }
 
   get ready(): Promise<LocalAddr> {
@@ -483,18 +430,6 @@ export class RemoteUdpPcb implements UdpPcbLike {
   setMulticast(ttl: number, loop: boolean): this {
     byteArg(ttl, "udp.multicastTtl");
     this.api.op("uopt", [this.live("setMulticast"), "multicast", ttl, !!loop]);
-    return this;
-  }
-
-  recv(fn: UdpRecvFn | undefined): this {
-    this.live("recv");
-    this.recvFn = fn;
-    return this;
-  }
-
-  err(fn: UdpErrFn | undefined): this {
-    this.live("err");
-    this.errFn = fn;
     return this;
   }
 
