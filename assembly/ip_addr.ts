@@ -97,12 +97,16 @@ export function ip6_addr_isipv4mapped(p: usize): bool {
 // @ts-ignore: decorator
 @inline export function ip_2_ip6(a: ip_addr): usize { return changetype<usize>(a); }
 
+// The helpers below that run for every packet (ip_current_*, demux, the
+// ABI's address arguments) use plain loads and stores rather than field
+// accessors: the size-optimised mvp build keeps accessors as calls.
+
 export function ip_addr_set_ip4(dst: ip_addr, a: u32): void {
-  dst.a0 = a;
-  dst.a1 = 0;
-  dst.a2 = 0;
-  dst.a3 = 0;
-  store<u32>(changetype<usize>(dst), 0, 16); // type V4, zone 0, reserved 0
+  const d = changetype<usize>(dst);
+  store<u32>(d, a);
+  store<u32>(d, 0, 4);
+  store<u64>(d, 0, 8);
+  store<u32>(d, 0, 16); // type V4, zone 0, reserved 0
 }
 
 /** An IPv6 address from 16 bytes at `src`, with scope zone `zone` (0 = none). */
@@ -123,21 +127,39 @@ export function ip_addr_copy(dst: ip_addr, src: ip_addr): void {
   memory.copy(changetype<usize>(dst), changetype<usize>(src), IP_ADDR_SIZE);
 }
 
+/** 0.0.0.0 or :: (either family's unspecified address). Inline where every address is IPv4. */
 export function ip_addr_isany(a: ip_addr): bool {
-  if (!IP_IS_V6(a)) return a.a0 == 0;
-  return (a.a0 | a.a1 | a.a2 | a.a3) == 0;
+  if (!LWIP_IPV6) return load<u32>(changetype<usize>(a)) == 0;
+  return ip_addr_isany_tagged(a);
 }
 
-/** Same family, same address, and for IPv6 the same zone (lwIP ip_addr_cmp). */
+function ip_addr_isany_tagged(a: ip_addr): bool {
+  const p = changetype<usize>(a);
+  if (!IP_IS_V6(a)) return load<u32>(p) == 0;
+  return (load<u64>(p) | load<u64>(p, 8)) == 0;
+}
+
+/**
+ * Same family, same address, and for IPv6 the same zone (lwIP ip_addr_cmp).
+ * Inline where every address is IPv4.
+ */
 export function ip_addr_eq(a: ip_addr, b: ip_addr): bool {
-  if (!LWIP_IPV6) return a.a0 == b.a0; // every address is IPv4
-  if (a.type != b.type) return false;
-  if (a.type != IPADDR_TYPE_V6) return a.a0 == b.a0;
-  return a.a0 == b.a0 && a.a1 == b.a1 && a.a2 == b.a2 && a.a3 == b.a3 && a.zone == b.zone;
+  if (!LWIP_IPV6) return load<u32>(changetype<usize>(a)) == load<u32>(changetype<usize>(b));
+  return ip_addr_eq_tagged(a, b);
 }
 
+function ip_addr_eq_tagged(a: ip_addr, b: ip_addr): bool {
+  const p = changetype<usize>(a), q = changetype<usize>(b);
+  const type = load<u8>(p, 16);
+  if (type != load<u8>(q, 16)) return false;
+  if (type != IPADDR_TYPE_V6) return load<u32>(p) == load<u32>(q);
+  return load<u64>(p) == load<u64>(q) && load<u64>(p, 8) == load<u64>(q, 8) && load<u8>(p, 17) == load<u8>(q, 17);
+}
+
+/** 224.0.0.0/4 or ff00::/8. */
 export function ip_addr_ismulticast(a: ip_addr): bool {
-  return IP_IS_V6(a) ? ip6_addr_ismulticast(ip_2_ip6(a)) : ip4_addr_ismulticast(a.a0);
+  const p = changetype<usize>(a);
+  return IP_IS_V6(a) ? ip6_addr_ismulticast(p) : ip4_addr_ismulticast(load<u32>(p));
 }
 
 export function ip_addr_isloopback(a: ip_addr): bool {
