@@ -196,9 +196,15 @@ export class Stack {
     this.drainNow();
   }
 
-  /** Views over linear memory, re-created when memory has grown. */
+  /**
+   * Views over linear memory, re-created when memory has grown. The core's
+   * memory is not shared, so growing it detaches the old ArrayBuffer and
+   * every view of it reads length 0: testing that is far cheaper than the
+   * memory.buffer getter, and the packet path asks for the views several
+   * times per datagram (payload, address arguments, received data).
+   */
   mem(): Uint8Array {
-    if (this.u8.buffer !== this.core.memory.buffer) {
+    if (this.u8.length === 0) {
       this.u8 = new Uint8Array(this.core.memory.buffer);
       this.u32 = new Uint32Array(this.core.memory.buffer);
     }
