@@ -5,6 +5,7 @@
 // udp_echo.ts and runs in Worker mode too (api_worker_cross.test.ts).
 import "../../bindings/api/dgram.js";
 import { test } from "node:test";
+import assert from "node:assert/strict";
 import { VARIANTS, twoStacks, baseline, assertNoLeaks, settle } from "../helpers/stacks.js";
 import { udpEchoMatrix } from "./udp_echo.js";
 
@@ -26,6 +27,27 @@ for (const variant of VARIANTS) {
     });
     await settle();
     assertNoLeaks(a, baseA, "A");
+    await a.close();
+    await b.close();
+  });
+}
+
+// Stack.mem() re-makes its views when growth has detached the old buffer
+// (bindings/stack.ts): datagrams before and after the core's memory grows
+// carry their bytes and addresses intact.
+for (const variant of VARIANTS) {
+  test(`${variant}: UDP keeps working across a growth of core memory`, async () => {
+    const { a, b } = await twoStacks({ variant });
+    const got: string[] = [];
+    const rx = b.raw.udp.new().bind("0.0.0.0", 7000);
+    rx.recv((d, addr, port) => got.push(`${new TextDecoder().decode(d)} from ${addr}:${port}`));
+    const tx = a.raw.udp.new().bind("0.0.0.0", 7001);
+    tx.sendto(new TextEncoder().encode("before"), B, 7000);
+    await settle(5);
+    for (const s of [a, b]) s.core.memory.grow(1);
+    tx.sendto(new TextEncoder().encode("after"), B, 7000);
+    await settle(5);
+    assert.deepEqual(got, ["before from 192.0.2.1:7001", "after from 192.0.2.1:7001"]);
     await a.close();
     await b.close();
   });
