@@ -256,8 +256,7 @@ export class IpAddress {
   toString(): string {
     if (this.text !== undefined) return this.text;
     if (this.family === 4) {
-      const v = this.w[0];
-      this.text = `${v & 255}.${(v >>> 8) & 255}.${(v >>> 16) & 255}.${v >>> 24}`;
+      this.text = formatCore4(this.w[0]);
     } else {
       const t = formatV6(this.bytes());
       this.text = this.zone === undefined ? t : `${t}%${this.zone}`;
@@ -267,6 +266,11 @@ export class IpAddress {
 
   static readonly ANY4: IpAddress = IpAddress.fromCore4(0);
   static readonly ANY6: IpAddress = new IpAddress(6, new Uint32Array(4), undefined);
+}
+
+/** Dotted-quad text of an IPv4 address as the core stores it (network-order bytes in a little-endian u32). */
+export function formatCore4(v: number): string {
+  return `${v & 255}.${(v >>> 8) & 255}.${(v >>> 16) & 255}.${v >>> 24}`;
 }
 
 /** node:net's isIP: 4, 6, or 0 for text that is no IP address. */

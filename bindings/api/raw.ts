@@ -32,7 +32,7 @@
  */
 import type { Stack } from "../stack.js";
 import { EV, EV_FLAG_IP6, PBUF_NEXT, PBUF_PAYLOAD, PBUF_TOT_LEN, PBUF_LEN } from "../abi.js";
-import { IpAddress } from "../ip-address.js";
+import { IpAddress, formatCore4 } from "../ip-address.js";
 import { UdpApi } from "./raw-udp.js";
 import { RawIpApi } from "./raw-ip.js";
 import { TcpApi } from "./raw-tcp.js";
@@ -66,8 +66,12 @@ export class RawApi implements RawApiLike {
   /** @internal TCP pcbs by handle (generation-tagged as well) */
   readonly tcpPcbs = new Map<number, Dispatch>();
   private scratchBuf = new Uint8Array(4096);
+  // Text of the last two IPv4 addresses events carried (a datagram's source
+  // and destination alternate): received datagrams make no garbage for them.
   private addrCacheU32 = -1;
   private addrCacheStr = "";
+  private addrCacheU32b = -1;
+  private addrCacheStrb = "";
 
   constructor(stack: Stack) {
     this.stack = stack;
@@ -146,14 +150,17 @@ export class RawApi implements RawApiLike {
 
   /**
    * @internal An event's address argument as text: an IPv4 address inline,
-   * with a one-entry cache (a stream of datagrams from one peer), or, when
+   * with a two-entry cache (a stream of datagrams between two peers), or, when
    * the record has EV_FLAG_IP6, the ip_addr it points at.
    */
   addr(v: number, flags: number): string {
     if ((flags & EV_FLAG_IP6) !== 0) return this.stack.readAddr(v).toString();
     if (v === this.addrCacheU32) return this.addrCacheStr;
+    if (v === this.addrCacheU32b) return this.addrCacheStrb;
+    this.addrCacheU32b = this.addrCacheU32;
+    this.addrCacheStrb = this.addrCacheStr;
     this.addrCacheU32 = v;
-    this.addrCacheStr = IpAddress.fromCore4(v).toString();
+    this.addrCacheStr = formatCore4(v);
     return this.addrCacheStr;
   }
 
