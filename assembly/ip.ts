@@ -42,6 +42,10 @@ import { tcp_netif_ip_addr_changed } from "./tcp/tcp";
 import { udp_netif_ip_addr_changed } from "./udp";
 import { raw_netif_ip_addr_changed } from "./raw";
 
+// IANA protocol numbers: IPv4's protocol field and IPv6's next header share
+// them (RFC 8200 §4), so transports take them from here, not from ipv4/.
+export { IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP, IP_PROTO_UDPLITE } from "./ipv4/ip4_hdr";
+
 // ---- socket options of every pcb (lwIP ip.h SOF_*) ------------------------------------
 
 /** Allow binding an address/port in use by another pcb that also sets it. */

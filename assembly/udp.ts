@@ -46,12 +46,11 @@ import {
 } from "./ip_addr";
 import { netif, netif_get_by_index } from "./netif/netif";
 import { ev_push_flags, ev_addr, ev_addr_flags } from "./core/rings";
-import { IP_PROTO_UDP, IP_PROTO_UDPLITE } from "./ipv4/ip4_hdr";
 import {
   ip_pcb, ip_pcb_local, ip_pcb_remote, ip_pcb_init, ip_pcb_type_ok, ip_pcb_family_ok, ip_pcb_families_overlap, ip_pcb_route,
   ip_pcb_local_follows, ip_netif_get_local_ip, ip_output_if, ip_chksum_pseudo, ip_chksum_pseudo_partial, ip_chksum_pseudo_sum,
   ip_current_src_addr, ip_current_dest_addr, ip_current_header_proto, ip_addr_isbroadcast, ip_netif_owns,
-  ip_icmp_port_unreach, ip_max_payload, SOF_REUSEADDR, SOF_BROADCAST,
+  ip_icmp_port_unreach, ip_max_payload, SOF_REUSEADDR, SOF_BROADCAST, IP_PROTO_UDP, IP_PROTO_UDPLITE,
 } from "./ip";
 
 // ---- the UDP header (RFC 768) ------------------------------------------------------

@@ -32,9 +32,8 @@ import { ip_addr, ip_addr_isany, ip_addr_eq, ip_addr_copy, ip_addr_ismulticast, 
 import { netif } from "../netif/netif";
 import {
   ip_pcb_local, ip_pcb_remote, ip_pcb_local_match, ip_current_src_addr, ip_current_dest_addr, ip_addr_isbroadcast,
-  ip_chksum_pseudo, ip_icmp_is_refusal, ip_icmp_is_pmtu, ip_min_mtu, ip_hdr_len,
+  ip_chksum_pseudo, ip_icmp_is_refusal, ip_icmp_is_pmtu, ip_min_mtu, ip_hdr_len, IP_PROTO_TCP,
 } from "../ip";
-import { IP_PROTO_TCP } from "../ipv4/ip4_hdr";
 import { TCP_RCV_SCALE } from "../config";
 import { cc_init, cc_on_ack, cc_on_loss, cc_on_recovery_end } from "./tcp_cc";
 import { sack_update, sack_advance, sack_is_lost, sack_enter_recovery, sack_high_rxt } from "./tcp_sack";

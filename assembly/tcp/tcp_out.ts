@@ -40,8 +40,9 @@ import { sys_now } from "../core/timeouts";
 import { pbuf_copy_in_chksum, chksum_add, chksum_swap, lwip_standard_chksum, CHKSUM_COPY_ERR } from "../core/chksum";
 import { netif, netif_get_by_index } from "../netif/netif";
 import { ip_addr } from "../ip_addr";
-import { ip_pcb_local, ip_pcb_remote, ip_output_if, ip_route, ip_chksum_pseudo, ip_chksum_pseudo_sum, IP_DEFAULT_TTL } from "../ip";
-import { IP_PROTO_TCP } from "../ipv4/ip4_hdr";
+import {
+  ip_pcb_local, ip_pcb_remote, ip_output_if, ip_route, ip_chksum_pseudo, ip_chksum_pseudo_sum, IP_DEFAULT_TTL, IP_PROTO_TCP,
+} from "../ip";
 import { cc_on_rto } from "./tcp_cc";
 import { sack_reset, sack_is_sacked, sack_pipe, sack_next_seg, sack_on_sent, sack_high_sacked, sack_high_rxt, SACK_NEXT_NONE, SACK_NEXT_NEW } from "./tcp_sack";
 import { seq_lt, seq_leq, seq_gt, seq_geq, seq_max } from "./tcp_seq";
