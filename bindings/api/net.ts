@@ -123,6 +123,13 @@ export interface AddressInfo {
 
 type WriteCb = (err?: Error | null) => void;
 
+/** The Duplex state flags a wrapped socket turns off (Node's streams have them; @types/node does not list them). */
+interface DuplexStates {
+  _readableState: { autoDestroy: boolean };
+  _writableState: { autoDestroy: boolean };
+}
+
+
 /** Size of the slabs received bytes are copied into (a Buffer pushed holds at most this much). */
 const RX_SLAB = 64 * 1024;
 const RESOLVED = Promise.resolve();
@@ -187,9 +194,40 @@ export class Socket extends Duplex {
     this.refh = new RefHandle(api.refs);
     if (opts.noDelay) this.noDelayWanted = true;
     if (opts.keepAlive) this.keepAliveWanted = { on: true, delay: opts.keepAliveInitialDelay ?? 0 };
-    // Node: a socket that is not connected is not readable until it is.
-    this.on("end", () => this.resetTimer());
+    this.on("end", () => this.onReadableEnd());
   }
+
+  /**
+   * The readable side has ended ('end', the peer's FIN): what becomes of
+   * the writable side. Node's net.Socket (onReadableStreamEnd): unless
+   * allowHalfOpen, Duplex calls end() on the next tick, so writes made in
+   * 'end' handlers still go before our FIN, and a write after that end
+   * fails with EPIPE and destroys the socket ({@link writeAfterFIN}).
+   *
+   * Unless the socket carries a stream that owns the connection: Node's tls
+   * (and http2) wrap a JS stream in JSStreamSocket, which relays our 'end'
+   * to a native TLSWrap. A Node net.Socket is never wrapped so: tls takes
+   * its libuv handle, the TLSSocket (which inherits allowHalfOpen) reads
+   * the FIN and ends the connection itself once its own queued records are
+   * out, and the net.Socket neither sees the FIN nor ends anything. An
+   * automatic end here would send our FIN while TLS still has records to
+   * write, and the close after it would cancel them (the lost tail of a TLS
+   * echo). So the wrapped socket hands that over as Node's handle does: it
+   * stays open both ways until the wrapper ends it (JSStreamSocket's
+   * shutdown is our end()) and destroys it (its close is our destroy()).
+   */
+  private onReadableEnd(): void {
+    this.resetTimer();
+    if (relaysEofToNative(this)) {
+      this.allowHalfOpen = true;
+      const states = this as unknown as DuplexStates;
+      states._readableState.autoDestroy = false;
+      states._writableState.autoDestroy = false;
+    } else if (!this.allowHalfOpen) {
+      this.write = writeAfterFIN;
+    }
+  }
+
 
   // ---- connecting ------------------------------------------------------------------------------
 
@@ -962,6 +1000,36 @@ export class NetApi {
   createConnection(a: unknown, b?: unknown, c?: unknown): Socket {
     return (this.connect as (x: unknown, y?: unknown, z?: unknown) => Socket)(a, b, c);
   }
+}
+
+/**
+ * Node's writeAfterFIN: once a socket that is not half-open has ended
+ * because the peer ended, a write is "ended by the other party": EPIPE to
+ * its callback (next tick), the socket destroyed with it. Before that end
+ * (the 'end' handlers, the tick after) writes go as usual.
+ */
+function writeAfterFIN(this: Socket, chunk: unknown, encoding?: BufferEncoding | WriteCb, cb?: WriteCb): boolean {
+  if (!this.writableEnded) {
+    return (Duplex.prototype.write as (c: unknown, e?: unknown, f?: unknown) => boolean).call(this, chunk, encoding, cb);
+  }
+  const done = typeof encoding === "function" ? encoding : cb;
+  const er = Object.assign(new Error("This socket has been ended by the other party"), { code: "EPIPE" });
+  if (typeof done === "function") process.nextTick(done, er);
+  this.destroy(er);
+  return false;
+}
+
+/**
+ * Whether the socket's 'end' is relayed to a native stream: the listener
+ * that Node's JSStreamSocket (lib/internal/js_stream_socket.js) puts on the
+ * stream it wraps calls its handle's emitEOF(). Asked once, when the
+ * socket's readable side ends.
+ */
+function relaysEofToNative(s: Socket): boolean {
+  for (const f of s.listeners("end")) {
+    if (/\.emitEOF\(\)/.test(Function.prototype.toString.call(f))) return true;
+  }
+  return false;
 }
 
 /**
