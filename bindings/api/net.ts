@@ -179,6 +179,8 @@ export class Socket extends Duplex {
   private remote: AddressInfo | undefined;
   private peerAddr: { host: string; port: number } | undefined;
   private hadError = false;
+  /** connect() was called or the socket was accepted: what Node would hold a libuv handle for. */
+  private hadHandle = false;
 
   constructor(api: NetApi, opts: SocketConstructorOpts = {}) {
     super({
@@ -267,6 +269,7 @@ export class Socket extends Duplex {
     if (opts.timeout !== undefined) this.setTimeout(opts.timeout);
     if (cb) this.once("connect", cb);
     this.connecting = true;
+    this.hadHandle = true;
     this.holdRef();
     // Node resolves the host first (asynchronously): errors arrive as events.
     process.nextTick(() => {
@@ -325,6 +328,7 @@ export class Socket extends Duplex {
   /** @internal Wires an accepted connection (server side). */
   attach(pcb: TcpPcb): void {
     this.pcb = pcb;
+    this.hadHandle = true;
     this.install(pcb);
     this.holdRef();
     this.onConnected(true);
@@ -592,11 +596,27 @@ export class Socket extends Duplex {
     this.refh.hold(false);
     this.hadError = !!err;
     cb(err);
-    process.nextTick(() => {
-      this.emit("close", this.hadError);
-      this.owner?.connectionClosed(this);
-    });
+    // Node: the server stops counting the connection now; 'close' follows once the handle's close
+    // completes (libuv's close phase: after the immediates already queued), or on the next tick
+    // for a socket that never had a handle.
+    this.owner?.connectionClosed(this);
+    if (this.hadHandle) setImmediate(this.emitCloseFn);
+    else process.nextTick(this.emitCloseFn);
   }
+
+  /**
+   * Ends the writable side and destroys the socket once it has finished
+   * (what was written goes first, then FIN); at once if it has (Node).
+   */
+  destroySoon(): void {
+    if (this.writable) this.end();
+    if (this.writableFinished) this.destroy();
+    else this.once("finish", this.destroy);
+  }
+
+  private readonly emitCloseFn = (): void => {
+    this.emit("close", this.hadError);
+  };
 
   /** Sends a RST and destroys (Node 16.17+). */
   resetAndDestroy(): this {
@@ -884,10 +904,11 @@ export class Server extends EventEmitter {
     this.maybeClosed();
   }
 
+  /** Node's _emitCloseIfDrained: 'close' on the next tick once closed and the last connection is destroyed. */
   private maybeClosed(): void {
     if (this.closing && !this.pcb && this.conns.size === 0) {
       this.closing = false;
-      this.emit("close");
+      process.nextTick(() => this.emit("close"));
     }
   }
 
@@ -907,7 +928,7 @@ export class Server extends EventEmitter {
       this.closing = true;
       try { pcb.close(); } catch { /* gone */ }
       this.refh.hold(false);
-      process.nextTick(() => this.maybeClosed());
+      this.maybeClosed();
     }
     return this;
   }
