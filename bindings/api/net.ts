@@ -129,7 +129,6 @@ interface DuplexStates {
   _writableState: { autoDestroy: boolean };
 }
 
-
 /** Size of the slabs received bytes are copied into (a Buffer pushed holds at most this much). */
 const RX_SLAB = 64 * 1024;
 const RESOLVED = Promise.resolve();
@@ -179,6 +178,10 @@ export class Socket extends Duplex {
   private remote: AddressInfo | undefined;
   private peerAddr: { host: string; port: number } | undefined;
   private hadError = false;
+  /** The peer's FIN has arrived (its push(null) may still be on the way: onData). */
+  private finReceived = false;
+  /** The pcb went after the peer's FIN without anything for the application to hear (quietEnd). */
+  private peerGone = false;
   /** connect() was called or the socket was accepted: what Node would hold a libuv handle for. */
   private hadHandle = false;
 
@@ -229,7 +232,6 @@ export class Socket extends Duplex {
       this.write = writeAfterFIN;
     }
   }
-
 
   // ---- connecting ------------------------------------------------------------------------------
 
@@ -364,9 +366,12 @@ export class Socket extends Duplex {
 
   private onData(data: Uint8Array | null): void {
     if (data === null) {
-      // The peer's FIN: no more data (Duplex ends our side too unless allowHalfOpen); the bytes before it go first.
+      // The peer's FIN: no more data. The bytes before it go first, and the FIN is a turn of its
+      // own, as libuv's EOF is a read callback of its own: what the data's handlers set going
+      // (ticks, promise jobs) runs before 'end' and what 'end' brings (onReadableEnd).
+      this.finReceived = true;
       this.flushRx();
-      this.push(null);
+      setImmediate(this.eofFn);
       return;
     }
     const n = data.length;
@@ -411,6 +416,13 @@ export class Socket extends Duplex {
     slab.set(data, this.rxStart + this.rxLen);
     this.rxLen += n;
   }
+
+  private readonly eofFn = (): void => {
+    if (this.destroyed) return;
+    // Node (onStreamRead): read(0) lets 'end' come at once when nothing is buffered, read or not.
+    this.push(null);
+    this.read(0);
+  };
 
   private readonly rxFlushFn = (): void => {
     this.rxQueued = false;
@@ -457,7 +469,7 @@ export class Socket extends Duplex {
   }
 
   private writeChunks(chunks: Uint8Array[], cb: WriteCb): void {
-    if (this.connecting || (!this.pcb && !this.destroyed && !this.finSent)) {
+    if (this.connecting || (!this.pcb && !this.destroyed && !this.finSent && !this.peerGone)) {
       if (!this.connecting && !this.pcb) {
         cb(nodeCodeError("ERR_SOCKET_CLOSED_BEFORE_CONNECTION", "Socket closed before the connection was established"));
         return;
@@ -521,7 +533,8 @@ export class Socket extends Duplex {
     if (!cb || this.connecting || this.wq) return;
     this.pendingFinal = undefined;
     if (!this.pcb) {
-      cb(this.destroyed ? null : nodeCodeError("ERR_SOCKET_CLOSED_BEFORE_CONNECTION", "Socket closed before the connection was established"));
+      const unconnected = !this.destroyed && !this.peerGone;
+      cb(unconnected ? nodeCodeError("ERR_SOCKET_CLOSED_BEFORE_CONNECTION", "Socket closed before the connection was established") : null);
       return;
     }
     try {
@@ -531,7 +544,9 @@ export class Socket extends Duplex {
       cb(this.sysErr(e, "shutdown"));
       return;
     }
-    cb();
+    // Node's shutdown completes in a libuv callback of its own, after the code that called end()
+    // and the promise jobs it started: 'finish' (a tick after this) comes no sooner.
+    queueMicrotask(cb);
   }
 
   // ---- errors and teardown -----------------------------------------------------------------------
@@ -540,6 +555,7 @@ export class Socket extends Duplex {
     // The bytes that arrived before go first (the pcb is gone already: no window to reopen).
     this.flushRx();
     this.pcb = undefined;
+    if (this.finReceived && !this.connecting && this.quietEnd(e)) return;
     const wasConnecting = this.connecting;
     this.connecting = false;
     const r = this.remote ?? (this.peerAddr ? { address: this.peerAddr.host, port: this.peerAddr.port } : undefined);
@@ -556,16 +572,31 @@ export class Socket extends Duplex {
     } else {
       err = nodeErrorFromErr(e.err, "read");
     }
-    // A FIN exchange that already ended both directions is no error (ERR_CLSD after close).
-    if (e.err === ERR.ERR_CLSD && this.readableEnded && this.writableFinished) {
-      this.destroy();
-      return;
-    }
     const cb = this.wqCb;
     this.wq = undefined;
     this.wqCb = undefined;
     cb?.(err);
     this.destroy(err);
+  }
+
+  /**
+   * The pcb has gone after the peer's FIN. What Node's socket would notice
+   * of it: its libuv handle stops reading at EOF, so with no write pending
+   * a reset goes unseen (a later write fails with EPIPE, a shutdown's error
+   * is ignored), and the end of a FIN exchange (ERR_CLSD) is no error at
+   * all. Then the streams end as they would have ('end' when the reader gets
+   * there, 'finish' after end()), and the socket closes without error.
+   * True when the socket carries on so.
+   */
+  private quietEnd(e: AsipError): boolean {
+    const idle = !this.wq && this.writableLength === 0 && !this.pendingWrite;
+    if (e.err === ERR.ERR_CLSD || (e.err === ERR.ERR_RST && idle)) {
+      this.peerGone = true;
+      // Nothing is left for the core to do: like Node's handle, it holds the loop no longer.
+      this.refh.hold(false);
+      return true;
+    }
+    return false;
   }
 
   override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
