@@ -85,6 +85,11 @@ function hostArg(host: unknown, syscall: string): string {
 
 /** Options of `new Socket()` (Node's net.SocketConstructorOpts, minus fd/handle). */
 export interface SocketConstructorOpts {
+  /**
+   * Keep the writable side open after the peer's FIN. Default false, as in
+   * Node: the socket ends itself the tick after 'end', and a later write
+   * fails with EPIPE.
+   */
   allowHalfOpen?: boolean;
   readable?: boolean;
   writable?: boolean;
@@ -770,6 +775,7 @@ export class Socket extends Duplex {
 
 /** Options of createServer (Node's net.ServerOpts). */
 export interface ServerOpts {
+  /** allowHalfOpen of the accepted sockets (see {@link SocketConstructorOpts.allowHalfOpen}). */
   allowHalfOpen?: boolean;
   pauseOnConnect?: boolean;
   noDelay?: boolean;
