@@ -24,6 +24,12 @@
  *    window closes while the application does not read; memory stays bounded
  *    by the window plus readableHighWaterMark.
  *
+ * Half-close and teardown follow Node too (allowHalfOpen, writeAfterFIN's
+ * EPIPE, the order of 'end', 'finish' and 'close'), and a socket that
+ * Node's tls wraps hands its half-close to the TLS socket as a Node socket's
+ * handle does (see onReadableEnd); tests/node/api_halfclose*.test.ts compare
+ * both with node:net over loopback.
+ *
  * Node's error codes: a refused connect is ECONNREFUSED (the core's ERR_RST
  * in SYN_SENT), a reset ECONNRESET (EPIPE when it interrupts our writes), a
  * retransmission/keepalive give-up ETIMEDOUT, a port in use EADDRINUSE, a
