@@ -80,6 +80,7 @@
  * @module
  */
 import { SocketError, errno as E } from "../api/errno.js";
+import { nodeImport } from "../host.js";
 import type { SockAddr, MsgHdr, PollFd, Linger } from "../api/sockets.js";
 import type { StackStats, PoolName } from "../abi.js";
 import {
@@ -402,7 +403,7 @@ export class StackWorker extends WorkerApis {
     let exited: Promise<number>;
     const g = globalThis as { process?: { versions?: { node?: string } } };
     if (g.process?.versions?.node) {
-      const { Worker } = await import("node:worker_threads");
+      const { Worker } = await nodeImport<typeof import("node:worker_threads")>("node:worker_threads");
       const w = new Worker(url, { workerData: { asipCore: true } });
       worker = w as unknown as typeof worker;
       port = w as unknown as PortLike;

@@ -25,6 +25,7 @@ import { ip4ToU32, parseMac } from "../abi.js";
 import { SOL_SOCKET, SO_TYPE, SO_LINGER, SOCK_STREAM, type SockAddr, type PollFd } from "../api/sockets.js";
 import { SocketError, errno } from "../api/errno.js";
 import type { LinkDriver } from "../netif/driver.js";
+import { nodeImport } from "../host.js";
 import { PortLink } from "./port-link.js";
 import {
   MB_STATE, MB_SEQ, ST_REQUEST, ST_RESPONSE, ST_CLOSED, mbRead, mbWrite, toWire, onMessage,
@@ -307,7 +308,9 @@ const waitAsync = (Atomics as unknown as {
 async function makeLink(d: LinkDescription): Promise<LinkDriver> {
   if (d.type === "port") return new PortLink(d.port, d.mtu);
   if (d.type === "tap") {
-    const { TapDevice } = await import("../netif/tap.js");
+    // Hidden from bundlers: the TAP driver is Node-only (a browser Worker never gets here).
+    const tapModule = new URL("../netif/tap.js", import.meta.url).href;
+    const { TapDevice } = (await import(/* @vite-ignore */ tapModule)) as typeof import("../netif/tap.js");
     return TapDevice.open(d.name, { mtu: d.mtu } as never);
   }
   throw new TypeError(`unknown link type ${(d as { type: string }).type}`);
@@ -317,7 +320,7 @@ async function makeLink(d: LinkDescription): Promise<LinkDriver> {
 async function main(): Promise<void> {
   const g = globalThis as { process?: { versions?: { node?: string } }; self?: unknown };
   if (g.process?.versions?.node) {
-    const wt = await import("node:worker_threads");
+    const wt = await nodeImport<typeof import("node:worker_threads")>("node:worker_threads");
     if (wt.isMainThread || !wt.parentPort || (wt.workerData as { asipCore?: boolean } | undefined)?.asipCore !== true) return;
     new CoreWorker(wt.parentPort as unknown as PortLike);
   } else if (g.self && typeof (g.self as { postMessage?: unknown }).postMessage === "function") {
