@@ -67,7 +67,7 @@ test("two pages exchange 10 MB over asip's TCP through a WebRTC data channel wit
   assert.equal(rb.ip, ra.peerIp, "the answering tab took the address the offer named");
   assert.equal(rb.peerIp, ra.ip);
 
-  const wsBefore = await a.evaluate(() => (window as any).asipDemo.link.counters.rxBytes);
+  const wsBefore = await a.evaluate(async () => (await (window as any).asipDemo.linkCounters()).rxBytes);
   const N = 10 << 20;
   const r = await a.evaluate(async ([ip, n]) => {
     const d = (window as any).asipDemo;
@@ -83,7 +83,7 @@ test("two pages exchange 10 MB over asip's TCP through a WebRTC data channel wit
 
   // It went over the data channel, not the relay.
   const [after] = await a.evaluate(() => (window as any).asipDemo.rtc);
-  const wsAfter = await a.evaluate(() => (window as any).asipDemo.link.counters.rxBytes);
+  const wsAfter = await a.evaluate(async () => (await (window as any).asipDemo.linkCounters()).rxBytes);
   assert.ok(after.counters.rxBytes > N, `data channel carried it: ${after.counters.rxBytes}`);
   assert.ok(wsAfter - wsBefore < N / 10, `the relay did not: ${wsAfter - wsBefore}`);
   assert.equal(after.counters.txDroppedTooBig, 0);
