@@ -31,4 +31,4 @@ export { SocketsApi } from "./api/sockets.js";
 export { StreamsApi, UDPSocket } from "./api/streams.js";
 export { RemoteRaw, RemoteTcpPcb, RemoteUdpPcb } from "./worker/remote-raw.js";
 export { RemoteNetconnApi, RemoteNetconn, RemoteNetbuf } from "./worker/remote-netconn.js";
-export { StackWorker, WorkerApis, WorkerSockets, BlockingSockets, connectBlocking, attachPort, portLink, PortLink, type StackWorkerOptions, type InterfaceDescription, type LinkDescription } from "./worker/client.js";
+export { StackWorker, WorkerApis, WorkerSockets, BlockingSockets, connectBlocking, attachPort, portLink, PortLink, RingLink, ringBuffer, type StackWorkerOptions, type InterfaceDescription, type LinkDescription } from "./worker/client.js";

@@ -33,4 +33,4 @@ export { StreamsApi, UDPSocket } from "./api/streams.js";
 export { NetApi, Socket as NetSocket, Server as NetServer } from "./api/net.js";
 export { RemoteRaw, RemoteTcpPcb, RemoteUdpPcb } from "./worker/remote-raw.js";
 export { RemoteNetconnApi, RemoteNetconn, RemoteNetbuf } from "./worker/remote-netconn.js";
-export { StackWorker, WorkerApis, WorkerSockets, BlockingSockets, connectBlocking, attachPort, portLink, PortLink, type StackWorkerOptions, type InterfaceDescription, type LinkDescription } from "./worker/client.js";
+export { StackWorker, WorkerApis, WorkerSockets, BlockingSockets, connectBlocking, attachPort, portLink, PortLink, RingLink, ringBuffer, type StackWorkerOptions, type InterfaceDescription, type LinkDescription } from "./worker/client.js";

@@ -100,6 +100,7 @@ import type { Signaller } from "../netif/webrtc.js";
 import type { ControlMessage } from "../netif/websocket.js";
 
 export { portLink, PortLink } from "./port-link.js";
+export { RingLink, ringBuffer, DEFAULT_RING_BYTES, type RingLinkCounters } from "./ring-link.js";
 export type { InterfaceDescription, LinkDescription, InterfaceInfo } from "./protocol.js";
 export type { LoggedFrame } from "./link-admin.js";
 
@@ -116,6 +117,13 @@ export interface StackWorkerOptions extends Omit<InitMessage, "type"> {
    * written at the call site, so an app makes it and passes it here).
    */
   worker?: Worker;
+}
+
+/** The ports a link description hands to the worker. */
+function linkTransfer(d: InterfaceDescription): unknown[] {
+  if (d.link.type === "port") return [d.link.port];
+  if (d.link.type === "ring" && d.link.doorbell) return [d.link.doorbell];
+  return [];
 }
 
 /** Heap and pool usage, as Stack.usage() reports it inside the worker. */
@@ -411,7 +419,7 @@ export class StackWorker extends WorkerApis {
     const url = opts.workerUrl ?? new URL(coreWorkerFile, import.meta.url);
     const { workerUrl: _w, worker: given, variant, ...init } = opts;
     const msg: InitMessage = { type: "init", ...init, stack: { ...(init.stack ?? {}), ...(variant ? { variant } : {}) } };
-    const transfer = (init.interfaces ?? []).flatMap((d: InterfaceDescription) => (d.link.type === "port" ? [d.link.port] : []));
+    const transfer = (init.interfaces ?? []).flatMap((d: InterfaceDescription) => linkTransfer(d));
     let worker: { postMessage(m: unknown, t?: unknown[]): void; terminate(): unknown };
     let port: PortLike;
     let exited: Promise<number>;
@@ -490,7 +498,7 @@ export class StackWorker extends WorkerApis {
 
   /** Adds an interface to the worker's stack (a "port" link's port is transferred). */
   async addInterface(d: InterfaceDescription): Promise<InterfaceInfo> {
-    const transfer = d.link.type === "port" ? [d.link.port] : [];
+    const transfer = linkTransfer(d);
     const info = (await this.rpc.call("addInterface", [d], undefined, transfer)).v as InterfaceInfo;
     this.interfaces.push(info);
     return info;

@@ -27,6 +27,7 @@ import { SocketError, errno } from "../api/errno.js";
 import type { LinkDriver } from "../netif/driver.js";
 import { nodeImport } from "../host.js";
 import { PortLink } from "./port-link.js";
+import { RingLink } from "./ring-link.js";
 import { WebSocketLink, type WebSocketCtor } from "../netif/websocket.js";
 import { FrameRecorder, ping } from "./link-admin.js";
 import { PcapWriter } from "../netif/pcap.js";
@@ -363,6 +364,7 @@ const waitAsync = (Atomics as unknown as {
 
 async function makeLink(d: LinkDescription): Promise<LinkDriver> {
   if (d.type === "port") return new PortLink(d.port, d.mtu);
+  if (d.type === "ring") return new RingLink(d.sab, d.side, d.mtu, d.doorbell);
   if (d.type === "websocket") {
     let WS = (globalThis as { WebSocket?: WebSocketCtor }).WebSocket;
     if (!WS) {

@@ -138,6 +138,12 @@ export function fromWire(w: WireError): Error {
  */
 export type LinkDescription =
   | { type: "port"; port: MessagePort; mtu?: number }
+  /**
+   * Frames through SharedArrayBuffer rings (bindings/worker/ring-link.ts):
+   * `sab` from ringBuffer(), the other thread takes the other side;
+   * `doorbell` one end of a MessageChannel, the other side the other end.
+   */
+  | { type: "ring"; sab: SharedArrayBuffer; side: 0 | 1; doorbell?: MessagePort; mtu?: number }
   | {
     type: "websocket"; url: string; token?: string;
     /** The MTU to ask the relay for (WebSocketLinkOptions.mtu). */
