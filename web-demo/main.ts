@@ -24,6 +24,8 @@ const params = new URLSearchParams(location.search);
 const relayUrl = params.get("relay") ?? `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/relay`;
 /** Where the stack runs: a module Worker (default) or this thread (`?worker=0`). */
 const useWorker = params.get("worker") !== "0";
+/** `?batch=0`: speak one frame per message at MTU 1500, as an emulator's relay client does. */
+const legacy = params.get("batch") === "0";
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -139,7 +141,7 @@ async function start(): Promise<void> {
     const w = new Worker(new URL("../bindings/worker/core-worker.ts", import.meta.url), { type: "module" });
     worker = await StackWorker.start({
       worker: w,
-      interfaces: [{ link: { type: "websocket", url: relayUrl, token: params.get("token") ?? undefined }, capture: true }],
+      interfaces: [{ link: { type: "websocket", url: relayUrl, token: params.get("token") ?? undefined, ...(legacy ? { batch: false, mtu: 1500 } : {}) }, capture: true }],
     });
     const info = worker.interfaces[0];
     relayIndex = info.index;
@@ -152,6 +154,7 @@ async function start(): Promise<void> {
   } else {
     const l = new WebSocketLink(relayUrl, {
       token: params.get("token") ?? undefined,
+      ...(legacy ? { batch: false, mtu: 1500 } : {}),
       onState: (up) => setStatus(up ? `connected to ${relayUrl}` : "relay link down — reconnecting…", up ? "ok" : "bad"),
       onControl,
     });
@@ -426,7 +429,7 @@ function serve(port = 80): void {
       const m = /^\/bytes\/(\d+)$/.exec(path);
       let body: Uint8Array, type: string;
       if (m) {
-        body = pattern(Math.min(Number(m[1]), 64 << 20));
+        body = pattern(Math.min(Number(m[1]), 256 << 20));
         type = "application/octet-stream";
       } else {
         body = enc.encode(`<!doctype html><title>asip tab</title><h1>Hello from the tab at ${state.ip}</h1><p>Served by asip's TCP in WebAssembly at ${new Date().toISOString()}.</p>\n`);
