@@ -16,7 +16,7 @@ import { RtcDataChannelLink, type Signaller } from "../bindings/netif/webrtc.js"
 import { PcapWriter } from "../bindings/netif/pcap.js";
 import type { LinkDriver } from "../bindings/netif/driver.js";
 import { rawApi, type TcpPcb } from "../bindings/api/raw.js";
-import { StackWorker, portLink } from "../bindings/worker/client.js";
+import { StackWorker, portLink, RingLink, ringBuffer, type LinkDescription } from "../bindings/worker/client.js";
 import { decode, hexdump } from "./decode.js";
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -97,6 +97,8 @@ const conns: Conn[] = [];
 
 const state = {
   mode: useWorker ? "worker" : "page",
+  /** How WebRTC frames reach a Worker's stack: "ring" (SharedArrayBuffer, cross-origin isolated) or "port". */
+  rtcTransport: "",
   ip: "",
   gateway: "",
   dns: "",
@@ -180,7 +182,7 @@ async function start(): Promise<void> {
     const net = (meta as { net?: unknown } | undefined)?.net;
     if (typeof net !== "string" || !/^198\.18\.\d{1,3}\.\d{1,3}$/.test(net)) { l.close(); return; }
     attachRtc(l, net, false);
-  }, { mtu: RTC_MTU });
+  }, { ...RTC_OPTS, mtu: RTC_MTU });
   // Resolve the gateway's MAC before the user's first ping, so its round
   // trip time does not include ARP.
   if (state.gateway) {
@@ -455,6 +457,11 @@ function serve(port = 80): void {
 
 /** MTU of WebRTC links: larger than Ethernet's, since SCTP carries up to 64 KiB per message without loss on one machine. */
 const RTC_MTU = Number(params.get("rtcMtu") ?? 16000);
+/** Tuning knobs for measurements: `?rtcBuffered=BYTES` (the link's maxBuffered), `?rtcReliable=1`. */
+const RTC_OPTS = {
+  ...(params.get("rtcBuffered") ? { maxBuffered: Number(params.get("rtcBuffered")) } : {}),
+  ...(params.get("rtcReliable") === "1" ? { reliable: true } : {}),
+};
 interface RtcInfo { peer: string; ip: string; peerIp: string; link: RtcDataChannelLink; state: string }
 const rtcLinks: RtcInfo[] = [];
 let rtcCount = 0;
@@ -465,15 +472,27 @@ function attachRtc(l: RtcDataChannelLink, net: string, offering: boolean): RtcIn
   const info: RtcInfo = { peer: l.peer, ip: host(offering ? 1 : 2), peerIp: host(offering ? 2 : 1), link: l, state: "connecting" };
   rtcLinks.push(info);
   // The data channel lives on this thread (RTCPeerConnection is not in
-  // Workers); in Worker mode its frames cross to the stack over a port.
+  // Workers); in Worker mode its frames cross to the stack through
+  // SharedArrayBuffer rings when the page is cross-origin isolated (the demo
+  // server sends COOP/COEP), else over a MessagePort.
   let setLink: (up: boolean) => void, remove: () => void;
   if (worker) {
     const w = worker;
     const ch = new MessageChannel();
-    const pl = portLink(ch.port2);
+    let desc: LinkDescription;
+    let pl: LinkDriver;
+    if (globalThis.crossOriginIsolated) {
+      const sab = ringBuffer(1 << 20);
+      pl = new RingLink(sab, 1, l.mtu, ch.port2);
+      desc = { type: "ring", sab, side: 0, doorbell: ch.port1 as never, mtu: l.mtu };
+    } else {
+      pl = portLink(ch.port2);
+      desc = { type: "port", port: ch.port1 as never, mtu: l.mtu };
+    }
+    state.rtcTransport = desc.type;
     l.onReceive((f) => pl.send(f));
     pl.onReceive((f) => l.send(f));
-    const index = w.addInterface({ link: { type: "port", port: ch.port1 as never, mtu: l.mtu }, ip: `${info.ip}/30`, mtu: l.mtu, default: false, capture: true })
+    const index = w.addInterface({ link: desc, ip: `${info.ip}/30`, mtu: l.mtu, default: false, capture: true })
       .then(async (i) => { await w.setLink(i.index, l.up); return i.index; });
     setLink = (up) => void index.then((i) => w.setLink(i, up)).catch(() => {});
     remove = () => void index.then((i) => w.removeInterface(i)).then(() => pl.close()).catch(() => {});
@@ -502,7 +521,7 @@ function attachRtc(l: RtcDataChannelLink, net: string, offering: boolean): RtcIn
 async function rtcConnect(peer: string): Promise<{ ip: string; peerIp: string }> {
   const a = state.ip.split(".")[3];
   const net = `198.18.${a}.${4 * (rtcCount++ & 63)}`;
-  const l = RtcDataChannelLink.connect(sig, peer, { mtu: RTC_MTU, meta: { net } });
+  const l = RtcDataChannelLink.connect(sig, peer, { ...RTC_OPTS, mtu: RTC_MTU, meta: { net } });
   const info = attachRtc(l, net, true);
   await l.ready();
   return { ip: info.ip, peerIp: info.peerIp };
