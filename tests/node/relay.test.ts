@@ -6,7 +6,7 @@
 // asip stacks talking UDP through the relay over WebSocketLink; a client
 // that speaks only v86's format (one frame per message, no subprotocol)
 // reaching an asip stack on a batched link; the batched framing itself
-// (one message per burst, malformed records, per-port MTU); and 32 MB of
+// (one message per burst, malformed records, per-port MTU); and 100 MB of
 // TCP between two stacks over batched 64 KiB-MTU links, hash-checked.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -358,7 +358,7 @@ test("batched framing: a burst crosses as one message, records are checked, fram
   }
 });
 
-test("32 MB of TCP between two stacks on batched 64 KiB-MTU links through the relay, hash-checked, pools back", async () => {
+test("100 MB of TCP between two stacks on batched 64 KiB-MTU links through the relay, hash-checked, pools back", async () => {
   const relay = await Relay.start({ port: 0, host: "127.0.0.1" });
   const la = new WebSocketLink(relay.url, { WebSocket: WS });
   const lb = new WebSocketLink(relay.url, { WebSocket: WS, wsOptions: { generateMask: (m: Uint8Array) => m.fill(0) } });
@@ -372,7 +372,7 @@ test("32 MB of TCP between two stacks on batched 64 KiB-MTU links through the re
     rawApi(a).tcp.setTimeWait(20);
     rawApi(b).tcp.setTimeWait(20);
     const ipB = lb.config!.ip!.split("/")[0];
-    const N = 32 << 20;
+    const N = 100 << 20;
     const data = new Uint8Array(N);
     for (let i = 0; i < N; i += 4096) data[i] = (i >>> 12) & 255, data[i + 1] = i % 251;
     const l = rawApi(b).tcp.new().bind("0.0.0.0", 7).listen();

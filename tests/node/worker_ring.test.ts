@@ -50,7 +50,7 @@ test("RingLink in one thread: 20,000 frames of 1..9000 bytes keep order and byte
 });
 
 for (const doorbell of [true, false]) {
-  test(`two core workers on a RingLink (${doorbell ? "doorbell port" : "Atomics.waitAsync"} wakeups): 32 MB over TCP, SHA-256 equal, pools back`, { timeout: 120_000 }, async () => {
+  test(`two core workers on a RingLink (${doorbell ? "doorbell port" : "Atomics.waitAsync"} wakeups): 100 MB over TCP, SHA-256 equal, pools back`, { timeout: 120_000 }, async () => {
     const sab = ringBuffer();
     const bell = new MessageChannel();
     const [a, b] = await Promise.all([
@@ -59,7 +59,7 @@ for (const doorbell of [true, false]) {
     ]);
     try {
       const baseA = await a.usage(), baseB = await b.usage();
-      const N = 32 << 20;
+      const N = 100 << 20;
       const data = new Uint8Array(N);
       for (let i = 0; i < N; i += 1000) data[i] = (i / 1000) & 255;
       const l = b.raw.tcp.new().bind("0.0.0.0", 9).listen();

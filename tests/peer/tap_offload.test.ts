@@ -1,8 +1,8 @@
 // The TAP with offloads on (TapDevice.open(..., { offload: true }):
 // IFF_VNET_HDR, TUNSETOFFLOAD with checksum offload and TSO4/6), against the
 // Linux kernel in a namespace whose interface keeps MTU 1500: asip's
-// interface has MTU 65535, iperf 2 runs both ways, 64 MB go each way with
-// equal SHA-256, the frames really are super-frames (GSO), and tshark on the
+// interface has MTU 65535, iperf 2 moves 100 MB each way, 100 MB go each way
+// through nc with equal SHA-256, the frames really are super-frames (GSO), and tshark on the
 // kernel side finds every frame asip sent valid (the kernel's own frames
 // carry partial checksums where offloaded, as on any offloading NIC, and are
 // completed by the addon before the core checks them: the core counts no
@@ -21,7 +21,7 @@ import { canRunPeerTests, createNetns, BAD_FRAME_FILTER, type Netns, type Captur
 import { baseline, until } from "../helpers/stacks.js";
 
 const skip = canRunPeerTests(["iperf", "tshark", "nc", "sha256sum"]);
-const MB = 64 << 20;
+const MB = 100 << 20;
 
 describe("TAP with offloads (virtio-net header, checksum offload, TSO) against the Linux kernel", { skip: skip ?? false }, () => {
   let ns: Netns;
@@ -60,7 +60,7 @@ describe("TAP with offloads (virtio-net header, checksum offload, TSO) against t
     assert.equal(JSON.parse(link.stdout)[0].mtu, 1500);
   });
 
-  test("iperf 2, kernel → asip, 64 MB in super-frames", { timeout: 60_000 }, async () => {
+  test("iperf 2, kernel → asip, 100 MB in super-frames", { timeout: 60_000 }, async () => {
     const rx0 = tap.rxFrames, rxB0 = tap.rxBytes;
     const r = await ns.run("iperf", ["-c", "192.0.2.2", "-p", "5001", "-n", String(MB), "-f", "m"], { timeoutMs: 40_000 });
     const m = /([\d.]+) Mbits\/sec/.exec(r.stdout);
@@ -71,7 +71,7 @@ describe("TAP with offloads (virtio-net header, checksum offload, TSO) against t
     assert.equal(stack.stats().proto.tcp.chkerr, 0, "every completed checksum verified by the core");
   });
 
-  test("iperf 2, asip → kernel iperf -s, 64 MB in super-frames", { timeout: 60_000 }, async () => {
+  test("iperf 2, asip → kernel iperf -s, 100 MB in super-frames", { timeout: 60_000 }, async () => {
     const srv = ns.spawn("iperf", ["-s", "-B", "192.0.2.1", "-p", "5002", "-f", "m"]);
     let out = "";
     srv.stdout!.on("data", (b: Buffer) => (out += b.toString()));
@@ -103,7 +103,7 @@ describe("TAP with offloads (virtio-net header, checksum offload, TSO) against t
     srv.kill("SIGTERM");
   });
 
-  test("64 MB each way through nc, SHA-256 equal", { timeout: 120_000 }, async () => {
+  test("100 MB each way through nc, SHA-256 equal", { timeout: 120_000 }, async () => {
     const data = new Uint8Array(MB);
     for (let i = 0; i < MB; i += 512) data[i] = (i >>> 9) & 255, data[i + 1] = i % 253;
     const want = createHash("sha256").update(data).digest("hex");
