@@ -145,7 +145,7 @@ const bars = PATHS.map(([m, label]) => {
   return { label, mbps, ref: m === "pair.node_to_node" || m.startsWith("inthread") || m.startsWith("chromium.") };
 }).filter(Boolean);
 if (bars.length > 3) {
-  const W = 760, rowH = 22, L = 300, R = 80, T = 24, B = 34;
+  const W = 800, rowH = 22, L = 330, R = 80, T = 24, B = 34;
   const H = T + B + rowH * bars.length;
   const lo = 10, hi = 10 ** Math.ceil(Math.log10(Math.max(...bars.map((b) => b.mbps))));
   const X = (v) => L + ((Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * (W - L - R);
