@@ -9,6 +9,7 @@
  * @packageDocumentation
  */
 import type { LinkDriver } from "./driver.js";
+import { nodeImport } from "../host.js";
 
 /** libpcap's magic for microsecond timestamps. */
 export const PCAP_MAGIC = 0xa1b2c3d4;
@@ -67,7 +68,7 @@ export class PcapWriter {
    * {@link PcapWriter.close}.
    */
   static async toFile(path: string, now?: () => number): Promise<PcapWriter> {
-    const fs = await import("node:fs");
+    const fs = await nodeImport<typeof import("node:fs")>("node:fs");
     const fd = fs.openSync(path, "w");
     const w = new PcapWriter(now);
     w.#sink = {
