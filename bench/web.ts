@@ -2,7 +2,7 @@
  * Web benchmarks (issue 6): TCP throughput over the browser tunnels, each as a
  * ratio to two Node stacks over pair() measured in the same run.
  *
- * Every figure moves BENCH_WEB_MIB MiB (default 8) over one asip TCP
+ * Every figure moves BENCH_WEB_MIB MiB (default 32) over one asip TCP
  * connection, as an HTTP GET of /bytes/N (the web demo's server and client:
  * one request, then the body streamed through the send buffer), timed from
  * the connect to the last byte; the best of BENCH_SAMPLES (default 3) runs,
@@ -13,16 +13,27 @@
  *
  * - `pair.node_to_node` (Mbit/s): two Node stacks over pair() (MTU 1500) — the ref.
  * - `relay.node_to_node`: two Node stacks, each on a WebSocketLink (`ws`) to
- *   a relay (bindings/node/relay.ts); stacks and relay in this process.
+ *   a relay (bindings/node/relay.ts); stacks and relay in this process. The
+ *   links' defaults: batched framing, MTU 65535.
+ *   `relay.node_to_node.legacy`: the same speaking one frame per message at
+ *   MTU 1500 (what emulators' relays speak).
  * - `relay.node_to_chromium` / `relay.chromium_to_node`: a Node stack and
  *   the web demo in headless Chromium (Debian's /usr/bin/chromium through
  *   playwright-core), both on the demo's relay; the direction is where the
  *   bytes go (the tab fetches from the Node stack's server, or the Node stack
- *   from the tab's).
- * - `relay.chromium_to_chromium`: tab to tab through the relay.
+ *   from the tab's). The demo's default: the stack in a module Worker.
+ *   `….page`: the demo with its stack on the page's main thread (`?worker=0`).
+ * - `relay.chromium_to_chromium`: tab to tab through the relay (Workers).
  * - `webrtc.chromium_to_chromium`: tab to tab over RtcDataChannelLink (the
  *   demo's WebRTC link, MTU 16000 or BENCH_WEB_RTC_MTU), signalled through
- *   the relay.
+ *   the relay, between two tabs with their stacks on the page
+ *   (`webrtc.chromium_to_chromium.worker`: in Workers, the data channel's
+ *   frames crossing to the stack through SharedArrayBuffer rings: the demo
+ *   page is cross-origin isolated).
+ * - Chromium's own ceilings, no asip involved: `chromium.websocket.down` /
+ *   `.up` (a tab and a `ws` server in this process, 256 KiB messages as fast
+ *   as bufferedAmount allows) and `chromium.datachannel` (two peer
+ *   connections in one tab, unordered, maxRetransmits 0, 16 KiB messages).
  *
  * Without Chromium (or playwright-core) the browser figures are skipped with
  * the reason on stderr.
@@ -41,7 +52,7 @@ import { WebSocketLink, type WebSocketCtor } from "../bindings/netif/websocket.j
 import { Relay } from "../bindings/node/relay.js";
 
 const MiB = 1 << 20;
-const BYTES = Math.round(Number(process.env.BENCH_WEB_MIB ?? 8) * MiB);
+const BYTES = Math.round(Number(process.env.BENCH_WEB_MIB ?? 32) * MiB);
 const SAMPLES = Math.max(1, Number(process.env.BENCH_SAMPLES ?? 3) | 0);
 import { CHROMIUM, WEBRTC_ARGS, NO_THROTTLE_ARGS, launchChromium, openDemoPage } from "../tests/helpers/chromium.js";
 const RTC_MTU = process.env.BENCH_WEB_RTC_MTU;
@@ -134,24 +145,24 @@ async function pairRun(): Promise<Run> {
   };
 }
 
-async function nodeOnRelay(url: string): Promise<{ stack: Stack; api: RawApi; ip: string; link: WebSocketLink }> {
-  const link = new WebSocketLink(url, { WebSocket: WebSocket as unknown as WebSocketCtor });
+async function nodeOnRelay(url: string, legacy = false): Promise<{ stack: Stack; api: RawApi; ip: string; link: WebSocketLink }> {
+  const link = new WebSocketLink(url, { WebSocket: WebSocket as unknown as WebSocketCtor, ...(legacy ? { batch: false, mtu: 1500 } : {}) });
   await link.ready();
   const cfg = link.config!;
   if (!cfg.ip) throw new Error("the relay announced no address");
   const stack = await Stack.create({ heapSize: 8 * MiB });
-  stack.addInterface(link, { ip: cfg.ip, gateway: cfg.gateway, mtu: cfg.mtu });
+  stack.addInterface(link, { ip: cfg.ip, gateway: cfg.gateway, mtu: link.mtu });
   return { stack, api: rawApi(stack), ip: cfg.ip.split("/")[0], link };
 }
 
-async function relayNodeRun(): Promise<Run> {
+async function relayNodeRun(legacy = false): Promise<Run> {
   const relay = await Relay.start({ port: 0, host: "127.0.0.1" });
-  const a = await nodeOnRelay(relay.url);
-  const b = await nodeOnRelay(relay.url);
+  const a = await nodeOnRelay(relay.url, legacy);
+  const b = await nodeOnRelay(relay.url, legacy);
   const l = serveBytes(b.api);
   await getBytes(a.api, b.ip, 1000);
   return {
-    metric: "relay.node_to_node",
+    metric: legacy ? "relay.node_to_node.legacy" : "relay.node_to_node",
     async once() {
       const r = await getBytes(a.api, b.ip, BYTES);
       if (r.bytes !== BYTES) throw new Error(`relay: got ${r.bytes} of ${BYTES} bytes`);
@@ -184,7 +195,12 @@ async function browserRuns(bench: Bench): Promise<Run[]> {
   const { startDemo } = await import("../bindings/node/demo.js");
   const demo = await startDemo({ port: 0, host: "127.0.0.1", httpPort: 0 });
   const { browser, profile } = await launchChromium({ prefix: "asip-bench-web-", args: [...WEBRTC_ARGS, ...NO_THROTTLE_ARGS] });
-  const open = (): Promise<Page> => openDemoPage(browser, RTC_MTU ? `${demo.url}?rtcMtu=${Number(RTC_MTU)}` : demo.url, 20000);
+  const open = (worker = true): Promise<Page> => {
+    const q = new URLSearchParams();
+    if (RTC_MTU) q.set("rtcMtu", String(Number(RTC_MTU)));
+    if (!worker) q.set("worker", "0");
+    return openDemoPage(browser, `${demo.url}?${q}`, 20000);
+  };
   const tabGet = async (page: Page, url: string): Promise<number> => {
     const r = await page.evaluate(async (u) => {
       const d = (window as any).asipDemo;
@@ -197,50 +213,134 @@ async function browserRuns(bench: Bench): Promise<Run[]> {
   };
   const node = await nodeOnRelay(demo.relay.url);
   const l = serveBytes(node.api, 8080);
-  const a = await open();
-  const b = await open();
-  const [ipA, ipB, idB] = [await a.evaluate(() => (window as any).asipDemo.state.ip), ...(await b.evaluate(() => {
+  const serveIn = (p: Page): Promise<[string, string]> => p.evaluate(() => {
     const d = (window as any).asipDemo;
     d.serve();
-    return [d.state.ip, d.state.id];
-  }))];
+    return [d.state.ip, d.state.id] as [string, string];
+  });
+  // a, b: the demo's default (stacks in Workers); c, d: stacks on the page.
+  const a = await open();
+  const b = await open();
+  const c = await open(false);
+  const d = await open(false);
+  const ipA: string = await a.evaluate(() => (window as any).asipDemo.state.ip);
+  const [ipB, idB] = await serveIn(b);
+  const [ipC] = await serveIn(c);
+  const [, idD] = await serveIn(d);
   await a.evaluate((id) => (window as any).asipDemo.rtcConnect(id), idB);
-  const [rtc] = await a.evaluate(() => (window as any).asipDemo.rtc);
+  const [rtcW] = await a.evaluate(() => (window as any).asipDemo.rtc);
+  await c.evaluate((id) => (window as any).asipDemo.rtcConnect(id), idD);
+  const [rtc] = await c.evaluate(() => (window as any).asipDemo.rtc);
   // Warm up each path (ARP, JIT).
-  await tabGet(a, `http://${node.ip}:8080/bytes/1000`).catch(() => 0);
-  await getBytes(node.api, ipB, 1000);
+  for (const p of [a, c]) await tabGet(p, `http://${node.ip}:8080/bytes/1000`).catch(() => 0);
+  for (const ip of [ipB, ipC]) await getBytes(node.api, ip, 1000);
   let closed = false;
   const closeAll = async () => {
     if (closed) return;
     closed = true;
     l.close();
+    wss.close();
     await node.stack.close();
     await browser.close();
     await demo.close();
     rmSync(profile, { recursive: true, force: true });
   };
+  // Chromium's own WebSocket and data channel, with nothing else to do.
+  const { WebSocketServer } = await import("ws");
+  const wss = new WebSocketServer({ port: 0, host: "127.0.0.1", maxPayload: 1 << 24 });
+  await new Promise((r) => wss.once("listening", r));
+  const wsUrl = `ws://127.0.0.1:${(wss.address() as { port: number }).port}/`;
+  const MSG = 256 * 1024;
+  wss.on("connection", (ws, req) => {
+    if (req.url?.includes("down")) {
+      const buf = Buffer.alloc(MSG, 97);
+      let sent = 0;
+      const pump = () => {
+        while (sent < BYTES && ws.readyState === 1 && ws.bufferedAmount < 4 * MSG) { ws.send(buf); sent += MSG; }
+        if (sent < BYTES && ws.readyState === 1) setImmediate(pump);
+      };
+      pump();
+    } else {
+      let got = 0;
+      ws.on("message", (d: Buffer) => { got += d.length; if (got >= BYTES) ws.send("done"); });
+    }
+  });
+  const rawWs = (dir: "down" | "up") => () => a.evaluate(async ([url, dir, total, msg]) => new Promise<number>((res) => {
+    const ws = new WebSocket(url);
+    ws.binaryType = "arraybuffer";
+    let got = 0, t0 = 0;
+    const done = () => { res((total * 8) / (performance.now() - t0) / 1000); ws.close(); };
+    ws.onopen = () => {
+      t0 = performance.now();
+      if (dir !== "up") return;
+      const b = new Uint8Array(msg);
+      let sent = 0;
+      const pump = () => {
+        while (sent < total && ws.bufferedAmount < 4 * msg) { ws.send(b); sent += msg; }
+        if (sent < total) setTimeout(pump, 0);
+      };
+      pump();
+    };
+    ws.onmessage = (e) => {
+      if (typeof e.data === "string") return done();
+      got += (e.data as ArrayBuffer).byteLength;
+      if (got >= total) done();
+    };
+  }), [`${wsUrl}${dir}`, dir, BYTES, MSG] as const);
+  const rawDc = () => a.evaluate(async ([total, size]) => {
+    const x = new RTCPeerConnection(), y = new RTCPeerConnection();
+    x.onicecandidate = (e) => { if (e.candidate) void y.addIceCandidate(e.candidate); };
+    y.onicecandidate = (e) => { if (e.candidate) void x.addIceCandidate(e.candidate); };
+    const o = { ordered: false, maxRetransmits: 0, negotiated: true, id: 0 };
+    const dx = x.createDataChannel("raw", o), dy = y.createDataChannel("raw", o);
+    dy.binaryType = "arraybuffer";
+    await x.setLocalDescription(await x.createOffer());
+    await y.setRemoteDescription(x.localDescription!);
+    await y.setLocalDescription(await y.createAnswer());
+    await x.setRemoteDescription(y.localDescription!);
+    await new Promise((r) => (dx.readyState === "open" ? r(0) : (dx.onopen = r)));
+    const msg = new Uint8Array(size);
+    let sent = 0, got = 0;
+    const t0 = performance.now();
+    const rate = await new Promise<number>((res) => {
+      // Unreliable: what arrived in the time it took (a lost message is not waited for).
+      const finish = () => res((got * 8) / (performance.now() - t0) / 1000);
+      const stop = setTimeout(finish, 20000);
+      dy.onmessage = (e) => { got += (e.data as ArrayBuffer).byteLength; if (got >= total * 0.98) { clearTimeout(stop); finish(); } };
+      dx.bufferedAmountLowThreshold = 1 << 20;
+      const pump = () => { while (sent < total && dx.bufferedAmount < 4 << 20) { dx.send(msg); sent += size; } if (sent >= total) setTimeout(() => { clearTimeout(stop); finish(); }, 1000); };
+      dx.onbufferedamountlow = pump;
+      pump();
+    });
+    x.close();
+    y.close();
+    return rate;
+  }, [BYTES, 16014] as const);
+  const fromTab = (ip: string) => async () => {
+    const r = await getBytes(node.api, ip, BYTES);
+    if (r.bytes !== BYTES) throw new Error(`from the tab: got ${r.bytes} of ${BYTES} bytes`);
+    return mbps(r.bytes, r.ms);
+  };
   const runs: Run[] = [
     { metric: "relay.node_to_chromium", once: () => tabGet(a, `http://${node.ip}:8080/bytes/${BYTES}`), close: closeAll },
-    {
-      metric: "relay.chromium_to_node",
-      async once() {
-        const r = await getBytes(node.api, ipB, BYTES);
-        if (r.bytes !== BYTES) throw new Error(`from the tab: got ${r.bytes} of ${BYTES} bytes`);
-        return mbps(r.bytes, r.ms);
-      },
-      close: closeAll,
-    },
+    { metric: "relay.chromium_to_node", once: fromTab(ipB), close: closeAll },
+    { metric: "relay.node_to_chromium.page", once: () => tabGet(c, `http://${node.ip}:8080/bytes/${BYTES}`), close: closeAll },
+    { metric: "relay.chromium_to_node.page", once: fromTab(ipC), close: closeAll },
     { metric: "relay.chromium_to_chromium", once: () => tabGet(a, `http://${ipB}/bytes/${BYTES}`), close: closeAll },
-    { metric: "webrtc.chromium_to_chromium", once: () => tabGet(a, `http://${rtc.peerIp}/bytes/${BYTES}`), close: closeAll },
+    { metric: "webrtc.chromium_to_chromium", once: () => tabGet(c, `http://${rtc.peerIp}/bytes/${BYTES}`), close: closeAll },
+    { metric: "webrtc.chromium_to_chromium.worker", once: () => tabGet(a, `http://${rtcW.peerIp}/bytes/${BYTES}`), close: closeAll },
+    { metric: "chromium.websocket.down", once: rawWs("down"), close: closeAll },
+    { metric: "chromium.websocket.up", once: rawWs("up"), close: closeAll },
+    { metric: "chromium.datachannel", once: rawDc, close: closeAll },
   ];
-  bench.log(`web bench: Chromium tabs ${ipA} and ${ipB}, Node stack ${node.ip}, WebRTC ${rtc.ip} ↔ ${rtc.peerIp}`);
+  bench.log(`web bench: Chromium tabs ${ipA} and ${ipB} (Workers), ${ipC} (page), Node stack ${node.ip}, WebRTC ${rtc.ip} ↔ ${rtc.peerIp} and ${rtcW.ip} ↔ ${rtcW.peerIp}`);
   return runs;
 }
 
 runBench(async () => {
   const bench = new Bench("web");
   bench.log(`web bench: ${BYTES / MiB} MiB per run, best of ${SAMPLES}`);
-  const runs: Run[] = [await pairRun(), await relayNodeRun()];
+  const runs: Run[] = [await pairRun(), await relayNodeRun(), await relayNodeRun(true)];
   try {
     runs.push(...(await browserRuns(bench)));
   } catch (e) {
@@ -248,7 +348,7 @@ runBench(async () => {
   }
   // One untimed full-size run of the Node-only paths first: they finish in
   // milliseconds, so a cold JIT would otherwise decide their figure.
-  for (const r of runs.slice(0, 2)) await r.once();
+  for (const r of runs.slice(0, 3)) await r.once();
   const best = new Map<string, number>();
   for (let s = 0; s < SAMPLES; s++) {
     for (const r of runs) {

@@ -9,6 +9,7 @@
  */
 
 /** Which build of the core to load. */
+import { nodeImport } from "./host.js";
 export type CoreVariant = "release" | "mvp" | "debug";
 
 /** File name of each variant under build/. */
@@ -48,7 +49,7 @@ const moduleCache = new Map<CoreVariant, Promise<WebAssembly.Module>>();
 async function fetchBytes(variant: CoreVariant): Promise<ArrayBuffer | Uint8Array> {
   const url = new URL(`../../build/${CORE_FILES[variant]}`, import.meta.url);
   if (url.protocol === "file:") {
-    const { readFile } = await import("node:fs/promises");
+    const { readFile } = await nodeImport<typeof import("node:fs/promises")>("node:fs/promises");
     return readFile(url);
   }
   const res = await fetch(url);

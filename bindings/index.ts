@@ -1,6 +1,8 @@
 /**
  * asip: a lightweight TCP/IP stack in the spirit of lwIP, in AssemblyScript
- * compiled to WebAssembly, driven from TypeScript.
+ * compiled to WebAssembly, driven from TypeScript. This is the Node.js
+ * entry; bundlers targeting browsers get bindings/browser.ts (the package's
+ * `browser` condition), which leaves out what needs Node.
  *
  * @packageDocumentation
  */
@@ -11,6 +13,15 @@ export { pair, PairEnd, type PairOptions, type Impairment } from "./netif/pair.j
 export type { LinkDriver } from "./netif/driver.js";
 export { TapDevice } from "./netif/tap.js";
 export { PcapWriter, capture } from "./netif/pcap.js";
+export {
+  WebSocketLink, type WebSocketLinkOptions, type WebSocketLinkCounters, type WebSocketLike, type WebSocketCtor, type ControlMessage,
+} from "./netif/websocket.js";
+export {
+  RtcDataChannelLink, type RtcDataChannelLinkOptions, type RtcDataChannelLinkCounters, type RtcSignal, type Signaller,
+} from "./netif/webrtc.js";
+export { BATCH_PROTOCOL, MAX_TUNNEL_MTU, FrameBatcher, decodeBatch, encodeBatch } from "./netif/framing.js";
+export { Relay, LocalPort, AddressPool, DEFAULT_NETWORK, type RelayOptions, type RelayStats, type NetworkPlan, type DropCounters } from "./node/relay.js";
+export { Gateway, type GatewayOptions, type GatewayStats } from "./node/gateway.js";
 export { rawApi, RawApi, UdpPcb, RawPcb } from "./api/raw.js";
 export { SocketError, errno, errnoName, strerror, errToErrno } from "./api/errno.js";
 export * as netconn from "./api/netconn.js";
@@ -22,4 +33,4 @@ export { StreamsApi, UDPSocket } from "./api/streams.js";
 export { NetApi, Socket as NetSocket, Server as NetServer } from "./api/net.js";
 export { RemoteRaw, RemoteTcpPcb, RemoteUdpPcb } from "./worker/remote-raw.js";
 export { RemoteNetconnApi, RemoteNetconn, RemoteNetbuf } from "./worker/remote-netconn.js";
-export { StackWorker, WorkerApis, WorkerSockets, BlockingSockets, connectBlocking, attachPort, portLink, PortLink, type StackWorkerOptions, type InterfaceDescription, type LinkDescription } from "./worker/client.js";
+export { StackWorker, WorkerApis, WorkerSockets, BlockingSockets, connectBlocking, attachPort, portLink, PortLink, RingLink, ringBuffer, type StackWorkerOptions, type InterfaceDescription, type LinkDescription } from "./worker/client.js";

@@ -51,8 +51,16 @@ const hl = [
   ["TCP bulk, MTU 65535", "bulk.mtu65535", "× Node net on loopback (aim ≥ 1)"],
   ["TCP request/response, 1 byte", "rr.asip", "× Node net on loopback (aim ≥ 4)"],
   ["core memory per idle connection", "memory.idle_connection", "bytes (aim ≤ 512)"],
-  ["iperf 2, Linux → asip through a TAP", "tap.iperf.to_asip", "Gbit/s (aim ≥ 2)"],
-  ["iperf 2, asip → Linux through a TAP", "tap.iperf.from_asip", "Gbit/s (aim ≥ 2)"],
+  ["iperf 2, Linux → asip through a TAP", "tap.iperf.to_asip", "× Node net on loopback (aim ≥ 2 Gbit/s)"],
+  ["iperf 2, asip → Linux through a TAP", "tap.iperf.from_asip", "× Node net on loopback (aim ≥ 2 Gbit/s)"],
+  ["iperf 2, Linux → asip, TAP offload", "tap.iperf.to_asip.offload", "× Node net on loopback (aim ≥ 5 Gbit/s)"],
+  ["iperf 2, asip → Linux, TAP offload", "tap.iperf.from_asip.offload", "× Node net on loopback (aim ≥ 5 Gbit/s)"],
+  ["relay, Node ↔ Node", "relay.node_to_node", "× pair() (aim ≥ 2 Gbit/s)"],
+  ["relay, Node → Chromium", "relay.node_to_chromium", "× pair() (aim ≥ 1 Gbit/s)"],
+  ["relay, Chromium → Node", "relay.chromium_to_node", "× pair() (aim ≥ 1 Gbit/s)"],
+  ["relay, tab ↔ tab", "relay.chromium_to_chromium", "× pair() (aim ≥ 500 Mbit/s)"],
+  ["WebRTC, tab ↔ tab", "webrtc.chromium_to_chromium", "× pair() (aim ≥ 300 Mbit/s or Chromium's limit)"],
+  ["Worker mode, MTU 1500", "worker.ring.mtu1500", "× in one thread (aim ≥ 0.5)"],
   ["node:net bulk", "release.tcp_bulk.net.gbit_s", "× raw API (aim ≥ 0.7)"],
   ["streams bulk", "release.tcp_bulk.streams.gbit_s", "× raw API (aim ≥ 0.7)"],
 ];
@@ -104,6 +112,64 @@ if (sweep.length > 1) {
     "One connection between two stacks over `pair()` at MTU 1500, release build; the dashed line is Node's net over the",
     "kernel's loopback with 64 KiB writes, measured in the same run.", "",
     "![TCP throughput against write size](docs/bench-write-size.svg)", "");
+}
+// Throughput per path (bench web, tcp's TAP figures, bench worker): one bar each, log scale.
+const PATHS = [
+  ["pair.node_to_node", "two stacks over pair(), MTU 1500 (ref)"],
+  ["relay.node_to_node", "relay, Node ↔ Node (batched, MTU 64K)"],
+  ["relay.node_to_node.legacy", "relay, Node ↔ Node (frame per message, 1500)"],
+  ["relay.node_to_chromium", "relay, Node → Chromium (Worker)"],
+  ["relay.chromium_to_node", "relay, Chromium (Worker) → Node"],
+  ["relay.node_to_chromium.page", "relay, Node → Chromium (main thread)"],
+  ["relay.chromium_to_node.page", "relay, Chromium (main thread) → Node"],
+  ["relay.chromium_to_chromium", "relay, tab ↔ tab"],
+  ["webrtc.chromium_to_chromium", "WebRTC, tab ↔ tab"],
+  ["webrtc.chromium_to_chromium.worker", "WebRTC, tab ↔ tab (Workers)"],
+  ["chromium.websocket.down", "Chromium WebSocket alone, down"],
+  ["chromium.websocket.up", "Chromium WebSocket alone, up"],
+  ["chromium.datachannel", "Chromium data channel alone"],
+  ["tap.iperf.to_asip", "TAP, Linux → asip"],
+  ["tap.iperf.from_asip", "TAP, asip → Linux"],
+  ["tap.iperf.to_asip.offload", "TAP offload, Linux → asip"],
+  ["tap.iperf.from_asip.offload", "TAP offload, asip → Linux"],
+  ["inthread.mtu1500", "two stacks in one thread, 1500"],
+  ["worker.ring.mtu1500", "Worker mode, rings, 1500"],
+  ["worker.port.mtu1500", "Worker mode, port, 1500"],
+  ["inthread.mtu65535", "two stacks in one thread, 64K"],
+  ["worker.ring.mtu65535", "Worker mode, rings, 64K"],
+];
+const bars = PATHS.map(([m, label]) => {
+  const x = get(m);
+  if (!x) return null;
+  const mbps = x.unit === "Gbit/s" ? x.value * 1000 : x.value;
+  return { label, mbps, ref: m === "pair.node_to_node" || m.startsWith("inthread") || m.startsWith("chromium.") };
+}).filter(Boolean);
+if (bars.length > 3) {
+  const W = 800, rowH = 22, L = 330, R = 80, T = 24, B = 34;
+  const H = T + B + rowH * bars.length;
+  const lo = 10, hi = 10 ** Math.ceil(Math.log10(Math.max(...bars.map((b) => b.mbps))));
+  const X = (v) => L + ((Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * (W - L - R);
+  const ticks = [];
+  for (let v = lo; v <= hi; v *= 10) ticks.push(v);
+  const svg = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    ...ticks.map((v) => `<line x1="${X(v)}" y1="${T - 6}" x2="${X(v)}" y2="${H - B}" stroke="#ddd"/><text x="${X(v)}" y="${H - B + 14}" text-anchor="middle">${v >= 1000 ? v / 1000 + " G" : v + " M"}</text>`),
+    `<text x="${(L + W - R) / 2}" y="${H - 6}" text-anchor="middle">bit/s (log scale)</text>`,
+    ...bars.map((b, i) => {
+      const y = T + i * rowH;
+      return `<text x="${L - 8}" y="${y + 14}" text-anchor="end">${b.label}</text>` +
+        `<rect x="${L}" y="${y + 3}" width="${(X(b.mbps) - L).toFixed(1)}" height="${rowH - 8}" fill="${b.ref ? "#aaa" : "#26c"}"/>` +
+        `<text x="${(X(b.mbps) + 4).toFixed(1)}" y="${y + 14}">${b.mbps >= 1000 ? (b.mbps / 1000).toPrecision(3) + " G" : b.mbps.toPrecision(3) + " M"}</text>`;
+    }),
+    `</svg>`,
+  ].join("\n");
+  writeFileSync(path.join(root, "docs/bench-paths.svg"), svg + "\n");
+  lines.push("## Throughput per path", "",
+    "TCP throughput of one connection on each path users take (bench web, the TAP figures of bench tcp, bench worker), from",
+    "the same run; grey bars are references (asip over pair() or in one thread, and Chromium's WebSocket and data channel",
+    "moving bytes with nothing else to do).", "",
+    "![Throughput per path](docs/bench-paths.svg)", "");
 }
 writeFileSync(path.join(root, "BENCHMARKS.md"), lines.join("\n"));
 console.log(`BENCHMARKS.md: ${results.length} figures`);

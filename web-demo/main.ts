@@ -1,20 +1,31 @@
 /**
- * The web demo: an asip stack in this tab, joined to the relay over a
- * WebSocket, with ping, an HTTP client and server on asip's TCP, a live
- * throughput chart, a connection table, a decoded packet log and a pcap
- * download. `window.asipDemo` exposes the same actions to tests.
+ * The web demo: an asip stack joined to the relay over a WebSocket, with
+ * ping, an HTTP client and server on asip's TCP, a live throughput chart, a
+ * connection table, a decoded packet log and a pcap download.
+ * `window.asipDemo` exposes the same actions to tests.
+ *
+ * By default the stack runs in a module Worker (Worker mode,
+ * bindings/worker/): the worker opens the WebSocket itself, so frames never
+ * touch this thread, and the page uses the same raw API over the worker's
+ * port (received bytes arrive as transferred buffers). `?worker=0` runs the
+ * stack on the page's main thread instead.
  */
 import { Stack } from "../bindings/stack.js";
 import { WebSocketLink } from "../bindings/netif/websocket.js";
-import { RtcDataChannelLink } from "../bindings/netif/webrtc.js";
+import { RtcDataChannelLink, type Signaller } from "../bindings/netif/webrtc.js";
 import { PcapWriter } from "../bindings/netif/pcap.js";
 import type { LinkDriver } from "../bindings/netif/driver.js";
-import { rawApi, type TcpPcb, type RawApi } from "../bindings/api/raw.js";
+import { rawApi, type TcpPcb } from "../bindings/api/raw.js";
+import { StackWorker, portLink, RingLink, ringBuffer, type LinkDescription } from "../bindings/worker/client.js";
 import { decode, hexdump } from "./decode.js";
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const params = new URLSearchParams(location.search);
 const relayUrl = params.get("relay") ?? `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/relay`;
+/** Where the stack runs: a module Worker (default) or this thread (`?worker=0`). */
+const useWorker = params.get("worker") !== "0";
+/** `?batch=0`: speak one frame per message at MTU 1500, as an emulator's relay client does. */
+const legacy = params.get("batch") === "0";
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -85,6 +96,9 @@ interface Conn {
 const conns: Conn[] = [];
 
 const state = {
+  mode: useWorker ? "worker" : "page",
+  /** How WebRTC frames reach a Worker's stack: "ring" (SharedArrayBuffer, cross-origin isolated) or "port". */
+  rtcTransport: "",
   ip: "",
   gateway: "",
   dns: "",
@@ -96,9 +110,16 @@ const state = {
   lastFetch: undefined as undefined | { status: string; body: string; bytes: number; sha256: string; ms: number },
 };
 
-let stack: Stack;
-let raw: RawApi;
-let link: WebSocketLink;
+/** The page's stack (`?worker=0`), or the Worker's handle (default). */
+let stack: Stack | undefined;
+let worker: StackWorker | undefined;
+/** The raw API: the stack's own, or the Worker's remote pcbs (the same surface for what the demo does). */
+let raw: { tcp: { new(): TcpPcb }; udp: { new(): any } };
+/** The relay link (page mode), and the relay's control channel (both modes). */
+let link: WebSocketLink | undefined;
+let sig: Signaller;
+/** The relay interface's index in the Worker's stack. */
+let relayIndex = 0;
 
 function setStatus(text: string, cls: "" | "ok" | "bad" = ""): void {
   const s = $("status");
@@ -106,38 +127,62 @@ function setStatus(text: string, cls: "" | "ok" | "bad" = ""): void {
   s.className = `status ${cls}`;
 }
 
+function onControl(m: { type: string; [k: string]: unknown }): void {
+  if (m.type === "peers") {
+    state.peers = (m as unknown as { peers: string[] }).peers;
+    $("peers").textContent = state.peers.length ? state.peers.join(", ") : "none";
+    renderRtcPeers();
+  }
+}
+
 async function start(): Promise<void> {
-  link = new WebSocketLink(relayUrl, {
-    token: params.get("token") ?? undefined,
-    onState: (up) => setStatus(up ? `connected to ${relayUrl}` : "relay link down — reconnecting…", up ? "ok" : "bad"),
-    onControl: (m) => {
-      if (m.type === "peers") {
-        state.peers = (m as { peers: string[] }).peers;
-        $("peers").textContent = state.peers.length ? state.peers.join(", ") : "none";
-        renderRtcPeers();
-      }
-    },
-  });
-  await link.ready();
-  const cfg = link.config!;
+  let cfg: { id: string; ip?: string; gateway?: string; dns?: string; mtu?: number };
+  let mac: string;
+  if (useWorker) {
+    // Written out here so that Vite finds and bundles the worker's code.
+    const w = new Worker(new URL("../bindings/worker/core-worker.ts", import.meta.url), { type: "module" });
+    worker = await StackWorker.start({
+      worker: w,
+      interfaces: [{ link: { type: "websocket", url: relayUrl, token: params.get("token") ?? undefined, ...(legacy ? { batch: false, mtu: 1500 } : {}) }, capture: true }],
+    });
+    const info = worker.interfaces[0];
+    relayIndex = info.index;
+    cfg = info.config as typeof cfg;
+    mac = info.mac;
+    raw = worker.raw as unknown as typeof raw;
+    sig = worker.signaller(relayIndex);
+    sig.addControlListener(onControl);
+    setStatus(`connected to ${relayUrl} (stack in a Worker)`, "ok");
+  } else {
+    const l = new WebSocketLink(relayUrl, {
+      token: params.get("token") ?? undefined,
+      ...(legacy ? { batch: false, mtu: 1500 } : {}),
+      onState: (up) => setStatus(up ? `connected to ${relayUrl}` : "relay link down — reconnecting…", up ? "ok" : "bad"),
+      onControl,
+    });
+    link = l;
+    sig = l;
+    await l.ready();
+    cfg = l.config!;
+    stack = await Stack.create();
+    raw = rawApi(stack);
+    mac = stack.addInterface(tap(l), { ip: cfg.ip, gateway: cfg.gateway, mtu: l.mtu }).mac;
+  }
   if (!cfg.ip) throw new Error("the relay announced no address");
-  stack = await Stack.create();
-  raw = rawApi(stack);
-  const iface = stack.addInterface(tap(link), { ip: cfg.ip, gateway: cfg.gateway, mtu: cfg.mtu });
   state.ip = cfg.ip.split("/")[0];
   state.gateway = cfg.gateway ?? "";
   state.dns = cfg.dns ?? state.gateway;
   state.id = cfg.id;
   $("addr").textContent = cfg.ip;
-  $("mac").textContent = iface.mac;
+  $("mac").textContent = mac;
   $("gw").textContent = `${state.gateway} (DNS ${state.dns})`;
   $("rid").textContent = cfg.id;
   $("serve-url").textContent = `http://${state.ip}/`;
-  RtcDataChannelLink.listen(link, (l, meta) => {
+  RtcDataChannelLink.listen(sig, (l, meta) => {
     const net = (meta as { net?: unknown } | undefined)?.net;
     if (typeof net !== "string" || !/^198\.18\.\d{1,3}\.\d{1,3}$/.test(net)) { l.close(); return; }
     attachRtc(l, net, false);
-  }, { mtu: RTC_MTU });
+  }, { ...RTC_OPTS, mtu: RTC_MTU });
   // Resolve the gateway's MAC before the user's first ping, so its round
   // trip time does not include ARP.
   if (state.gateway) {
@@ -160,7 +205,13 @@ let pingId = (Math.random() * 0xffff) | 0;
 
 /** Pings `to` `count` times; resolves with the round-trip times (NaN = lost). */
 async function ping(to: string, count = 4, out?: (line: string) => void): Promise<number[]> {
-  const pcb = raw.ip.new(1);
+  if (worker) {
+    // Raw IP pcbs live in the core's thread: the Worker pings.
+    const rtts = await worker.ping(to, count);
+    rtts.forEach((rtt, seq) => out?.(Number.isNaN(rtt) ? `seq=${seq}: no reply` : `reply from ${to}: seq=${seq} time=${rtt.toFixed(2)} ms`));
+    return rtts;
+  }
+  const pcb = rawApi(stack!).ip.new(1);
   const id = (pingId = (pingId + 1) & 0xffff);
   const sentAt = new Map<number, number>();
   const rtts: number[] = [];
@@ -380,7 +431,7 @@ function serve(port = 80): void {
       const m = /^\/bytes\/(\d+)$/.exec(path);
       let body: Uint8Array, type: string;
       if (m) {
-        body = pattern(Math.min(Number(m[1]), 64 << 20));
+        body = pattern(Math.min(Number(m[1]), 256 << 20));
         type = "application/octet-stream";
       } else {
         body = enc.encode(`<!doctype html><title>asip tab</title><h1>Hello from the tab at ${state.ip}</h1><p>Served by asip's TCP in WebAssembly at ${new Date().toISOString()}.</p>\n`);
@@ -406,6 +457,11 @@ function serve(port = 80): void {
 
 /** MTU of WebRTC links: larger than Ethernet's, since SCTP carries up to 64 KiB per message without loss on one machine. */
 const RTC_MTU = Number(params.get("rtcMtu") ?? 16000);
+/** Tuning knobs for measurements: `?rtcBuffered=BYTES` (the link's maxBuffered), `?rtcReliable=1`. */
+const RTC_OPTS = {
+  ...(params.get("rtcBuffered") ? { maxBuffered: Number(params.get("rtcBuffered")) } : {}),
+  ...(params.get("rtcReliable") === "1" ? { reliable: true } : {}),
+};
 interface RtcInfo { peer: string; ip: string; peerIp: string; link: RtcDataChannelLink; state: string }
 const rtcLinks: RtcInfo[] = [];
 let rtcCount = 0;
@@ -414,16 +470,46 @@ function attachRtc(l: RtcDataChannelLink, net: string, offering: boolean): RtcIn
   const o = net.split(".");
   const host = (k: number) => `${o[0]}.${o[1]}.${o[2]}.${Number(o[3]) + k}`;
   const info: RtcInfo = { peer: l.peer, ip: host(offering ? 1 : 2), peerIp: host(offering ? 2 : 1), link: l, state: "connecting" };
-  const iface = stack.addInterface(tap(l), { ip: `${info.ip}/30`, mtu: l.mtu, default: false });
-  stack.setLink(iface, false);
   rtcLinks.push(info);
+  // The data channel lives on this thread (RTCPeerConnection is not in
+  // Workers); in Worker mode its frames cross to the stack through
+  // SharedArrayBuffer rings when the page is cross-origin isolated (the demo
+  // server sends COOP/COEP), else over a MessagePort.
+  let setLink: (up: boolean) => void, remove: () => void;
+  if (worker) {
+    const w = worker;
+    const ch = new MessageChannel();
+    let desc: LinkDescription;
+    let pl: LinkDriver;
+    if (globalThis.crossOriginIsolated) {
+      const sab = ringBuffer(1 << 20);
+      pl = new RingLink(sab, 1, l.mtu, ch.port2);
+      desc = { type: "ring", sab, side: 0, doorbell: ch.port1 as never, mtu: l.mtu };
+    } else {
+      pl = portLink(ch.port2);
+      desc = { type: "port", port: ch.port1 as never, mtu: l.mtu };
+    }
+    state.rtcTransport = desc.type;
+    l.onReceive((f) => pl.send(f));
+    pl.onReceive((f) => l.send(f));
+    const index = w.addInterface({ link: desc, ip: `${info.ip}/30`, mtu: l.mtu, default: false, capture: true })
+      .then(async (i) => { await w.setLink(i.index, l.up); return i.index; });
+    setLink = (up) => void index.then((i) => w.setLink(i, up)).catch(() => {});
+    remove = () => void index.then((i) => w.removeInterface(i)).then(() => pl.close()).catch(() => {});
+  } else {
+    const s = stack!;
+    const iface = s.addInterface(tap(l), { ip: `${info.ip}/30`, mtu: l.mtu, default: false });
+    s.setLink(iface, false);
+    setLink = (up) => s.setLink(iface, up);
+    remove = () => void s.removeInterface(iface);
+  }
   l.addStateListener((up, closed) => {
     if (closed !== undefined) {
       info.state = `closed (${closed})`;
-      void stack.removeInterface(iface);
+      remove();
     } else {
       info.state = up ? "up" : "down";
-      stack.setLink(iface, up);
+      setLink(up);
     }
     renderRtcLinks();
   });
@@ -435,7 +521,7 @@ function attachRtc(l: RtcDataChannelLink, net: string, offering: boolean): RtcIn
 async function rtcConnect(peer: string): Promise<{ ip: string; peerIp: string }> {
   const a = state.ip.split(".")[3];
   const net = `198.18.${a}.${4 * (rtcCount++ & 63)}`;
-  const l = RtcDataChannelLink.connect(link, peer, { mtu: RTC_MTU, meta: { net } });
+  const l = RtcDataChannelLink.connect(sig, peer, { ...RTC_OPTS, mtu: RTC_MTU, meta: { net } });
   const info = attachRtc(l, net, true);
   await l.ready();
   return { ip: info.ip, peerIp: info.peerIp };
@@ -467,11 +553,21 @@ function fmtRate(b: number): string {
   return `${b.toFixed(0)} B/s`;
 }
 
-function sample(): void {
-  if (!link) return;
+/** The relay link's counters (from the Worker in Worker mode). */
+async function linkCounters(): Promise<Record<string, number>> {
+  if (worker) return (await worker.linkCounters())[relayIndex] ?? {};
+  return { ...(link?.counters ?? {}) } as unknown as Record<string, number>;
+}
+
+let sampling = false;
+async function sample(): Promise<void> {
+  if (!state.ready || sampling) return;
+  sampling = true;
+  const c = await linkCounters().finally(() => (sampling = false));
+  if (worker) totalFrames = (c.rxFrames ?? 0) + (c.txFrames ?? 0);
   const now = performance.now();
   const dt = (now - lastAt) / 1000;
-  let rx = link.counters.rxBytes, tx = link.counters.txBytes;
+  let rx = c.rxBytes ?? 0, tx = c.txBytes ?? 0;
   for (const r of rtcLinks) { rx += r.link.counters.rxBytes; tx += r.link.counters.txBytes; }
   samples.push({ rx: (rx - lastRx) / dt, tx: (tx - lastTx) / dt });
   if (samples.length > 120) samples.shift();
@@ -547,16 +643,38 @@ $("rtc-form").addEventListener("submit", (e) => {
   if (peer) rtcConnect(peer).catch(() => {});
 });
 
-$("pcap").addEventListener("click", () => {
+/** The capture so far, as a pcap file's bytes. */
+async function pcapFile(): Promise<Uint8Array> {
+  return worker ? worker.capturePcap() : pcap.toUint8Array();
+}
+
+/** Worker mode: the frames the Worker logged since the last look join the packet log. */
+let logSeq = 0;
+async function pullLog(): Promise<void> {
+  if (!worker) return;
+  for (const e of await worker.captureLog(logSeq)) {
+    logSeq = e.seq;
+    logged.push({ dir: e.dir === "in" ? "←" : "→", t: e.t, frame: e.head });
+    logDirty = true;
+  }
+  if (logged.length > LOG_MAX) logged.splice(0, logged.length - LOG_MAX);
+}
+
+$("pcap").addEventListener("click", async () => {
   const a = document.createElement("a");
-  a.href = URL.createObjectURL(pcap.toBlob());
+  a.href = URL.createObjectURL(new Blob([await pcapFile() as Uint8Array<ArrayBuffer>], { type: "application/vnd.tcpdump.pcap" }));
   a.download = `asip-${state.ip || "tab"}.pcap`;
   a.click();
   setTimeout(() => URL.revokeObjectURL(a.href), 1000);
 });
 $("clear").addEventListener("click", () => { logged.length = 0; logDirty = true; renderLog(); });
 
-setInterval(() => { sample(); renderConns(); renderLog(); }, 500);
+setInterval(() => {
+  void sample();
+  renderConns();
+  if (worker) void pullLog().then(renderLog, () => {});
+  else renderLog();
+}, 500);
 
 const ready = start().then(
   () => {
@@ -575,7 +693,9 @@ const ready = start().then(
   ready, state, ping, resolve, httpGet, serve, pattern, sha256, rtcConnect,
   rtcLink: (i: number) => rtcLinks[i]?.link,
   get rtc() { return rtcLinks.map((r) => ({ peer: r.peer, ip: r.ip, peerIp: r.peerIp, state: r.state, counters: { ...r.link.counters } })); },
-  pcapBytes: () => pcap.toUint8Array().length,
+  pcapBytes: async () => (await pcapFile()).length,
+  linkCounters,
   get stack() { return stack; },
+  get worker() { return worker; },
   get link() { return link; },
 };

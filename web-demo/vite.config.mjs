@@ -32,6 +32,8 @@ export default defineConfig({
   root: here,
   base: "./",
   plugins: [asipWasm()],
+  // The stack's module Worker (bindings/worker/core-worker.ts) is bundled on its own, with the same core URL fix.
+  worker: { format: "es", plugins: () => [asipWasm()] },
   resolve: {
     alias: {
       "node:events": path.join(here, "shims/events.js"),

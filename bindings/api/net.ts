@@ -24,6 +24,12 @@
  *    window closes while the application does not read; memory stays bounded
  *    by the window plus readableHighWaterMark.
  *
+ * Half-close and teardown follow Node too (allowHalfOpen, writeAfterFIN's
+ * EPIPE, the order of 'end', 'finish' and 'close'), and a socket that
+ * Node's tls wraps hands its half-close to the TLS socket as a Node socket's
+ * handle does (see onReadableEnd); tests/node/api_halfclose*.test.ts compare
+ * both with node:net over loopback.
+ *
  * Node's error codes: a refused connect is ECONNREFUSED (the core's ERR_RST
  * in SYN_SENT), a reset ECONNRESET (EPIPE when it interrupts our writes), a
  * retransmission/keepalive give-up ETIMEDOUT, a port in use EADDRINUSE, a
@@ -85,6 +91,11 @@ function hostArg(host: unknown, syscall: string): string {
 
 /** Options of `new Socket()` (Node's net.SocketConstructorOpts, minus fd/handle). */
 export interface SocketConstructorOpts {
+  /**
+   * Keep the writable side open after the peer's FIN. Default false, as in
+   * Node: the socket ends itself the tick after 'end', and a later write
+   * fails with EPIPE.
+   */
   allowHalfOpen?: boolean;
   readable?: boolean;
   writable?: boolean;
@@ -122,6 +133,12 @@ export interface AddressInfo {
 }
 
 type WriteCb = (err?: Error | null) => void;
+
+/** The Duplex state flags a wrapped socket turns off (Node's streams have them; @types/node does not list them). */
+interface DuplexStates {
+  _readableState: { autoDestroy: boolean };
+  _writableState: { autoDestroy: boolean };
+}
 
 /** Size of the slabs received bytes are copied into (a Buffer pushed holds at most this much). */
 const RX_SLAB = 64 * 1024;
@@ -172,6 +189,12 @@ export class Socket extends Duplex {
   private remote: AddressInfo | undefined;
   private peerAddr: { host: string; port: number } | undefined;
   private hadError = false;
+  /** The peer's FIN has arrived (its push(null) may still be on the way: onData). */
+  private finReceived = false;
+  /** The pcb went after the peer's FIN without anything for the application to hear (quietEnd). */
+  private peerGone = false;
+  /** connect() was called or the socket was accepted: what Node would hold a libuv handle for. */
+  private hadHandle = false;
 
   constructor(api: NetApi, opts: SocketConstructorOpts = {}) {
     super({
@@ -187,8 +210,38 @@ export class Socket extends Duplex {
     this.refh = new RefHandle(api.refs);
     if (opts.noDelay) this.noDelayWanted = true;
     if (opts.keepAlive) this.keepAliveWanted = { on: true, delay: opts.keepAliveInitialDelay ?? 0 };
-    // Node: a socket that is not connected is not readable until it is.
-    this.on("end", () => this.resetTimer());
+    this.on("end", () => this.onReadableEnd());
+  }
+
+  /**
+   * The readable side has ended ('end', the peer's FIN): what becomes of
+   * the writable side. Node's net.Socket (onReadableStreamEnd): unless
+   * allowHalfOpen, Duplex calls end() on the next tick, so writes made in
+   * 'end' handlers still go before our FIN, and a write after that end
+   * fails with EPIPE and destroys the socket ({@link writeAfterFIN}).
+   *
+   * Unless the socket carries a stream that owns the connection: Node's tls
+   * (and http2) wrap a JS stream in JSStreamSocket, which relays our 'end'
+   * to a native TLSWrap. A Node net.Socket is never wrapped so: tls takes
+   * its libuv handle, the TLSSocket (which inherits allowHalfOpen) reads
+   * the FIN and ends the connection itself once its own queued records are
+   * out, and the net.Socket neither sees the FIN nor ends anything. An
+   * automatic end here would send our FIN while TLS still has records to
+   * write, and the close after it would cancel them (the lost tail of a TLS
+   * echo). So the wrapped socket hands that over as Node's handle does: it
+   * stays open both ways until the wrapper ends it (JSStreamSocket's
+   * shutdown is our end()) and destroys it (its close is our destroy()).
+   */
+  private onReadableEnd(): void {
+    this.resetTimer();
+    if (relaysEofToNative(this)) {
+      this.allowHalfOpen = true;
+      const states = this as unknown as DuplexStates;
+      states._readableState.autoDestroy = false;
+      states._writableState.autoDestroy = false;
+    } else if (!this.allowHalfOpen) {
+      this.write = writeAfterFIN;
+    }
   }
 
   // ---- connecting ------------------------------------------------------------------------------
@@ -229,6 +282,7 @@ export class Socket extends Duplex {
     if (opts.timeout !== undefined) this.setTimeout(opts.timeout);
     if (cb) this.once("connect", cb);
     this.connecting = true;
+    this.hadHandle = true;
     this.holdRef();
     // Node resolves the host first (asynchronously): errors arrive as events.
     process.nextTick(() => {
@@ -287,6 +341,7 @@ export class Socket extends Duplex {
   /** @internal Wires an accepted connection (server side). */
   attach(pcb: TcpPcbLike): void {
     this.pcb = pcb;
+    this.hadHandle = true;
     this.install(pcb);
     this.holdRef();
     this.onConnected(true);
@@ -322,9 +377,12 @@ export class Socket extends Duplex {
 
   private onData(data: Uint8Array | null): void {
     if (data === null) {
-      // The peer's FIN: no more data (Duplex ends our side too unless allowHalfOpen); the bytes before it go first.
+      // The peer's FIN: no more data. The bytes before it go first, and the FIN is a turn of its
+      // own, as libuv's EOF is a read callback of its own: what the data's handlers set going
+      // (ticks, promise jobs) runs before 'end' and what 'end' brings (onReadableEnd).
+      this.finReceived = true;
       this.flushRx();
-      this.push(null);
+      setImmediate(this.eofFn);
       return;
     }
     const n = data.length;
@@ -369,6 +427,13 @@ export class Socket extends Duplex {
     slab.set(data, this.rxStart + this.rxLen);
     this.rxLen += n;
   }
+
+  private readonly eofFn = (): void => {
+    if (this.destroyed) return;
+    // Node (onStreamRead): read(0) lets 'end' come at once when nothing is buffered, read or not.
+    this.push(null);
+    this.read(0);
+  };
 
   private readonly rxFlushFn = (): void => {
     this.rxQueued = false;
@@ -415,7 +480,7 @@ export class Socket extends Duplex {
   }
 
   private writeChunks(chunks: Uint8Array[], cb: WriteCb): void {
-    if (this.connecting || (!this.pcb && !this.destroyed && !this.finSent)) {
+    if (this.connecting || (!this.pcb && !this.destroyed && !this.finSent && !this.peerGone)) {
       if (!this.connecting && !this.pcb) {
         cb(nodeCodeError("ERR_SOCKET_CLOSED_BEFORE_CONNECTION", "Socket closed before the connection was established"));
         return;
@@ -479,7 +544,8 @@ export class Socket extends Duplex {
     if (!cb || this.connecting || this.wq) return;
     this.pendingFinal = undefined;
     if (!this.pcb) {
-      cb(this.destroyed ? null : nodeCodeError("ERR_SOCKET_CLOSED_BEFORE_CONNECTION", "Socket closed before the connection was established"));
+      const unconnected = !this.destroyed && !this.peerGone;
+      cb(unconnected ? nodeCodeError("ERR_SOCKET_CLOSED_BEFORE_CONNECTION", "Socket closed before the connection was established") : null);
       return;
     }
     try {
@@ -489,7 +555,9 @@ export class Socket extends Duplex {
       cb(this.sysErr(e, "shutdown"));
       return;
     }
-    cb();
+    // Node's shutdown completes in a libuv callback of its own, after the code that called end()
+    // and the promise jobs it started: 'finish' (a tick after this) comes no sooner.
+    queueMicrotask(cb);
   }
 
   // ---- errors and teardown -----------------------------------------------------------------------
@@ -498,6 +566,7 @@ export class Socket extends Duplex {
     // The bytes that arrived before go first (the pcb is gone already: no window to reopen).
     this.flushRx();
     this.pcb = undefined;
+    if (this.finReceived && !this.connecting && this.quietEnd(e)) return;
     const wasConnecting = this.connecting;
     this.connecting = false;
     const r = this.remote ?? (this.peerAddr ? { address: this.peerAddr.host, port: this.peerAddr.port } : undefined);
@@ -514,16 +583,31 @@ export class Socket extends Duplex {
     } else {
       err = nodeErrorFromErr(e.err, "read");
     }
-    // A FIN exchange that already ended both directions is no error (ERR_CLSD after close).
-    if (e.err === ERR.ERR_CLSD && this.readableEnded && this.writableFinished) {
-      this.destroy();
-      return;
-    }
     const cb = this.wqCb;
     this.wq = undefined;
     this.wqCb = undefined;
     cb?.(err);
     this.destroy(err);
+  }
+
+  /**
+   * The pcb has gone after the peer's FIN. What Node's socket would notice
+   * of it: its libuv handle stops reading at EOF, so with no write pending
+   * a reset goes unseen (a later write fails with EPIPE, a shutdown's error
+   * is ignored), and the end of a FIN exchange (ERR_CLSD) is no error at
+   * all. Then the streams end as they would have ('end' when the reader gets
+   * there, 'finish' after end()), and the socket closes without error.
+   * True when the socket carries on so.
+   */
+  private quietEnd(e: AsipError): boolean {
+    const idle = !this.wq && this.writableLength === 0 && !this.pendingWrite;
+    if (e.err === ERR.ERR_CLSD || (e.err === ERR.ERR_RST && idle)) {
+      this.peerGone = true;
+      // Nothing is left for the core to do: like Node's handle, it holds the loop no longer.
+      this.refh.hold(false);
+      return true;
+    }
+    return false;
   }
 
   override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
@@ -554,11 +638,27 @@ export class Socket extends Duplex {
     this.refh.hold(false);
     this.hadError = !!err;
     cb(err);
-    process.nextTick(() => {
-      this.emit("close", this.hadError);
-      this.owner?.connectionClosed(this);
-    });
+    // Node: the server stops counting the connection now; 'close' follows once the handle's close
+    // completes (libuv's close phase: after the immediates already queued), or on the next tick
+    // for a socket that never had a handle.
+    this.owner?.connectionClosed(this);
+    if (this.hadHandle) setImmediate(this.emitCloseFn);
+    else process.nextTick(this.emitCloseFn);
   }
+
+  /**
+   * Ends the writable side and destroys the socket once it has finished
+   * (what was written goes first, then FIN); at once if it has (Node).
+   */
+  destroySoon(): void {
+    if (this.writable) this.end();
+    if (this.writableFinished) this.destroy();
+    else this.once("finish", this.destroy);
+  }
+
+  private readonly emitCloseFn = (): void => {
+    this.emit("close", this.hadError);
+  };
 
   /** Sends a RST and destroys (Node 16.17+). */
   resetAndDestroy(): this {
@@ -681,6 +781,7 @@ export class Socket extends Duplex {
 
 /** Options of createServer (Node's net.ServerOpts). */
 export interface ServerOpts {
+  /** allowHalfOpen of the accepted sockets (see {@link SocketConstructorOpts.allowHalfOpen}). */
   allowHalfOpen?: boolean;
   pauseOnConnect?: boolean;
   noDelay?: boolean;
@@ -846,10 +947,11 @@ export class Server extends EventEmitter {
     this.maybeClosed();
   }
 
+  /** Node's _emitCloseIfDrained: 'close' on the next tick once closed and the last connection is destroyed. */
   private maybeClosed(): void {
     if (this.closing && !this.pcb && this.conns.size === 0) {
       this.closing = false;
-      this.emit("close");
+      process.nextTick(() => this.emit("close"));
     }
   }
 
@@ -869,7 +971,7 @@ export class Server extends EventEmitter {
       this.closing = true;
       try { pcb.close(); } catch { /* gone */ }
       this.refh.hold(false);
-      process.nextTick(() => this.maybeClosed());
+      this.maybeClosed();
     }
     return this;
   }
@@ -962,6 +1064,36 @@ export class NetApi {
   createConnection(a: unknown, b?: unknown, c?: unknown): Socket {
     return (this.connect as (x: unknown, y?: unknown, z?: unknown) => Socket)(a, b, c);
   }
+}
+
+/**
+ * Node's writeAfterFIN: once a socket that is not half-open has ended
+ * because the peer ended, a write is "ended by the other party": EPIPE to
+ * its callback (next tick), the socket destroyed with it. Before that end
+ * (the 'end' handlers, the tick after) writes go as usual.
+ */
+function writeAfterFIN(this: Socket, chunk: unknown, encoding?: BufferEncoding | WriteCb, cb?: WriteCb): boolean {
+  if (!this.writableEnded) {
+    return (Duplex.prototype.write as (c: unknown, e?: unknown, f?: unknown) => boolean).call(this, chunk, encoding, cb);
+  }
+  const done = typeof encoding === "function" ? encoding : cb;
+  const er = Object.assign(new Error("This socket has been ended by the other party"), { code: "EPIPE" });
+  if (typeof done === "function") process.nextTick(done, er);
+  this.destroy(er);
+  return false;
+}
+
+/**
+ * Whether the socket's 'end' is relayed to a native stream: the listener
+ * that Node's JSStreamSocket (lib/internal/js_stream_socket.js) puts on the
+ * stream it wraps calls its handle's emitEOF(). Asked once, when the
+ * socket's readable side ends.
+ */
+function relaysEofToNative(s: Socket): boolean {
+  for (const f of s.listeners("end")) {
+    if (/\.emitEOF\(\)/.test(Function.prototype.toString.call(f))) return true;
+  }
+  return false;
 }
 
 const apis = new WeakMap<Stack, NetApi>();

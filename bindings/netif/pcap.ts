@@ -10,6 +10,7 @@
  * @packageDocumentation
  */
 import type { LinkDriver } from "./driver.js";
+import { nodeImport } from "../host.js";
 
 /** libpcap's magic for microsecond timestamps. */
 export const PCAP_MAGIC = 0xa1b2c3d4;
@@ -78,7 +79,7 @@ export class PcapWriter {
    * {@link PcapWriter.close}.
    */
   static async toFile(path: string, now?: () => number, linkType = LINKTYPE_ETHERNET): Promise<PcapWriter> {
-    const fs = await import("node:fs");
+    const fs = await nodeImport<typeof import("node:fs")>("node:fs");
     const fd = fs.openSync(path, "w");
     const w = new PcapWriter(now, linkType);
     w.#sink = {

@@ -15,10 +15,14 @@
  * **MTU.** Default 1500 (frames up to 1514 bytes). SCTP fragments a message
  * into DATA chunks of about 1200 bytes; with `maxRetransmits: 0` losing any
  * chunk loses the whole message, so a bigger MTU trades loss amplification
- * on a lossy path for fewer messages per byte: tab to tab on one machine,
- * 10 MB over asip's TCP ran at about 29 Mbit/s with MTU 1500, 40-50 with
- * 16000 (the web demo's choice) and 48 with 60000 (bench/web.ts,
- * BENCH_WEB_RTC_MTU). Up to 65535 is accepted, but a frame longer than
+ * on a lossy path for fewer messages per byte. Measured tab to tab on one
+ * 2-core machine (32 MB over asip's TCP, Chromium 14x): MTU 1500 33 Mbit/s,
+ * 16000 (the web demo's choice) 98-122, 65535 83-86; reliable ordered
+ * instead of unordered, or 1 MiB of `maxBuffered` instead of 256 KiB,
+ * changed nothing beyond noise. Chromium's SCTP itself, two peer
+ * connections in one page with nothing else to do, carried 130-160 Mbit/s
+ * unordered and 110-210 ordered (16-256 KiB messages): asip reaches about
+ * two thirds of what the data channel gives. `maxMessageSize` is 256 KiB. Up to 65535 is accepted, but a frame longer than
  * the channel's maximum message size (`RTCSctpTransport.maxMessageSize`,
  * from the peer's `a=max-message-size`, RFC 8841 §6; 256 KiB in
  * Chromium, 64 KiB is safe everywhere) is dropped and counted
@@ -85,6 +89,12 @@ export interface RtcDataChannelLinkOptions {
   mtu?: number;
   /** Frames are dropped while the channel buffers more than this many bytes (default 256 KiB). */
   maxBuffered?: number;
+  /**
+   * Deliver in order and reliably (SCTP retransmits; default false: unordered
+   * with `maxRetransmits: 0`, the wire-like choice, see the module notes).
+   * Both ends must agree: the channel is pre-negotiated.
+   */
+  reliable?: boolean;
   /** STUN/TURN servers (default none: host candidates only). */
   iceServers?: RTCIceServer[];
   /** The RTCPeerConnection implementation (default globalThis.RTCPeerConnection). */
@@ -266,8 +276,9 @@ export class RtcDataChannelLink implements LinkDriver {
     }
     try {
       // send() copies the bytes synchronously, so the view over the stack's
-      // memory can go as it is (no slice).
-      dc.send(frame as Uint8Array<ArrayBuffer>);
+      // memory can go as it is (no slice) — unless it is a view of shared
+      // memory (a RingLink's ring), which send() refuses.
+      dc.send((typeof SharedArrayBuffer !== "undefined" && frame.buffer instanceof SharedArrayBuffer ? frame.slice() : frame) as Uint8Array<ArrayBuffer>);
     } catch {
       // OperationError (the channel's buffer is full) or InvalidStateError (closing).
       this.counters.txDroppedFull++;
@@ -324,7 +335,9 @@ export class RtcDataChannelLink implements LinkDriver {
     this.#session = session;
     this.counters.attempts++;
     const pc = new this.#Pc({ iceServers: this.#opts.iceServers ?? [] });
-    const dc = pc.createDataChannel("asip-ethernet", { ordered: false, maxRetransmits: 0, negotiated: true, id: 0 });
+    const dc = pc.createDataChannel("asip-ethernet", this.#opts.reliable
+      ? { ordered: true, negotiated: true, id: 0 }
+      : { ordered: false, maxRetransmits: 0, negotiated: true, id: 0 });
     dc.binaryType = "arraybuffer";
     this.#pc = pc;
     this.#dc = dc;

@@ -1,8 +1,14 @@
 /**
- * WebSocketLink: Ethernet frames over a WebSocket, one frame per binary
- * message (no framing of our own: a WebSocket message already has a length).
- * Works in browsers (the global WebSocket) and in Node.js (pass the `ws`
- * package's WebSocket, or use Node's global one where it exists).
+ * WebSocketLink: Ethernet frames over a WebSocket. Works in browsers (the
+ * global WebSocket) and in Node.js (pass the `ws` package's WebSocket, or use
+ * Node's global one where it exists).
+ *
+ * The link offers the batched framing's subprotocol ({@link BATCH_PROTOCOL},
+ * bindings/netif/framing.ts) and asks for a large MTU (`?mtu=`, 65535 unless
+ * `mtu` is given). asip's relay accepts both: the frames of one burst then go
+ * as one message, and TCP uses 64 KiB segments. A server that selects no
+ * subprotocol (an emulator's relay) gets one frame per binary message, and
+ * the MTU its `config` announces, or 1500.
  *
  * Text messages on the same socket are a small JSON control channel with the
  * relay (bindings/node/relay.ts): the relay announces an address for the
@@ -20,12 +26,15 @@
  * @packageDocumentation
  */
 import type { LinkDriver } from "./driver.js";
+import { BATCH_PROTOCOL, DEFAULT_BATCH_BYTES, MAX_TUNNEL_MTU, FrameBatcher, decodeBatch } from "./framing.js";
 
 /** Just what the link uses of a WebSocket (the browser's and `ws`'s agree on it). */
 export interface WebSocketLike {
   binaryType: string;
   readonly readyState: number;
   readonly bufferedAmount: number;
+  /** The subprotocol the server selected ("" for none). */
+  readonly protocol?: string;
   onopen: ((ev: any) => void) | null;
   onclose: ((ev: any) => void) | null;
   onerror: ((ev: any) => void) | null;
@@ -33,7 +42,11 @@ export interface WebSocketLike {
   send(data: string | ArrayBufferView | ArrayBuffer): void;
   close(code?: number, reason?: string): void;
 }
-export type WebSocketCtor = new (url: string) => WebSocketLike;
+/**
+ * A WebSocket constructor: the browser's (`new WebSocket(url, protocols)`) or
+ * the `ws` package's, which also takes an options object as a third argument.
+ */
+export type WebSocketCtor = new (url: string, protocols?: string | string[], options?: any) => WebSocketLike;
 
 /** A control message (text frame, JSON) between the relay and a client. */
 export type ControlMessage =
@@ -51,8 +64,24 @@ export interface WebSocketLinkOptions {
   WebSocket?: WebSocketCtor;
   /** Appended to the URL as `?token=` (the relay's `--token`). */
   token?: string;
-  /** MTU reported to the stack (default 1500). */
+  /**
+   * The MTU to ask the relay for, and to report to the stack (576..65535).
+   * Default: ask for 65535 and report what the relay's `config` announces
+   * (1500 before it has, or when it announces none).
+   */
   mtu?: number;
+  /** Offer the batched framing (default true); false speaks one frame per message only. */
+  batch?: boolean;
+  /** A batch is sent once it holds this many bytes, even mid-burst (default 256 KiB). */
+  batchBytes?: number;
+  /**
+   * Options for the `ws` package's constructor (its third argument; browsers
+   * have none). For example `{ generateMask: (m: Uint8Array) => m.fill(0) }`
+   * makes a Node client skip masking its frames (RFC 6455 §5.3 masks exist
+   * for browser-controlled payloads meeting confused proxies): a trusted
+   * Node process on loopback saves a pass over every byte.
+   */
+  wsOptions?: Record<string, unknown>;
   /** Frames are dropped while the socket buffers more than this many bytes (default 1 MiB). */
   maxBuffered?: number;
   /** Reconnect after the socket closes (default true). */
@@ -72,6 +101,11 @@ export interface WebSocketLinkCounters {
   rxBytes: number;
   txFrames: number;
   txBytes: number;
+  /** Binary messages received / sent (fewer than frames when batched). */
+  rxMessages: number;
+  txMessages: number;
+  /** Batched messages with a malformed record (the rest of such a message is dropped). */
+  rxBadBatch: number;
   /** Frames dropped because bufferedAmount was above maxBuffered. */
   txDroppedFull: number;
   /** Frames dropped because the socket was not open. */
@@ -86,10 +120,10 @@ const OPEN = 1;
 
 /** A {@link LinkDriver} over a WebSocket. */
 export class WebSocketLink implements LinkDriver {
-  readonly mtu: number;
   readonly url: string;
   readonly counters: WebSocketLinkCounters = {
-    rxFrames: 0, rxBytes: 0, txFrames: 0, txBytes: 0, txDroppedFull: 0, txDroppedDown: 0, rxBadControl: 0, connects: 0,
+    rxFrames: 0, rxBytes: 0, txFrames: 0, txBytes: 0, rxMessages: 0, txMessages: 0, rxBadBatch: 0,
+    txDroppedFull: 0, txDroppedDown: 0, rxBadControl: 0, connects: 0,
   };
   /** The last `config` message from the relay (our id and announced address). */
   config: Extract<ControlMessage, { type: "config" }> | undefined;
@@ -105,27 +139,43 @@ export class WebSocketLink implements LinkDriver {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   #controlListeners = new Set<(msg: ControlMessage) => void>();
+  /** The batcher of the current connection, when it speaks the batched framing. */
+  #batcher: FrameBatcher | undefined;
 
   constructor(url: string, opts: WebSocketLinkOptions = {}) {
     const ctor = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketCtor }).WebSocket;
     if (!ctor) throw new Error("WebSocketLink: no WebSocket implementation (in Node 20 pass { WebSocket } from the `ws` package)");
+    if (opts.mtu !== undefined && (!Number.isInteger(opts.mtu) || opts.mtu < 576 || opts.mtu > MAX_TUNNEL_MTU)) {
+      throw new RangeError(`WebSocketLink: bad MTU ${opts.mtu} (576..${MAX_TUNNEL_MTU})`);
+    }
+    const batchBytes = opts.batchBytes ?? DEFAULT_BATCH_BYTES;
+    if (!Number.isInteger(batchBytes) || batchBytes < 2048 || batchBytes > (1 << 20) - 65600) {
+      throw new RangeError(`WebSocketLink: bad batchBytes ${opts.batchBytes} (2048..${(1 << 20) - 65600})`);
+    }
     this.#ctor = ctor;
     this.#opts = opts;
-    this.mtu = opts.mtu ?? 1500;
     this.#delay = opts.minDelay ?? 250;
-    if (opts.token !== undefined) {
-      const u = new URL(url);
-      u.searchParams.set("token", opts.token);
-      url = u.toString();
-    }
-    this.url = url;
+    const u = new URL(url);
+    if (opts.token !== undefined) u.searchParams.set("token", opts.token);
+    if (!u.searchParams.has("mtu")) u.searchParams.set("mtu", String(opts.mtu ?? MAX_TUNNEL_MTU));
+    this.url = u.toString();
     if (opts.onControl) this.#controlListeners.add(opts.onControl);
     this.#connect();
+  }
+
+  /** The MTU to give the stack: the one asked for, else the relay's announced one, else 1500. */
+  get mtu(): number {
+    return this.#opts.mtu ?? this.config?.mtu ?? 1500;
   }
 
   /** True while the socket is open. */
   get up(): boolean {
     return this.#ws?.readyState === OPEN;
+  }
+
+  /** True while the connection speaks the batched framing (the server selected {@link BATCH_PROTOCOL}). */
+  get batched(): boolean {
+    return this.#batcher !== undefined;
   }
 
   /** Resolves when the socket is open and the relay has sent its `config` (rejects if the link is closed or refused first). */
@@ -153,7 +203,8 @@ export class WebSocketLink implements LinkDriver {
     if (this.#closed) return;
     let ws: WebSocketLike;
     try {
-      ws = new this.#ctor(this.url);
+      const protocols = this.#opts.batch === false ? [] : [BATCH_PROTOCOL];
+      ws = this.#opts.wsOptions ? new this.#ctor(this.url, protocols, this.#opts.wsOptions) : new this.#ctor(this.url, protocols);
     } catch (e) {
       this.#fail(new Error(`WebSocketLink: ${(e as Error).message}`));
       return;
@@ -162,6 +213,10 @@ export class WebSocketLink implements LinkDriver {
     this.#ws = ws;
     ws.onopen = () => {
       this.counters.connects++;
+      this.#batcher?.clear();
+      this.#batcher = ws.protocol === BATCH_PROTOCOL
+        ? new FrameBatcher((msg, frames) => this.#sendBatch(ws, msg, frames), this.#opts.batchBytes ?? DEFAULT_BATCH_BYTES)
+        : undefined;
       this.#delay = this.#opts.minDelay ?? 250;
       this.#opts.onState?.(true);
     };
@@ -181,6 +236,12 @@ export class WebSocketLink implements LinkDriver {
         let o = 0;
         for (const p of parts) { frame.set(p, o); o += p.length; }
       } else return; // a Blob: binaryType was changed under us; ignore
+      this.counters.rxMessages++;
+      if (this.#batcher) {
+        const n = decodeBatch(frame, this.#rxBatched);
+        if (n < 0) this.counters.rxBadBatch++;
+        return;
+      }
       this.counters.rxFrames++;
       this.counters.rxBytes += frame.length;
       this.#rx(frame);
@@ -191,6 +252,8 @@ export class WebSocketLink implements LinkDriver {
     ws.onclose = (ev: { code?: number; reason?: string }) => {
       if (this.#ws !== ws) return;
       this.#ws = undefined;
+      this.#batcher?.clear();
+      this.#batcher = undefined;
       this.#opts.onState?.(false);
       if (ev?.code === 1008) {
         // Policy violation: a wrong token or a client the relay threw out. Retrying would not help.
@@ -247,21 +310,39 @@ export class WebSocketLink implements LinkDriver {
     this.#rx = cb;
   }
 
+  readonly #rxBatched = (frame: Uint8Array): void => {
+    this.counters.rxFrames++;
+    this.counters.rxBytes += frame.length;
+    this.#rx(frame);
+  };
+
   send(frame: Uint8Array): void {
     const ws = this.#ws;
     if (!ws || ws.readyState !== OPEN) {
       this.counters.txDroppedDown++;
       return;
     }
-    if (ws.bufferedAmount > (this.#opts.maxBuffered ?? 1 << 20)) {
+    const b = this.#batcher;
+    if (ws.bufferedAmount + (b ? b.pending : 0) > (this.#opts.maxBuffered ?? 1 << 20)) {
       this.counters.txDroppedFull++;
       return;
     }
-    // The frame is a view over the stack's memory, valid only now: send a copy
-    // (browsers copy on send anyway; ws may keep the view while it is queued).
-    ws.send(frame.slice());
     this.counters.txFrames++;
     this.counters.txBytes += frame.length;
+    // The frame is a view over the stack's memory, valid only now: it is
+    // copied (into the batch, or on its own: browsers copy on send anyway,
+    // but ws may keep the view while it is queued).
+    if (b) b.add(frame);
+    else {
+      ws.send(frame.slice());
+      this.counters.txMessages++;
+    }
+  }
+
+  #sendBatch(ws: WebSocketLike, msg: Uint8Array, _frames: number): void {
+    if (this.#ws !== ws || ws.readyState !== OPEN) return;
+    ws.send(msg);
+    this.counters.txMessages++;
   }
 
   close(): void {
@@ -269,6 +350,8 @@ export class WebSocketLink implements LinkDriver {
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#batcher?.flush();
+    this.#batcher = undefined;
     const ws = this.#ws;
     this.#ws = undefined;
     this.#rx = () => {};

@@ -38,12 +38,15 @@ interface IfaceArgs {
   mac?: string;
   pcap?: string;
   vlan?: number;
+  /** virtio-net header with checksum offload and TSO (TapDeviceOptions.offload). */
+  offload?: boolean;
 }
 
 const HELP = `usage:
-  asip up --tap NAME [--netns NS] --ip ADDR/PREFIX [--gateway ADDR] [--mtu N] [--mac MAC] [--vlan VID] [--pcap FILE]
+  asip up --tap NAME [--netns NS] --ip ADDR/PREFIX [--gateway ADDR] [--mtu N] [--mac MAC] [--vlan VID] [--offload] [--pcap FILE]
           [--tap NAME ...] [--forward] [--serve LIST] [--variant release|mvp|debug] [--pool NAME=N ...] [--heap BYTES]
       Run a stack on TAP devices until SIGINT/SIGTERM. Interface options follow their --tap.
+      --offload: virtio-net headers with checksum offload and TSO: 64 KiB frames through the TAP (asip's MTU 65535).
       --serve takes a comma-separated list of services (${SERVICE_NAMES.join(", ")}), e.g. udp-echo:7.
       --pool sets a pool's element count (${MEMP_NAMES.join(", ")}); defaults here:
       ${Object.entries(UP_POOLS).map(([k, v]) => `${k}=${v}`).join(", ")}, heap ${UP_HEAP >> 20} MiB; the rest as in assembly/config.ts.
@@ -87,6 +90,7 @@ function parseUp(argv: string[]): {
       case "--mac": cur().mac = val(); break;
       case "--pcap": cur().pcap = val(); break;
       case "--vlan": cur().vlan = Number(val()); break;
+      case "--offload": cur().offload = true; break;
       case "--forward": forward = true; break;
       case "--serve": serve = serve.concat(val().split(",").filter(Boolean)); break;
       case "--variant": variant = val() as CoreVariant; break;
@@ -116,7 +120,7 @@ async function up(argv: string[]): Promise<void> {
   const taps: TapDevice[] = [];
   const pcaps: PcapWriter[] = [];
   for (const ia of opts.ifaces) {
-    const tap = await TapDevice.open(ia.tap, { netns: ia.netns });
+    const tap = await TapDevice.open(ia.tap, { netns: ia.netns, offload: ia.offload });
     taps.push(tap);
     await tap.waitUp();
     let driver: LinkDriver = tap;

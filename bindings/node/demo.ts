@@ -114,7 +114,11 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
     }
     let body: Buffer | string = readFileSync(file);
     if (rel === "/index.html") body = body.toString().replace('value="http://host.asip.internal/"', `value="${defaultUrl}"`);
-    res.writeHead(200, { "content-type": TYPES[path.extname(file)] ?? "application/octet-stream", "cache-control": "no-cache" });
+    res.writeHead(200, {
+      "content-type": TYPES[path.extname(file)] ?? "application/octet-stream", "cache-control": "no-cache",
+      // Cross-origin isolation (the page loads nothing from elsewhere): SharedArrayBuffer is available to it and its Worker.
+      "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp",
+    });
     res.end(body);
   });
   const relay = await Relay.start({ ...opts.relay, server, log });

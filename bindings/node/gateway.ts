@@ -148,14 +148,14 @@ export class Gateway {
     const port = relay.attachLocal("gateway");
     const gw = new Gateway(relay, stack, port, opts);
     const link: LinkDriver = {
-      mtu: relay.plan.mtu,
+      mtu: port.mtu,
       send: (frame) => gw.fromStack(frame),
       onReceive: (cb) => { gw.rx = cb; },
       close: () => port.close(),
     };
     port.onReceive((frame) => gw.fromSwitch(frame));
     const prefix = relay.pool.prefix;
-    stack.addInterface(link, { ip: `${relay.plan.gateway}/${prefix}`, mac: opts.mac ?? "02:a5:1b:00:00:01", mtu: relay.plan.mtu });
+    stack.addInterface(link, { ip: `${relay.plan.gateway}/${prefix}`, mac: opts.mac ?? "02:a5:1b:00:00:01", mtu: port.mtu });
     gw.closers.push(new DhcpServer({
       stack, relay, plan: gw.plan, gwIp: gw.gwIp, netMask: gw.netMask, leaseTime: opts.leaseTime ?? 3600,
       counters: gw.counters.dhcp, log: (line) => gw.log(line),

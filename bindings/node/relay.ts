@@ -7,7 +7,15 @@
  * in-process ports for stacks running next to it (the gateway).
  *
  * Each WebSocket client sends and receives one Ethernet frame per binary
- * message (bindings/netif/websocket.ts). Text messages are a small JSON
+ * message, the format of emulators' relays (v86's websockproxy and friends),
+ * unless it offers the batched framing's subprotocol
+ * (bindings/netif/framing.ts, asip's WebSocketLink does): then each binary
+ * message carries the frames of one burst, length-prefixed, both ways.
+ * Frames for one client that arrive in one turn of the event loop leave in
+ * one message (batched) or one write (frame per message, the socket corked
+ * for the turn). A client may ask for an MTU up to `maxMtu` with `?mtu=`; one
+ * that does not gets the network's (1500), and a frame too big for a port is
+ * dropped there and counted (`tooBig`). Text messages are a small JSON
  * control channel: on connect the relay sends `{type:"config", id, ip, ...}`
  * (the client's id on the switch and an address it may take while asip has
  * no DHCP client), `{type:"peers"}` when clients come and go, and forwards
@@ -31,6 +39,7 @@ import { WebSocketServer, WebSocket } from "ws";
 import type { LinkDriver } from "../netif/driver.js";
 import type { ControlMessage } from "../netif/websocket.js";
 import { IpAddress } from "../ip-address.js";
+import { BATCH_PROTOCOL, DEFAULT_BATCH_BYTES, MAX_BATCH_MESSAGE, MAX_TUNNEL_MTU, RECORD_HDR, decodeBatch, encodeBatch } from "../netif/framing.js";
 
 /** Ethernet header: dst(6) src(6) type(2). */
 export const ETH_HLEN = 14;
@@ -49,6 +58,12 @@ export interface RelayOptions {
   token?: string;
   /** Largest frame accepted from a client (default 65549 = 65535 + 14). */
   maxFrame?: number;
+  /** Largest MTU granted to a client that asks with `?mtu=` (default 65535; clients that do not ask get `network.mtu`). */
+  maxMtu?: number;
+  /** Accept the batched framing's subprotocol (default true). */
+  batch?: boolean;
+  /** A batch to a client is sent once it holds this many bytes, even mid-turn (default 256 KiB). */
+  batchBytes?: number;
   /** Per-client ingress rate in bytes/s (default 0 = unlimited). */
   rateBytes?: number;
   /** Token bucket depth in bytes (default: a quarter second at `rateBytes`, at least 2 max frames). */
@@ -107,10 +122,14 @@ export interface DropCounters {
   rate: number;
   /** To a client whose socket buffer was full. */
   egressFull: number;
+  /** Larger than the MTU of the port it was going to. */
+  tooBig: number;
+  /** Batched messages with a malformed record (the rest of the message). */
+  badBatch: number;
 }
 
 function drops(): DropCounters {
-  return { short: 0, long: 0, notBinary: 0, badSource: 0, macLimit: 0, rate: 0, egressFull: 0 };
+  return { short: 0, long: 0, notBinary: 0, badSource: 0, macLimit: 0, rate: 0, egressFull: 0, tooBig: 0, badBatch: 0 };
 }
 
 /** Counters of the whole relay. */
@@ -124,6 +143,9 @@ export interface RelayStats {
   rxBytes: number;
   txFrames: number;
   txBytes: number;
+  /** WebSocket binary messages received from / sent to clients (fewer than frames when batched). */
+  rxMessages: number;
+  txMessages: number;
   flooded: number;
   forwarded: number;
   /** Unicast frames whose destination is on the port they came from (a switch drops them). */
@@ -142,9 +164,18 @@ export abstract class Port {
   txBytes = 0;
   bad = 0;
   readonly dropped = drops();
-  constructor(readonly id: string, readonly kind: "ws" | "local" | "tap") {}
+  /**
+   * @param mtu the largest IP packet the station behind this port takes:
+   * longer frames for it are dropped (counted as `tooBig`).
+   */
+  constructor(readonly id: string, readonly kind: "ws" | "local" | "tap", readonly mtu: number) {}
   /** Hands a frame to the port's owner; the frame stays valid (the relay never reuses it). */
   abstract deliver(frame: Uint8Array): void;
+  /** Whether `frame` fits the port's MTU (an 802.1Q tag adds 4 bytes to the header). */
+  fits(frame: Uint8Array): boolean {
+    const len = frame.length - ETH_HLEN;
+    return len <= this.mtu || (len - 4 <= this.mtu && frame[12] === 0x81 && frame[13] === 0x00);
+  }
 }
 
 /** The key of a MAC in the table: 48 bits as a number. */
@@ -157,34 +188,80 @@ function macText(k: number): string {
   return s.match(/../g)!.join(":");
 }
 
+/** Node's Buffer.allocUnsafe: a batch is written over entirely, no need to zero it first. */
+const allocUnsafe = (n: number): Uint8Array => Buffer.allocUnsafe(n);
+
 class WsPort extends Port {
   bucket: number;
   bucketAt = performance.now();
-  constructor(id: string, readonly ws: WebSocket, private readonly relay: Relay, readonly ip: string | undefined) {
-    super(id, "ws");
+  rxMessages = 0;
+  txMessages = 0;
+  /** Frames for the client waiting for the end of this turn (batched framing). */
+  private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+  /** The socket, while corked for this turn (frame-per-message framing). */
+  private corked: { uncork(): void } | undefined;
+  constructor(id: string, readonly ws: WebSocket, private readonly relay: Relay, readonly ip: string | undefined,
+    readonly batched: boolean, mtu: number) {
+    super(id, "ws", mtu);
     this.bucket = relay.burst;
   }
   deliver(frame: Uint8Array): void {
-    if (this.ws.readyState !== WebSocket.OPEN) return;
-    if (this.ws.bufferedAmount > this.relay.maxBuffered) {
+    const ws = this.ws;
+    if (ws.readyState !== WebSocket.OPEN) return;
+    if (ws.bufferedAmount + this.pendingBytes > this.relay.maxBuffered) {
       this.dropped.egressFull++;
       this.relay.totals.egressFull++;
       return;
     }
     this.txFrames++;
     this.txBytes += frame.length;
-    this.ws.send(frame, { binary: true });
+    if (this.batched) {
+      // Frames handed to deliver stay unchanged (see Relay.input): keep
+      // references, copy them once into the message at the end of the turn.
+      this.pending.push(frame);
+      this.pendingBytes += RECORD_HDR + frame.length;
+      if (this.pendingBytes >= this.relay.batchBytes) this.flush();
+      else if (this.pending.length === 1) this.relay.flushLater(this);
+      return;
+    }
+    if (!this.corked) {
+      // ws writes each message with its own write(2); corking the socket
+      // for the rest of this turn makes the turn's messages one writev.
+      const sock = (ws as unknown as { _socket?: { cork?(): void; uncork(): void } })._socket;
+      if (sock?.cork) {
+        sock.cork();
+        this.corked = sock as { uncork(): void };
+        this.relay.flushLater(this);
+      }
+    }
+    ws.send(frame, { binary: true });
+    this.txMessages++;
+  }
+  /** Sends what waited for the end of the turn. */
+  flush(): void {
+    if (this.corked) {
+      const c = this.corked;
+      this.corked = undefined;
+      c.uncork();
+    }
+    if (this.pending.length === 0) return;
+    const frames = this.pending;
+    const bytes = this.pendingBytes - RECORD_HDR * frames.length;
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    this.ws.send(encodeBatch(frames, bytes, allocUnsafe), { binary: true });
+    this.txMessages++;
   }
 }
 
 /** An in-process port: a {@link LinkDriver} for a stack running next to the relay. */
 export class LocalPort extends Port implements LinkDriver {
-  readonly mtu: number;
   #rx: (frame: Uint8Array) => void = () => {};
   #closed = false;
   constructor(id: string, private readonly relay: Relay, mtu: number) {
-    super(id, "local");
-    this.mtu = mtu;
+    super(id, "local", mtu);
   }
   deliver(frame: Uint8Array): void {
     if (this.#closed) return;
@@ -287,6 +364,10 @@ export class Relay {
   readonly pool: AddressPool;
   readonly plan: NetworkPlan;
   readonly maxFrame: number;
+  /** Largest MTU granted to clients that ask for one (and the MTU of in-process ports). */
+  readonly maxMtu: number;
+  /** Size at which a batch to a client is sent mid-turn. */
+  readonly batchBytes: number;
   readonly maxBuffered: number;
   readonly burst: number;
   readonly rate: number;
@@ -300,6 +381,13 @@ export class Relay {
   private sweep: ReturnType<typeof setInterval>;
   private closed = false;
   private tapClose: (() => Promise<void> | void) | undefined;
+  /** Ports with frames waiting for the end of this turn. */
+  private toFlush: WsPort[] = [];
+  private readonly flushAll = () => {
+    const ports = this.toFlush;
+    this.toFlush = [];
+    for (const p of ports) p.flush();
+  };
 
   private constructor(opts: RelayOptions, server: http.Server, own: boolean) {
     this.opts = opts;
@@ -308,13 +396,22 @@ export class Relay {
     this.plan = opts.network ?? DEFAULT_NETWORK;
     this.pool = new AddressPool(this.plan);
     this.maxFrame = opts.maxFrame ?? DEFAULT_MAX_FRAME;
+    this.maxMtu = opts.maxMtu ?? MAX_TUNNEL_MTU;
+    if (!Number.isInteger(this.maxMtu) || this.maxMtu < 576 || this.maxMtu > MAX_TUNNEL_MTU) {
+      throw new RangeError(`relay: bad maxMtu ${opts.maxMtu} (576..${MAX_TUNNEL_MTU})`);
+    }
+    this.batchBytes = opts.batchBytes ?? DEFAULT_BATCH_BYTES;
     this.maxBuffered = opts.maxBuffered ?? 4 << 20;
     this.rate = opts.rateBytes ?? 0;
     this.burst = opts.burstBytes ?? Math.max(this.rate / 4, 2 * this.maxFrame);
     // ws refuses (closes 1009) messages above maxPayload before we see them;
-    // keep it well above maxFrame so a slightly long frame is dropped and
-    // counted here, and only absurd ones end the connection.
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: Math.max(2 * this.maxFrame, 256 << 10), perMessageDeflate: false });
+    // keep it well above maxFrame (and a batch) so a slightly long frame is
+    // dropped and counted here, and only absurd ones end the connection.
+    const batch = opts.batch ?? true;
+    this.wss = new WebSocketServer({
+      noServer: true, maxPayload: Math.max(2 * this.maxFrame, batch ? MAX_BATCH_MESSAGE + 2 * this.maxFrame : 256 << 10), perMessageDeflate: false,
+      handleProtocols: (protocols) => (batch && protocols.has(BATCH_PROTOCOL) ? BATCH_PROTOCOL : false),
+    });
     server.on("upgrade", (req, socket, head) => {
       this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req));
     });
@@ -377,17 +474,20 @@ export class Relay {
     this.stats0.connections++;
     const id = randomBytes(6).toString("hex");
     const ip = this.opts.announce === false ? undefined : this.pool.lease(`client:${id}`);
-    const port = new WsPort(id, ws, this, ip);
-    this.ports.set(id, port);
     const plan = this.plan;
+    // An MTU the client asked for (up to maxMtu), else the network's.
+    const asked = Number(url.searchParams.get("mtu") ?? NaN);
+    const mtu = Number.isInteger(asked) && asked >= 576 ? Math.min(asked, this.maxMtu) : plan.mtu;
+    const port = new WsPort(id, ws, this, ip, ws.protocol === BATCH_PROTOCOL, mtu);
+    this.ports.set(id, port);
     const pool = this.pool;
     const cfg: ControlMessage = {
-      type: "config", id, mtu: plan.mtu, hostAlias: plan.hostAlias,
+      type: "config", id, mtu, hostAlias: plan.hostAlias,
       ...(ip ? { ip: `${ip}/${pool.prefix}`, gateway: plan.gateway, dns: plan.dns } : {}),
     };
     ws.send(JSON.stringify(cfg));
     this.announcePeers();
-    this.log(`client ${id} connected from ${req.socket.remoteAddress}${ip ? `, announced ${ip}` : ""}`);
+    this.log(`client ${id} connected from ${req.socket.remoteAddress}${ip ? `, announced ${ip}` : ""}, MTU ${mtu}${port.batched ? ", batched" : ""}`);
     ws.on("message", (data, isBinary) => this.fromClient(port, data as Buffer, isBinary));
     ws.on("close", () => {
       this.detach(port);
@@ -429,6 +529,16 @@ export class Relay {
       this.control(port, data);
       return;
     }
+    port.rxMessages++;
+    if (port.batched) {
+      // Each record is a frame; the views stay valid (ws hands a fresh buffer per message).
+      if (decodeBatch(data, (f) => this.fromClientFrame(port, f)) < 0) this.badFrame(port, "badBatch");
+      return;
+    }
+    this.fromClientFrame(port, data);
+  }
+
+  private fromClientFrame(port: WsPort, data: Uint8Array): void {
     if (this.rate > 0) {
       const now = performance.now();
       port.bucket = Math.min(this.burst, port.bucket + ((now - port.bucketAt) * this.rate) / 1000);
@@ -508,12 +618,26 @@ export class Relay {
       return;
     }
     this.stats0.forwarded++;
-    d.port.deliver(frame);
+    this.egress(d.port, frame);
+  }
+
+  private egress(to: Port, frame: Uint8Array): void {
+    if (to.fits(frame)) to.deliver(frame);
+    else {
+      to.dropped.tooBig++;
+      this.totals.tooBig++;
+    }
   }
 
   private flood(from: Port, frame: Uint8Array): void {
     this.stats0.flooded++;
-    for (const p of this.ports.values()) if (p !== from) p.deliver(frame);
+    for (const p of this.ports.values()) if (p !== from) this.egress(p, frame);
+  }
+
+  /** @internal Flushes `port` at the end of this turn (after the current burst of input). */
+  flushLater(port: WsPort): void {
+    if (this.toFlush.length === 0) queueMicrotask(this.flushAll);
+    this.toFlush.push(port);
   }
 
   private age(ageing: number): void {
@@ -536,10 +660,14 @@ export class Relay {
     port.macs.clear();
   }
 
-  /** A port for a stack in this process (the gateway, a test stack). */
-  attachLocal(name = "local"): LocalPort {
+  /**
+   * A port for a stack in this process (the gateway, a test stack). Its MTU
+   * is `mtu`, by default the largest the relay grants (`maxMtu`): TCP agrees
+   * on the MSS with each station, whatever its MTU.
+   */
+  attachLocal(name = "local", mtu = this.maxMtu): LocalPort {
     const id = `${name}-${randomBytes(3).toString("hex")}`;
-    const p = new LocalPort(id, this, this.plan.mtu);
+    const p = new LocalPort(id, this, mtu);
     this.ports.set(id, p);
     return p;
   }
@@ -560,7 +688,7 @@ export class Relay {
         tap.send(frame);
       }
     }
-    const port = new TapPort(`tap-${name}`, "tap");
+    const port = new TapPort(`tap-${name}`, "tap", tap.mtu);
     this.ports.set(port.id, port);
     // TAP receive buffers are reused: copy each frame once on the way in.
     tap.onReceive((frame) => relay.input(port, frame.slice()));
@@ -580,12 +708,16 @@ export class Relay {
   }
 
   stats(): RelayStats {
-    let clients = 0, rxFrames = 0, rxBytes = 0, txFrames = 0, txBytes = 0;
+    let clients = 0, rxFrames = 0, rxBytes = 0, txFrames = 0, txBytes = 0, rxMessages = 0, txMessages = 0;
     for (const p of this.ports.values()) {
-      if (p.kind === "ws") clients++;
+      if (p instanceof WsPort) {
+        clients++;
+        rxMessages += p.rxMessages;
+        txMessages += p.txMessages;
+      }
       rxFrames += p.rxFrames; rxBytes += p.rxBytes; txFrames += p.txFrames; txBytes += p.txBytes;
     }
-    return { clients, ...this.stats0, rxFrames, rxBytes, txFrames, txBytes, macTable: this.table.size, dropped: { ...this.totals } };
+    return { clients, ...this.stats0, rxFrames, rxBytes, txFrames, txBytes, rxMessages, txMessages, macTable: this.table.size, dropped: { ...this.totals } };
   }
 
   /** Disconnects every client, closes the TAP uplink and (if it made it) the HTTP server. */

@@ -80,6 +80,7 @@
  * @module
  */
 import { SocketError, errno as E } from "../api/errno.js";
+import { nodeImport } from "../host.js";
 import type { SockAddr, MsgHdr, PollFd, Linger } from "../api/sockets.js";
 import type { StackStats, PoolName } from "../abi.js";
 import {
@@ -93,9 +94,15 @@ import type { NetApi } from "../api/net.js";
 import type { DgramApi } from "../api/dgram.js";
 import { RemoteRaw } from "./remote-raw.js";
 import { RemoteNetconnApi } from "./remote-netconn.js";
+import type { InterfaceInfo } from "./protocol.js";
+import type { LoggedFrame } from "./link-admin.js";
+import type { Signaller } from "../netif/webrtc.js";
+import type { ControlMessage } from "../netif/websocket.js";
 
 export { portLink, PortLink } from "./port-link.js";
-export type { InterfaceDescription, LinkDescription } from "./protocol.js";
+export { RingLink, ringBuffer, DEFAULT_RING_BYTES, type RingLinkCounters } from "./ring-link.js";
+export type { InterfaceDescription, LinkDescription, InterfaceInfo } from "./protocol.js";
+export type { LoggedFrame } from "./link-admin.js";
 
 /** Options of {@link StackWorker.start}: what the core worker builds. */
 export interface StackWorkerOptions extends Omit<InitMessage, "type"> {
@@ -103,6 +110,20 @@ export interface StackWorkerOptions extends Omit<InitMessage, "type"> {
   variant?: "release" | "mvp" | "debug";
   /** URL of core-worker.js (default: next to this module). */
   workerUrl?: URL | string;
+  /**
+   * Browsers: a module Worker already running core-worker.js, instead of
+   * `workerUrl` (a bundler finds the worker's code in
+   * `new Worker(new URL("…/core-worker.js", import.meta.url), { type: "module" })`
+   * written at the call site, so an app makes it and passes it here).
+   */
+  worker?: Worker;
+}
+
+/** The ports a link description hands to the worker. */
+function linkTransfer(d: InterfaceDescription): unknown[] {
+  if (d.link.type === "port") return [d.link.port];
+  if (d.link.type === "ring" && d.link.doorbell) return [d.link.doorbell];
+  return [];
 }
 
 /** Heap and pool usage, as Stack.usage() reports it inside the worker. */
@@ -182,13 +203,13 @@ export class RpcPort {
     onClose(port, () => this.fail(new SocketError(E.ESHUTDOWN, "port closed")));
   }
 
-  call(m: string, a: unknown[], bin?: Uint8Array): Promise<Result> {
+  call(m: string, a: unknown[], bin?: Uint8Array, transfer?: unknown[]): Promise<Result> {
     if (this.dead) return Promise.reject(new SocketError(E.ESHUTDOWN, m));
     const id = this.nextId++;
     return new Promise<Result>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       // `bin` is cloned, not transferred: the caller keeps its buffer.
-      this.port.postMessage({ type: "call", id, m, a, bin });
+      this.port.postMessage({ type: "call", id, m, a, bin }, transfer);
     });
   }
 
@@ -384,7 +405,7 @@ export class StackWorker extends WorkerApis {
     private readonly worker: { postMessage(m: unknown, t?: unknown[]): void; terminate(): unknown },
     rpc: RpcPort,
     /** The interfaces as the core reported them. */
-    readonly interfaces: { index: number; mac: string; ip: string }[],
+    readonly interfaces: InterfaceInfo[],
     /** Resolves when the worker thread has ended. */
     readonly exited: Promise<number>,
   ) {
@@ -393,16 +414,22 @@ export class StackWorker extends WorkerApis {
 
   /** Starts a core worker and builds its stack and interfaces. */
   static async start(opts: StackWorkerOptions = {}): Promise<StackWorker> {
-    const url = opts.workerUrl ?? new URL("./core-worker.js", import.meta.url);
-    const { workerUrl: _w, variant, ...init } = opts;
+    // Not a literal: bundlers would copy the file as an asset (browsers pass `worker` or `workerUrl`).
+    const coreWorkerFile = "./core-worker.js";
+    const url = opts.workerUrl ?? new URL(coreWorkerFile, import.meta.url);
+    const { workerUrl: _w, worker: given, variant, ...init } = opts;
     const msg: InitMessage = { type: "init", ...init, stack: { ...(init.stack ?? {}), ...(variant ? { variant } : {}) } };
-    const transfer = (init.interfaces ?? []).flatMap((d: InterfaceDescription) => (d.link.type === "port" ? [d.link.port] : []));
+    const transfer = (init.interfaces ?? []).flatMap((d: InterfaceDescription) => linkTransfer(d));
     let worker: { postMessage(m: unknown, t?: unknown[]): void; terminate(): unknown };
     let port: PortLike;
     let exited: Promise<number>;
     const g = globalThis as { process?: { versions?: { node?: string } } };
-    if (g.process?.versions?.node) {
-      const { Worker } = await import("node:worker_threads");
+    if (given) {
+      worker = given as unknown as typeof worker;
+      port = given as unknown as PortLike;
+      exited = new Promise(() => {}); // browsers have no exit event; close() terminates.
+    } else if (g.process?.versions?.node) {
+      const { Worker } = await nodeImport<typeof import("node:worker_threads")>("node:worker_threads");
       const w = new Worker(url, { workerData: { asipCore: true } });
       worker = w as unknown as typeof worker;
       port = w as unknown as PortLike;
@@ -435,6 +462,12 @@ export class StackWorker extends WorkerApis {
       const sab = ev.a?.[0];
       if (ev.k === "mailbox" && sab instanceof SharedArrayBuffer) h.track(sab);
     });
+    rpc.on("link", (ev) => {
+      if (ev.k !== "control") return;
+      const msg = (ev.a as ControlMessage[])[0];
+      if (msg?.type === "peers") h.lastPeers.set(ev.h, msg);
+      for (const f of h.controlListeners) f(ev.h, msg);
+    });
     (worker as { on?: (ev: string, f: (e: Error) => void) => void }).on?.("error", (e) => rpc.fail(e));
     void exited.then(() => h.ended());
     return h;
@@ -460,6 +493,67 @@ export class StackWorker extends WorkerApis {
 
   /** Heap and pool usage inside the worker (for leak checks). */
   async usage(): Promise<Usage> { return (await this.rpc.call("usage", [])).v; }
+
+  // ---- interfaces and links --------------------------------------------------------------------
+
+  /** Adds an interface to the worker's stack (a "port" link's port is transferred). */
+  async addInterface(d: InterfaceDescription): Promise<InterfaceInfo> {
+    const transfer = linkTransfer(d);
+    const info = (await this.rpc.call("addInterface", [d], undefined, transfer)).v as InterfaceInfo;
+    this.interfaces.push(info);
+    return info;
+  }
+
+  /** Link up or down on interface `index` (as {@link Stack.setLink}). */
+  async setLink(index: number, up: boolean): Promise<void> { await this.rpc.call("setLink", [index, up]); }
+
+  /** Removes interface `index` and closes its driver. */
+  async removeInterface(index: number): Promise<void> {
+    await this.rpc.call("removeInterface", [index]);
+    const k = this.interfaces.findIndex((i) => i.index === index);
+    if (k >= 0) this.interfaces.splice(k, 1);
+  }
+
+  /** ICMP echo from the worker's stack: round-trip times in ms, NaN for lost ones. */
+  async ping(to: string, count = 4, intervalMs = 200, timeoutMs = 1000): Promise<number[]> {
+    return (await this.rpc.call("ping", [to, count, intervalMs, timeoutMs])).v;
+  }
+
+  /** The counters of every interface's driver, by interface index. */
+  async linkCounters(): Promise<Record<number, Record<string, number>>> { return (await this.rpc.call("linkCounters", [])).v; }
+
+  /** Frames logged on interfaces described with `capture`, after sequence number `since`. */
+  async captureLog(since = 0): Promise<LoggedFrame[]> { return (await this.rpc.call("captureLog", [since])).v; }
+
+  /** The pcap of interfaces described with `capture` (its first 50,000 frames). */
+  async capturePcap(): Promise<Uint8Array> { return (await this.rpc.call("capturePcap", [])).bin ?? new Uint8Array(0); }
+
+  /**
+   * The relay control channel of websocket interface `index`, as a
+   * {@link Signaller} (what RtcDataChannelLink needs): messages from the
+   * relay arrive here, and sendControl sends through the worker's socket.
+   */
+  signaller(index: number): Signaller {
+    return {
+      sendControl: (msg) => {
+        this.rpc.call("linkControl", [index, msg]).catch(() => {});
+        return !this.rpc.closed;
+      },
+      addControlListener: (fn) => {
+        const f = (i: number, m: ControlMessage) => { if (i === index) fn(m); };
+        this.controlListeners.add(f);
+        // The relay sends the peer list when the socket opens: a listener added later gets the last one.
+        const peers = this.lastPeers.get(index);
+        if (peers) queueMicrotask(() => { if (this.controlListeners.has(f)) fn(peers); });
+        return () => this.controlListeners.delete(f);
+      },
+    };
+  }
+
+  /** @internal */
+  readonly controlListeners = new Set<(index: number, msg: ControlMessage) => void>();
+  /** @internal The last `peers` message of each websocket interface. */
+  readonly lastPeers = new Map<number, ControlMessage>();
   /** Every counter of the worker's core. */
   async stats(): Promise<StackStats> { return (await this.rpc.call("stats", [])).v; }
 

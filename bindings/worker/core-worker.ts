@@ -25,11 +25,16 @@ import { Stack, type StackOptions } from "../stack.js";
 import { SOL_SOCKET, SO_TYPE, SO_LINGER, SOCK_STREAM, type SockAddr, type PollFd } from "../api/sockets.js";
 import { SocketError, errno } from "../api/errno.js";
 import type { LinkDriver } from "../netif/driver.js";
+import { nodeImport } from "../host.js";
 import { PortLink } from "./port-link.js";
+import { RingLink } from "./ring-link.js";
+import { WebSocketLink, type WebSocketCtor } from "../netif/websocket.js";
+import { FrameRecorder, ping } from "./link-admin.js";
+import { PcapWriter } from "../netif/pcap.js";
 import {
   MB_STATE, MB_SEQ, ST_REQUEST, ST_RESPONSE, ST_CLOSED, mbRead, mbWrite, toWire, onMessage,
   type CallRequest, type CallResponse, type InterfaceDescription, type LinkDescription, type PortLike,
-  type OpMessage,
+  type OpMessage, type InterfaceInfo,
 } from "./protocol.js";
 import { serviceFactories, type CoreService } from "./services.js";
 export { registerService, type CoreService, type DispatchResult, type PostEvent, type ServiceFactory } from "./services.js";
@@ -61,6 +66,10 @@ class CoreWorker {
   private closed = false;
   /** Set when shutdownWorker starts: later calls fail with ESHUTDOWN. */
   private closing = false;
+  /** The drivers of the interfaces, by index (what linkCounters and linkControl reach). */
+  private readonly links = new Map<number, LinkDriver>();
+  /** Records the frames of interfaces described with `capture`. */
+  private recorder: FrameRecorder | undefined;
 
   constructor(private readonly parent: PortLike) {
     this.listen(parent);
@@ -82,18 +91,45 @@ class CoreWorker {
     });
   }
 
-  private async init(m: InitMessage): Promise<{ interfaces: { index: number; mac: string; ip: string }[] }> {
-    const stack = (this.stack = await Stack.create(m.stack ?? {}));
+  private async init(m: InitMessage): Promise<{ interfaces: InterfaceInfo[] }> {
+    this.stack = await Stack.create(m.stack ?? {});
+    const stack = this.stack;
     const out = [];
-    for (const { link, ...opts } of m.interfaces ?? []) {
-      const driver = await makeLink(link);
-      const i = stack.addInterface(driver, { ...opts, mtu: opts.mtu ?? link.mtu });
-      out.push({ index: i.index, mac: i.mac, ip: i.ip });
-    }
+    for (const d of m.interfaces ?? []) out.push(await this.addInterface(d));
     for (const e of m.arp ?? []) stack.addStaticArp(e.ip, e.mac);
     if (m.tcpTimeWaitMs !== undefined) stack.raw.tcp.setTimeWait(m.tcpTimeWaitMs);
     stack.kick();
     return { interfaces: out };
+  }
+
+  /** Builds an interface from its description (at init, or later by the addInterface call). */
+  private async addInterface({ link, capture, ...opts }: InterfaceDescription): Promise<InterfaceInfo> {
+    const driver = await makeLink(link);
+    let config: Record<string, unknown> | undefined;
+    if (driver instanceof WebSocketLink) {
+      await driver.ready();
+      const c = driver.config!;
+      config = { ...c };
+      opts = { ip: c.ip, gateway: c.gateway, mtu: driver.mtu, ...opts };
+    }
+    const wrapped = capture ? (this.recorder ??= new FrameRecorder()).wrap(driver) : undefined;
+    const i = this.stack.addInterface(wrapped ?? driver, { ...opts, mtu: opts.mtu ?? link.mtu });
+    if (wrapped) wrapped.index = i.index;
+    this.links.set(i.index, driver);
+    if (driver instanceof WebSocketLink) {
+      // Control messages (peers, WebRTC signalling) are for the client that made the worker.
+      driver.addControlListener((msg) => {
+        if (!this.closed) this.parent.postMessage({ type: "ev", ch: "link", h: i.index, k: "control", a: [msg] });
+      });
+    }
+    this.stack.kick();
+    return { index: i.index, mac: i.mac, ip: i.ip, ...(config ? { config } : {}) };
+  }
+
+  private iface(index: unknown) {
+    const i = this.stack.ifaces.find((x) => x.index === index);
+    if (!i) throw new RangeError(`no interface ${String(index)}`);
+    return i;
   }
 
   /** The service `name` of the client on `port` (created on first use). */
@@ -258,6 +294,28 @@ class CoreWorker {
       case "open": return { v: so.open };
       case "closeAll": await so.closeAll(); return { v: 0 };
       case "attach": case "detach": return { v: 0 };
+      // Interfaces and links.
+      case "addInterface": return { v: await this.addInterface(a[0] as InterfaceDescription) };
+      case "setLink": stack.setLink(this.iface(a[0]), !!a[1]); return { v: 0 };
+      case "removeInterface": {
+        const i = this.iface(a[0]);
+        this.links.delete(i.index);
+        await stack.removeInterface(i);
+        return { v: 0 };
+      }
+      case "linkControl": {
+        const l = this.links.get(a[0]);
+        if (!(l instanceof WebSocketLink)) throw new RangeError(`interface ${String(a[0])} has no relay control channel`);
+        return { v: l.sendControl(a[1]) };
+      }
+      case "linkCounters": {
+        const c: Record<number, unknown> = {};
+        for (const [i, l] of this.links) c[i] = { ...((l as { counters?: object }).counters ?? {}) };
+        return { v: c };
+      }
+      case "ping": return { v: await ping(stack, String(a[0]), a[1] ?? 4, a[2] ?? 200, a[3] ?? 1000) };
+      case "captureLog": return { v: this.recorder?.after(Number(a[0] ?? 0)) ?? [] };
+      case "capturePcap": return { v: this.recorder?.frames ?? 0, bin: (this.recorder?.pcap ?? new PcapWriter()).toUint8Array() };
       case "shutdownWorker": {
         // Abort every connection (SO_LINGER {1, 0}: a RST, so peers don't wait
         // on a stack that is gone), close every descriptor, report the pools,
@@ -306,9 +364,22 @@ const waitAsync = (Atomics as unknown as {
 
 async function makeLink(d: LinkDescription): Promise<LinkDriver> {
   if (d.type === "port") return new PortLink(d.port, d.mtu);
+  if (d.type === "ring") return new RingLink(d.sab, d.side, d.mtu, d.doorbell);
+  if (d.type === "websocket") {
+    let WS = (globalThis as { WebSocket?: WebSocketCtor }).WebSocket;
+    if (!WS) {
+      // Node 20 has no global WebSocket: the `ws` package (hidden from bundlers; browsers have one).
+      const wsName = "ws";
+      WS = ((await import(/* @vite-ignore */ wsName)) as { WebSocket: WebSocketCtor }).WebSocket;
+    }
+    return new WebSocketLink(d.url, { WebSocket: WS, token: d.token, mtu: d.mtu, batch: d.batch, reconnect: true });
+  }
   if (d.type === "tap") {
-    const { TapDevice } = await import("../netif/tap.js");
-    return TapDevice.open(d.name, { mtu: d.mtu } as never);
+    // Hidden from bundlers: the TAP driver is Node-only (a browser Worker never gets here).
+    const tapFile = "../netif/tap.js";
+    const tapModule = new URL(tapFile, import.meta.url).href;
+    const { TapDevice } = (await import(/* @vite-ignore */ tapModule)) as typeof import("../netif/tap.js");
+    return TapDevice.open(d.name, { netns: d.netns, offload: d.offload, ...(d.offload && d.mtu ? { mtu: d.mtu } : {}) });
   }
   throw new TypeError(`unknown link type ${(d as { type: string }).type}`);
 }
@@ -317,7 +388,7 @@ async function makeLink(d: LinkDescription): Promise<LinkDriver> {
 async function main(): Promise<void> {
   const g = globalThis as { process?: { versions?: { node?: string } }; self?: unknown };
   if (g.process?.versions?.node) {
-    const wt = await import("node:worker_threads");
+    const wt = await nodeImport<typeof import("node:worker_threads")>("node:worker_threads");
     if (wt.isMainThread || !wt.parentPort || (wt.workerData as { asipCore?: boolean } | undefined)?.asipCore !== true) return;
     new CoreWorker(wt.parentPort as unknown as PortLike);
   } else if (g.self && typeof (g.self as { postMessage?: unknown }).postMessage === "function") {

@@ -132,15 +132,45 @@ export function fromWire(w: WireError): Error {
 /**
  * How the core worker reaches the wire, described as data (it crosses
  * postMessage): frames over a MessagePort (to another core worker, or to a
- * Stack on this thread through {@link portLink}), or a TAP device (Node, root).
+ * Stack on this thread through {@link portLink}), a WebSocket to a relay
+ * (the worker opens it: frames never cross to another thread), or a TAP
+ * device (Node, root).
  */
 export type LinkDescription =
   | { type: "port"; port: MessagePort; mtu?: number }
-  | { type: "tap"; name: string; mtu?: number };
+  /**
+   * Frames through SharedArrayBuffer rings (bindings/worker/ring-link.ts):
+   * `sab` from ringBuffer(), the other thread takes the other side;
+   * `doorbell` one end of a MessageChannel, the other side the other end.
+   */
+  | { type: "ring"; sab: SharedArrayBuffer; side: 0 | 1; doorbell?: MessagePort; mtu?: number }
+  | {
+    type: "websocket"; url: string; token?: string;
+    /** The MTU to ask the relay for (WebSocketLinkOptions.mtu). */
+    mtu?: number;
+    /** Offer the batched framing (default true). */
+    batch?: boolean;
+  }
+  | { type: "tap"; name: string; netns?: string; mtu?: number; offload?: boolean };
 
-/** One interface of the worker's stack: a link and {@link InterfaceOptions}. */
+/**
+ * One interface of the worker's stack: a link and {@link InterfaceOptions}.
+ * On a websocket link, `ip`, `gateway` and `mtu` default to what the
+ * relay's `config` announces.
+ */
 export interface InterfaceDescription extends InterfaceOptions {
   link: LinkDescription;
+  /** Record its frames (a pcap and a packet log; see StackWorker.capturePcap). */
+  capture?: boolean;
+}
+
+/** An interface as the core worker reports it. */
+export interface InterfaceInfo {
+  index: number;
+  mac: string;
+  ip: string;
+  /** A websocket link's `config` from the relay. */
+  config?: Record<string, unknown>;
 }
 
 /** Minimal MessagePort surface shared by Node's worker_threads and the browser. */

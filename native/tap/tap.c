@@ -19,8 +19,31 @@
  *   t.write(u8)                       one frame, one write(); bytes written or
  *                                     -errno (EAGAIN is returned, not thrown)
  *   t.ref() / t.unref()               whether polling keeps the loop alive
+ *   t.writeBatch(buf, lens, count)    frames back to back in buf: one write()
+ *                                     each, one call from JS; returns how many
+ *                                     were written (stops at the first error)
  *   t.close()                         stop polling, close the fd
  *   t.fd, t.name, t.mtu, t.mac        (mac: the kernel side's address)
+ *   t.offload                         whether virtio-net headers are on
+ *
+ * Offload (new Tap(name, netns, { offload: true, mtu })): the device is
+ * opened with IFF_VNET_HDR and TUNSETOFFLOAD (TUN_F_CSUM, TSO4, TSO6), as
+ * QEMU, passt and gVisor do. Every frame then crosses with a 10-byte
+ * struct virtio_net_hdr in front, which this file reads and writes so that
+ * JavaScript sees plain Ethernet frames:
+ *  - kernel → us: frames may be GSO super-frames (up to 64 KiB, one TCP
+ *    segment as far as we are concerned) and may carry a partial checksum
+ *    (VIRTIO_NET_HDR_F_NEEDS_CSUM: the field holds the pseudo-header sum,
+ *    csum_start/csum_offset say where). We complete it here: the core
+ *    verifies every checksum. SYNs from the kernel get their MSS option
+ *    raised to fit `mtu` (checksum updated, RFC 1624), so the core's TCP sends
+ *    segments as large as its own MTU allows.
+ *  - us → kernel: a TCP frame longer than the wire MTU (the interface's
+ *    MTU, read at open) is marked GSO (TCPV4/TCPV6, gso_size = wire MTU less
+ *    the IP and TCP headers), so the kernel treats it as a TSO super-frame
+ *    and segments it where it must (forwarding; locally it is received
+ *    whole, as GRO would). Its checksum is complete (the core computed it):
+ *    no NEEDS_CSUM, and the kernel verifies it like any other.
  *
  * The namespace switch uses setns(2) on the calling thread only, for the
  * open and the TUNSETIFF, then switches back; no other thread moves. A tun
@@ -42,6 +65,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <linux/virtio_net.h>
 #include <unistd.h>
 
 #define MAX_BATCH 1024          /* upper bound on frames per wakeup */
@@ -68,9 +93,132 @@ typedef struct tap {
   uint8_t *scratch;
   napi_async_context actx;
   int mtu;
+  int vnet;          /* IFF_VNET_HDR on: a virtio_net_hdr precedes every frame */
+  int mss_to;        /* raise the MSS option of the kernel's SYNs to fit this MTU (0: leave them) */
   char name[IFNAMSIZ];
   unsigned char mac[6];
 } tap_t;
+
+/* ---- checksums and header fix-ups for offload (network byte order) ---- */
+
+static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static inline void wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+
+/* RFC 1071 sum of b[0..len) added to `sum` (not folded). */
+static uint64_t sum_bytes(const uint8_t *b, size_t len, uint64_t sum) {
+  while (len >= 8) {
+    uint64_t w;
+    memcpy(&w, b, 8);
+    /* Sum 32-bit halves in native order; the byte order is fixed up at the
+     * fold (a one's-complement sum is byte-order independent, RFC 1071 §2B). */
+    sum += (w & 0xffffffffu) + (w >> 32);
+    b += 8;
+    len -= 8;
+  }
+  while (len >= 2) {
+    uint16_t h;
+    memcpy(&h, b, 2);
+    sum += h;
+    b += 2;
+    len -= 2;
+  }
+  if (len) {
+    uint16_t h = 0;
+    memcpy(&h, b, 1);
+    sum += h;
+  }
+  return sum;
+}
+
+static uint16_t fold_native(uint64_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return (uint16_t)sum;
+}
+
+/* VIRTIO_NET_HDR_F_NEEDS_CSUM: the field at start+offset holds the
+ * pseudo-header sum; the checksum covers [start, len). */
+static void complete_csum(uint8_t *f, size_t len, unsigned start, unsigned offset) {
+  if (start + offset + 2 > len) return;
+  uint16_t s = fold_native(sum_bytes(f + start, len - start, 0));
+  uint16_t c = (uint16_t)~s;
+  /* Native-order sum of native-order halfwords: store as it is. */
+  memcpy(f + start + offset, &c, 2);
+}
+
+/* RFC 1624 eqn. 3: the checksum after a 16-bit word changes from m to m2. */
+static uint16_t csum_adjust(uint16_t hc, uint16_t m, uint16_t m2) {
+  uint32_t s = (uint16_t)~hc + (uint16_t)~m + m2;
+  s = (s & 0xffff) + (s >> 16);
+  s = (s & 0xffff) + (s >> 16);
+  return (uint16_t)~s;
+}
+
+/* Where the TCP header of an Ethernet frame starts (0: not TCP over IPv4
+ * or IPv6 without extension headers), and the IP header's length. */
+static size_t tcp_offset(const uint8_t *f, size_t len, int *v6, size_t *iphl) {
+  if (len < 14 + 20) return 0;
+  uint16_t type = rd16(f + 12);
+  if (type == 0x0800) {
+    size_t ihl = (size_t)(f[14] & 15) * 4;
+    if ((f[14] >> 4) != 4 || ihl < 20 || f[14 + 9] != 6 || (rd16(f + 14 + 6) & 0x3fff) != 0) return 0;
+    if (len < 14 + ihl + 20) return 0;
+    *v6 = 0;
+    *iphl = ihl;
+    return 14 + ihl;
+  }
+  if (type == 0x86dd) {
+    if (len < 14 + 40 + 20 || (f[14] >> 4) != 6 || f[14 + 6] != 6) return 0;
+    *v6 = 1;
+    *iphl = 40;
+    return 14 + 40;
+  }
+  return 0;
+}
+
+/* A SYN from the kernel: raise its MSS option to `to` (the core then sends
+ * segments as large as its MTU allows; the kernel side takes them whole). */
+static void raise_mss(uint8_t *f, size_t len, int to) {
+  int v6;
+  size_t iphl;
+  size_t t = tcp_offset(f, len, &v6, &iphl);
+  if (!t || !(f[t + 13] & 0x02)) return;
+  size_t thl = (size_t)(f[t + 12] >> 4) * 4;
+  if (thl < 20 || t + thl > len) return;
+  int max = to - (int)iphl - 20;
+  if (max > 65535) max = 65535;
+  for (size_t o = t + 20; o < t + thl;) {
+    uint8_t kind = f[o];
+    if (kind == 0) break;
+    if (kind == 1) { o++; continue; }
+    if (o + 1 >= t + thl || f[o + 1] < 2 || o + f[o + 1] > t + thl) break;
+    if (kind == 2 && f[o + 1] == 4) {
+      uint16_t old = rd16(f + o + 2);
+      if (old < max) {
+        wr16(f + o + 2, (uint16_t)max);
+        wr16(f + t + 16, csum_adjust(rd16(f + t + 16), old, (uint16_t)max));
+      }
+      break;
+    }
+    o += f[o + 1];
+  }
+}
+
+/* The virtio_net_hdr for a frame we write: a TCP frame longer than the wire
+ * MTU goes as GSO (its checksum is complete; the kernel checks it). */
+static void tx_hdr(const tap_t *t, const uint8_t *f, size_t len, struct virtio_net_hdr *h) {
+  memset(h, 0, sizeof *h);
+  if (len <= (size_t)t->mtu + 14) return;
+  int v6;
+  size_t iphl;
+  size_t off = tcp_offset(f, len, &v6, &iphl);
+  if (!off) return;
+  size_t thl = (size_t)(f[off + 12] >> 4) * 4;
+  if (thl < 20 || off + thl >= len || (int)(iphl + thl) >= t->mtu) return;
+  h->gso_type = v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
+  if (f[off + 13] & 0x80) h->gso_type |= VIRTIO_NET_HDR_GSO_ECN; /* CWR */
+  h->hdr_len = (uint16_t)(off + thl);
+  h->gso_size = (uint16_t)(t->mtu - iphl - thl);
+}
 
 #define CHECK(call)                                                        \
   do {                                                                     \
@@ -178,12 +326,25 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   size_t off = 0;
   uint32_t n = 0;
   while (!err && n < max && cap - off >= FRAME_RESERVE) {
-    ssize_t r = read(t->fd, base + off, cap - off);
+    ssize_t r;
+    struct virtio_net_hdr vh;
+    if (t->vnet) {
+      struct iovec iov[2] = { { &vh, sizeof vh }, { base + off, cap - off } };
+      r = readv(t->fd, iov, 2);
+      if (r >= 0 && (size_t)r < sizeof vh) continue; /* a runt: nothing to deliver */
+      if (r >= 0) r -= (ssize_t)sizeof vh;
+    } else {
+      r = read(t->fd, base + off, cap - off);
+    }
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       err = -errno;
       break;
+    }
+    if (t->vnet) {
+      if (vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) complete_csum(base + off, (size_t)r, vh.csum_start, vh.csum_offset);
+      if (t->mss_to) raise_mss(base + off, (size_t)r, t->mss_to);
     }
     t->lens[n++] = (uint32_t)r;
     off += (size_t)r;
@@ -231,7 +392,7 @@ static int open_here(tap_t *t, const char **what) {
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) { *what = "open /dev/net/tun"; return -errno; }
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (t->vnet ? IFF_VNET_HDR : 0);
   strncpy(ifr.ifr_name, t->name, IFNAMSIZ - 1);
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int e = errno;
@@ -241,6 +402,16 @@ static int open_here(tap_t *t, const char **what) {
   }
   memcpy(t->name, ifr.ifr_name, IFNAMSIZ);
   t->name[IFNAMSIZ - 1] = 0;
+  if (t->vnet) {
+    int sz = (int)sizeof(struct virtio_net_hdr);
+    unsigned off = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+    if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0 || ioctl(fd, TUNSETOFFLOAD, off) < 0) {
+      int e = errno;
+      close(fd);
+      *what = "ioctl TUNSETOFFLOAD";
+      return -e;
+    }
+  }
   int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (sock >= 0) {
     struct ifreq q;
@@ -263,8 +434,8 @@ static char *get_string(napi_env env, napi_value v, char *buf, size_t len) {
 }
 
 static napi_value New(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], self, target;
+  size_t argc = 3;
+  napi_value argv[3], self, target;
   CHECK(napi_get_new_target(env, info, &target));
   if (!target) { napi_throw_type_error(env, NULL, "Tap must be called with new"); return NULL; }
   CHECK(napi_get_cb_info(env, info, &argc, argv, &self, NULL));
@@ -288,10 +459,31 @@ static napi_value New(napi_env env, napi_callback_info info) {
     return NULL;
   }
 
+  int vnet = 0, mss_to = 0;
+  vt = napi_undefined;
+  if (argc >= 3) napi_typeof(env, argv[2], &vt);
+  if (vt == napi_object) {
+    napi_value v;
+    bool b = false;
+    if (napi_get_named_property(env, argv[2], "offload", &v) == napi_ok) napi_get_value_bool(env, v, &b);
+    vnet = b ? 1 : 0;
+    int32_t m = 0;
+    if (napi_get_named_property(env, argv[2], "mtu", &v) == napi_ok && napi_get_value_int32(env, v, &m) == napi_ok) mss_to = m;
+    if (mss_to < 0 || mss_to > 65535) {
+      napi_throw_range_error(env, NULL, "Tap(name, netns, { mtu }): mtu must be 0..65535");
+      return NULL;
+    }
+  } else if (vt != napi_undefined && vt != napi_null) {
+    napi_throw_type_error(env, NULL, "Tap(name, netns, options): options must be an object");
+    return NULL;
+  }
+
   tap_t *t = calloc(1, sizeof *t);
   if (!t) { napi_throw_error(env, "ENOMEM", "out of memory"); return NULL; }
   t->env = env;
   t->fd = -1;
+  t->vnet = vnet;
+  t->mss_to = vnet ? mss_to : 0;
   memcpy(t->name, name, strlen(name) + 1);
 
   const char *what = "";
@@ -469,6 +661,23 @@ static napi_value Stop(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* One frame, one write (with its virtio_net_hdr when offload is on): bytes
+ * of the frame written, or -errno. */
+static ssize_t write_frame(tap_t *t, const uint8_t *data, size_t len) {
+  ssize_t r;
+  if (t->fd < 0) return -EBADF;
+  if (t->vnet) {
+    struct virtio_net_hdr vh;
+    tx_hdr(t, data, len, &vh);
+    struct iovec iov[2] = { { &vh, sizeof vh }, { (void *)data, len } };
+    do r = writev(t->fd, iov, 2); while (r < 0 && errno == EINTR);
+    if (r >= (ssize_t)sizeof vh) r -= (ssize_t)sizeof vh;
+  } else {
+    do r = write(t->fd, data, len); while (r < 0 && errno == EINTR);
+  }
+  return r < 0 ? -errno : r;
+}
+
 static napi_value Write(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], ret;
@@ -480,13 +689,34 @@ static napi_value Write(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "write(frame): frame must be a Uint8Array (or another ArrayBufferView)");
     return NULL;
   }
-  ssize_t r;
-  if (t->fd < 0) r = -EBADF;
-  else {
-    do r = write(t->fd, data, len); while (r < 0 && errno == EINTR);
-    if (r < 0) r = -errno;
-  }
+  ssize_t r = write_frame(t, data, len);
   napi_create_int32(env, (int32_t)r, &ret);
+  return ret;
+}
+
+static napi_value WriteBatch(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], ret;
+  tap_t *t = unwrap(env, info, &argc, argv);
+  if (!t) return NULL;
+  void *data, *lensp;
+  size_t len, lenbytes;
+  uint32_t count = 0;
+  if (argc < 3 || !typed_u8(env, argv[0], &data, &len) || !typed_u8(env, argv[1], &lensp, &lenbytes) ||
+      napi_get_value_uint32(env, argv[2], &count) != napi_ok || (size_t)count * 4 > lenbytes) {
+    napi_throw_type_error(env, NULL, "writeBatch(buf, lens, count): buf a Uint8Array, lens a Uint32Array of at least count lengths");
+    return NULL;
+  }
+  const uint32_t *lens = (const uint32_t *)lensp;
+  size_t off = 0;
+  uint32_t i = 0;
+  for (; i < count; i++) {
+    if (off + lens[i] > len) break;
+    ssize_t r = write_frame(t, (uint8_t *)data + off, lens[i]);
+    if (r != (ssize_t)lens[i]) break;
+    off += lens[i];
+  }
+  napi_create_uint32(env, i, &ret);
   return ret;
 }
 
@@ -543,6 +773,15 @@ static napi_value GetMtu(napi_env env, napi_callback_info info) {
   return v;
 }
 
+static napi_value GetOffload(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  napi_value v;
+  tap_t *t = unwrap(env, info, &argc, NULL);
+  if (!t) return NULL;
+  napi_get_boolean(env, t->vnet != 0, &v);
+  return v;
+}
+
 static napi_value GetMac(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   napi_value v;
@@ -560,6 +799,8 @@ static napi_value Init(napi_env env, napi_value exports) {
     { "start", NULL, Start, NULL, NULL, NULL, napi_default, NULL },
     { "stop", NULL, Stop, NULL, NULL, NULL, napi_default, NULL },
     { "write", NULL, Write, NULL, NULL, NULL, napi_default, NULL },
+    { "writeBatch", NULL, WriteBatch, NULL, NULL, NULL, napi_default, NULL },
+    { "offload", NULL, NULL, GetOffload, NULL, NULL, napi_default, NULL },
     { "close", NULL, Close, NULL, NULL, NULL, napi_default, NULL },
     { "ref", NULL, Ref, NULL, NULL, NULL, napi_default, NULL },
     { "unref", NULL, Unref, NULL, NULL, NULL, napi_default, NULL },

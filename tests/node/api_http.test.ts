@@ -12,33 +12,13 @@ import http from "node:http";
 import tls from "node:tls";
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, existsSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import "../../bindings/api/net.js";
 import type { Socket } from "../../bindings/api/net.js";
 import { VARIANTS } from "../helpers/stacks.js";
+import { testCert } from "../helpers/tls.js";
 import { tcpStacks, noLeaks } from "./api_tcp_common.js";
 
 const B = "192.0.2.2";
-
-/** A fresh self-signed P-256 certificate for CN=asip.test (test only). */
-function testCert(): { key: Buffer; cert: Buffer } {
-  const dir = mkdtempSync(path.join(tmpdir(), "asip-tls-"));
-  try {
-    execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-      "-keyout", path.join(dir, "key.pem"), "-out", path.join(dir, "cert.pem"), "-days", "2", "-subj", "/CN=asip.test",
-      "-addext", "subjectAltName=DNS:asip.test"], { stdio: "ignore" });
-    return { key: readFileSync(path.join(dir, "key.pem")), cert: readFileSync(path.join(dir, "cert.pem")) };
-  } catch {
-    const fx = path.resolve("tests/fixtures");
-    if (!existsSync(path.join(fx, "test-only-key.pem"))) throw new Error("no openssl and no tests/fixtures/test-only-*.pem");
-    return { key: readFileSync(path.join(fx, "test-only-key.pem")), cert: readFileSync(path.join(fx, "test-only-cert.pem")) };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 function body(res: http.IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {

@@ -31,8 +31,8 @@ async function setup(opts: Parameters<typeof Gateway.start>[1] = {}) {
 }
 
 /** An asip stack on the relay with the address the relay announced. */
-async function client(relay: Relay) {
-  const link = new WebSocketLink(relay.url, { WebSocket: WS });
+async function client(relay: Relay, mtu?: number) {
+  const link = new WebSocketLink(relay.url, { WebSocket: WS, mtu });
   await link.ready();
   const stack = await Stack.create();
   const c = link.config!;
@@ -250,7 +250,7 @@ test("the allowlist can open other destinations; fragments to NATed destinations
     assert.equal(gw.allowed(0x7f000001), true);
     assert.equal(gw.allowed(0xc6336405), true);
     assert.equal(gw.allowed(0xcb007107), false);
-    const c = await client(relay);
+    const c = await client(relay, 1500);
     const u = c.raw.udp.new().bind("0.0.0.0", 0);
     u.sendto(new Uint8Array(3000), "192.0.2.254", 9); // fragmented above the MTU
     await until(() => gw.counters.nat.fragments >= 2, 3000, "fragments counted");

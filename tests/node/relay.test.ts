@@ -2,16 +2,23 @@
 // clients: learning, flooding (broadcast, unknown unicast), ageing, filtering;
 // limits (short, long, text, group source, rate, MACs per client) dropped and
 // counted; a client over maxBadFrames thrown out (1008) while others carry
-// on; --token; 50 clients at once with one of them sending garbage; and two
-// asip stacks talking UDP through the relay over WebSocketLink.
+// on; --token; 50 clients at once with one of them sending garbage; two
+// asip stacks talking UDP through the relay over WebSocketLink; a client
+// that speaks only v86's format (one frame per message, no subprotocol)
+// reaching an asip stack on a batched link; the batched framing itself
+// (one message per burst, malformed records, per-port MTU); and 100 MB of
+// TCP between two stacks over batched 64 KiB-MTU links, hash-checked.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { WebSocket } from "ws";
 import { Relay } from "../../bindings/node/relay.js";
 import { WebSocketLink, type WebSocketCtor } from "../../bindings/netif/websocket.js";
+import { BATCH_PROTOCOL, decodeBatch, encodeBatch } from "../../bindings/netif/framing.js";
 import { Stack } from "../../bindings/stack.js";
 import { rawApi } from "../../bindings/api/raw.js";
-import { until } from "../helpers/stacks.js";
+import { until, baseline, assertNoLeaks } from "../helpers/stacks.js";
+import { arpRequest, eth, ipv4, icmpEcho, parse } from "../helpers/frames.js";
 
 const WS = WebSocket as unknown as WebSocketCtor;
 
@@ -32,8 +39,8 @@ class Client {
     });
     ws.on("close", (code) => (this.closeCode = code));
   }
-  static async open(url: string): Promise<Client> {
-    const ws = new WebSocket(url);
+  static async open(url: string, protocols: string[] = []): Promise<Client> {
+    const ws = new WebSocket(url, protocols);
     const c = new Client(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once("open", () => resolve());
@@ -283,5 +290,132 @@ test("WebSocketLink reconnects with backoff when the relay comes back, and drops
   } finally {
     link.close();
     await again.close();
+  }
+});
+
+test("a v86-style client (one frame per message, no subprotocol) reaches an asip stack on a batched link: ARP and ping", async () => {
+  const relay = await Relay.start({ port: 0, host: "127.0.0.1" });
+  const link = new WebSocketLink(relay.url, { WebSocket: WS });
+  const s = await Stack.create();
+  try {
+    const v86 = await Client.open(relay.url); // what v86's network adapter does: no protocols, no query
+    await link.ready();
+    assert.equal(link.batched, true, "asip's link speaks the batched framing");
+    assert.equal(v86.ws.protocol, "", "the emulator gets no subprotocol");
+    assert.equal(v86.control[0].mtu, 1500, "and the network's MTU");
+    assert.equal(link.config!.mtu, 65535, "asip's link got the MTU it asked for");
+    s.addInterface(link, { ip: link.config!.ip, mtu: link.mtu });
+    const ip = link.config!.ip!.split("/")[0];
+    const myMac = "02:00:00:00:86:01";
+    v86.send(arpRequest(myMac, "192.0.2.200", ip));
+    await until(() => v86.frames.some((f) => f[12] === 8 && f[13] === 6 && f[21] === 2), 3000, "ARP reply");
+    const reply = v86.frames.find((f) => f[12] === 8 && f[13] === 6 && f[21] === 2)!;
+    const stackMac = [...reply.subarray(6, 12)].map((x) => x.toString(16).padStart(2, "0")).join(":");
+    for (let seq = 0; seq < 5; seq++) v86.send(eth(stackMac, myMac, 0x0800, ipv4("192.0.2.200", ip, 1, icmpEcho(0x86, seq, new Uint8Array(1000).fill(seq)))));
+    await until(() => v86.frames.filter((f) => parse(f).icmp?.type === 0).length === 5, 3000, "echo replies");
+    // Every message the emulator got is exactly one Ethernet frame.
+    for (const f of v86.frames) assert.equal(f.length, parse(f).ip ? 14 + ((f[16] << 8) | f[17]) : f.length);
+    assert.ok(link.counters.txMessages > 0 && link.counters.txFrames >= 6);
+  } finally {
+    await s.close();
+    await relay.close();
+  }
+});
+
+test("batched framing: a burst crosses as one message, records are checked, frames too big for a port are dropped", async () => {
+  const relay = await Relay.start({ port: 0, host: "127.0.0.1" });
+  try {
+    const a = await Client.open(`${relay.url}?mtu=9000`, [BATCH_PROTOCOL]);
+    const b = await Client.open(`${relay.url}?mtu=9000`, [BATCH_PROTOCOL]);
+    const legacy = await Client.open(relay.url);
+    assert.equal(a.ws.protocol, BATCH_PROTOCOL);
+    assert.equal(a.control[0].mtu, 9000);
+    const burst = [frame(BCAST, 0xa, 1), frame(BCAST, 0xa, 2, 3000), frame(BCAST, 0xa, 3)];
+    a.send(encodeBatch(burst, burst.reduce((n, f) => n + f.length, 0)));
+    await until(() => b.frames.length === 1 && legacy.frames.length === 2, 2000, "burst delivered");
+    // b (batched) got the burst as one message of three records; the legacy
+    // client got the two frames that fit its MTU (1500), one per message.
+    const got: Uint8Array[] = [];
+    assert.equal(decodeBatch(b.frames[0], (f) => got.push(f)), 3);
+    assert.deepEqual(got.map((f) => f[14]), [1, 2, 3]);
+    assert.deepEqual(legacy.frames.map((f) => f[14]), [1, 3]);
+    assert.equal(relay.stats().dropped.tooBig, 1);
+    // A record running past the end: the frames before it stand, the rest is dropped and counted.
+    const bad = encodeBatch([frame(BCAST, 0xa, 4)], 60);
+    const broken = new Uint8Array(bad.length + 8);
+    broken.set(bad);
+    broken.set([0, 0, 0, 200, 1, 2, 3, 4], bad.length);
+    a.send(broken);
+    await until(() => legacy.frames.length === 3, 2000, "the good record");
+    assert.equal(legacy.frames[2][14], 4);
+    assert.equal(relay.stats().dropped.badBatch, 1);
+    a.send(new Uint8Array([0, 0, 0, 0])); // a zero length
+    await until(() => relay.stats().dropped.badBatch === 2, 2000, "zero-length record");
+    const st = relay.stats();
+    assert.ok(st.rxMessages < st.rxFrames, `fewer messages than frames: ${st.rxMessages} / ${st.rxFrames}`);
+  } finally {
+    await relay.close();
+  }
+});
+
+test("100 MB of TCP between two stacks on batched 64 KiB-MTU links through the relay, hash-checked, pools back", async () => {
+  const relay = await Relay.start({ port: 0, host: "127.0.0.1" });
+  const la = new WebSocketLink(relay.url, { WebSocket: WS });
+  const lb = new WebSocketLink(relay.url, { WebSocket: WS, wsOptions: { generateMask: (m: Uint8Array) => m.fill(0) } });
+  const a = await Stack.create();
+  const b = await Stack.create();
+  try {
+    await Promise.all([la.ready(), lb.ready()]);
+    assert.equal(la.mtu, 65535);
+    a.addInterface(la, { ip: la.config!.ip, mtu: la.mtu });
+    b.addInterface(lb, { ip: lb.config!.ip, mtu: lb.mtu });
+    rawApi(a).tcp.setTimeWait(20);
+    rawApi(b).tcp.setTimeWait(20);
+    const ipB = lb.config!.ip!.split("/")[0];
+    const N = 100 << 20;
+    const data = new Uint8Array(N);
+    for (let i = 0; i < N; i += 4096) data[i] = (i >>> 12) & 255, data[i + 1] = i % 251;
+    const l = rawApi(b).tcp.new().bind("0.0.0.0", 7).listen();
+    l.accept((pcb) => {
+      let off = 0, n = 0;
+      const pump = () => {
+        while (off < n) { const k = pcb.write(data.subarray(off, Math.min(n, off + 65536))); if (!k) return; off += k; }
+        pcb.sent(undefined);
+        pcb.close();
+      };
+      pcb.recv((d) => {
+        if (d === null) { if (pcb.handle) pcb.close(); return; }
+        n = d[0] === 1 ? N : 1000; // the first byte asks for the whole or a little
+        pcb.sent(pump);
+        pump();
+      });
+    });
+    const fetch = (all: boolean) => new Promise<string>((resolve, reject) => {
+      const hash = createHash("sha256");
+      let got = 0;
+      const c = rawApi(a).tcp.new();
+      c.err((e) => reject(e));
+      c.recv((d) => {
+        if (d === null) { c.close(); resolve(got === (all ? N : 1000) ? hash.digest("hex") : `only ${got} bytes`); return; }
+        hash.update(d);
+        got += d.length;
+      });
+      c.connect(ipB, 7, () => c.write(Uint8Array.of(all ? 1 : 0)));
+    });
+    await fetch(false); // ARP resolved, its timer running: the state the baseline holds
+    await new Promise((r) => setTimeout(r, 100));
+    const baseA = baseline(a), baseB = baseline(b);
+    assert.equal(await fetch(true), createHash("sha256").update(data).digest("hex"));
+    assert.ok(la.counters.rxMessages < la.counters.rxFrames, "frames arrived batched");
+    assert.ok(la.counters.rxBytes / la.counters.rxFrames > 30000, "in large frames");
+    await until(() => { try { assertNoLeaks(a, baseA, "a"); assertNoLeaks(b, baseB, "b"); return true; } catch { return false; } }, 5000, "pools back").catch(() => {
+      assertNoLeaks(a, baseA, "a");
+      assertNoLeaks(b, baseB, "b");
+    });
+    l.close();
+  } finally {
+    await a.close();
+    await b.close();
+    await relay.close();
   }
 });
