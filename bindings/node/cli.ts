@@ -45,7 +45,8 @@ interface IfaceArgs {
 const HELP = `usage:
   asip up --tap NAME [--netns NS] --ip ADDR/PREFIX [--gateway ADDR] [--mtu N] [--mac MAC] [--vlan VID] [--offload] [--pcap FILE]
           [--tap NAME ...] [--forward] [--serve LIST] [--variant release|mvp|debug] [--pool NAME=N ...] [--heap BYTES]
-      Run a stack on TAP devices until SIGINT/SIGTERM. Interface options follow their --tap.
+      Run a stack on TAP devices until SIGINT/SIGTERM (then one {"stats": ...} line); SIGUSR1 prints that line and goes on.
+      Interface options follow their --tap.
       --offload: virtio-net headers with checksum offload and TSO: 64 KiB frames through the TAP (asip's MTU 65535).
       --serve takes a comma-separated list of services (${SERVICE_NAMES.join(", ")}), e.g. udp-echo:7.
       --pool sets a pool's element count (${MEMP_NAMES.join(", ")}); defaults here:
@@ -136,11 +137,15 @@ async function up(argv: string[]): Promise<void> {
   for (const i of stack.ifaces) {
     console.log(`asip up ${i.ip}/${maskBits(i.netmask)} on ${opts.ifaces[i.index - 2]?.tap ?? i.index}`);
   }
+  // SIGUSR1: the stats line of a running stack (what SIGTERM prints last), e.g. to watch pools drain.
+  const printStats = () => console.log(JSON.stringify({ stats: stack.stats() }, null, 0));
+  process.on("SIGUSR1", printStats);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
   });
+  process.off("SIGUSR1", printStats);
   const stats = stack.stats();
   await stack.close();
   for (const w of pcaps) await w.close();

@@ -1,5 +1,5 @@
 // `asip up` as a user runs it: a stack on a TAP in a namespace, answering
-// ping and UDP echo, printing its ready line and its stats on SIGINT; and an
+// ping and UDP echo, printing its ready line, its stats on SIGUSR1 and SIGINT; and an
 // 802.1Q VLAN between asip and a kernel VLAN interface.
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -57,6 +57,18 @@ describe("asip up (the CLI) against the Linux kernel", { skip: skip ?? false }, 
     assert.equal(pingSummary(r.stdout).rx, 5, r.stdout);
     const u = await ns.run("sh", ["-c", "printf 'over the CLI\\n' | nc -u -w 1 192.0.2.2 7"]);
     assert.equal(u.stdout, "over the CLI\n");
+  });
+
+  test("SIGUSR1 prints the stats line and the stack goes on", async () => {
+    const at = out.length;
+    child.kill("SIGUSR1");
+    const deadline = Date.now() + 5000;
+    while (!out.slice(at).endsWith("\n") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const stats = JSON.parse(out.slice(at).trim()).stats;
+    assert.ok(stats.proto.icmp.recv >= 5);
+    assert.equal(child.exitCode, null);
+    const r = await ns.run("ping", ["-c", "1", "-W", "1", "192.0.2.2"]);
+    assert.equal(pingSummary(r.stdout).rx, 1, r.stdout);
   });
 
   test("stops on SIGINT, prints its stats, and leaves a clean pcap", async () => {

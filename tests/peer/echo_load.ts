@@ -18,6 +18,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { isDeepStrictEqual } from "node:util";
 import { fileURLToPath } from "node:url";
 import { canRunPeerTests, createNetns, type Netns } from "../helpers/netns.js";
 
@@ -59,6 +60,11 @@ async function stopUp(up: Up): Promise<UsageLine> {
   const exited = new Promise<number | null>((r) => up.child.on("exit", (c) => r(c)));
   up.child.kill("SIGTERM");
   assert.equal(await exited, 0, "asip up exits 0 on SIGTERM");
+  return usage(up);
+}
+
+/** The heap and pool usage from the last stats line `up` printed. */
+function usage(up: Up): UsageLine {
   const stats = JSON.parse(up.out().trim().split("\n").pop()!).stats;
   const pools: Record<string, number> = {};
   for (const [k, v] of Object.entries(stats.pools as Record<string, { used: number; illegal: number }>)) {
@@ -66,6 +72,23 @@ async function stopUp(up: Up): Promise<UsageLine> {
     assert.equal(v.illegal, 0, `pool ${k}: illegal frees`);
   }
   return { mem: stats.mem.used, pools };
+}
+
+/** Asks the running `up` for its stats until they equal `base`, for at most `ms`. */
+async function settle(up: Up, base: UsageLine, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const before = up.out().length;
+    up.child.kill("SIGUSR1");
+    const asked = Date.now();
+    while ((up.out().length === before || !up.out().endsWith("\n")) && Date.now() - asked < 2000) await new Promise((r) => setTimeout(r, 20));
+    try {
+      if (isDeepStrictEqual(usage(up), base)) return;
+    } catch {
+      // no stats line yet: ask again
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 function addLoss(ns: Netns): void {
@@ -145,6 +168,11 @@ export function echoLoadSuite(sc: Scenario): void {
         const many = await kernelClient(ns, ["--conns", "1000", "--size", "100000", ...pauseArgs], sc.timeoutMs);
         assert.deepEqual(many.errors, []);
         assert.equal(many.ok, 1000);
+        // The kernel's sockets are done once its client has every byte back,
+        // but under loss asip may still be retransmitting a FIN or the last
+        // segments whose ACKs were dropped: let those close (SIGUSR1 prints
+        // the stats of the running stack), then stop it and compare.
+        await settle(up, base, 30_000);
         const now = await stopUp(up);
         assert.deepEqual(now, base, "heap and pools back at the idle baseline");
       } finally {
