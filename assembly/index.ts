@@ -16,7 +16,7 @@ import { sys_check_timeouts, sys_timeouts_sleeptime, sys_set_now } from "./core/
 import { stats_base, STATS_SIZE, STATS_PROTO_COUNT, STATS_PROTO_WORDS, STATS_MEM_OFFSET, STATS_MEMP_OFFSET } from "./core/stats";
 import { rings_init, tx_ring, ev_ring, tx_done, ev_done, ev_take } from "./core/rings";
 import { pbuf, pbuf_alloc, pbuf_free, pbuf_layer, pbuf_type } from "./core/pbuf";
-import { PBUF_POOL_BUFSIZE } from "./config";
+import { PBUF_POOL_BUFSIZE, LWIP_IPV4, LWIP_IPV6 } from "./config";
 import {
   netif_init, netif_add, netif_add_ip as netif_add_ip_link, netif_remove, NetifKind, netif_get_by_index, netif_set_addr, netif_set_up, netif_set_down,
   netif_set_link_up, netif_set_link_down, netif_set_default, netif_input, netif_poll, netif_loop_pending,
@@ -126,6 +126,11 @@ export function abi_layout(): usize {
   return t;
 }
 const layout: usize = memory.data(64, 8);
+
+/** The families this build carries: bit 0 IPv4 (LWIP_IPV4), bit 1 IPv6 (LWIP_IPV6). */
+export function abi_features(): u32 {
+  return (LWIP_IPV4 ? 1 : 0) | (LWIP_IPV6 ? 2 : 0);
+}
 
 /** Scratch space for host arguments (addresses, MACs): 256 bytes, reused by every call. */
 export function abi_scratch(): usize { return scratch; }

@@ -10,12 +10,18 @@
 
 /** Which build of the core to load. */
 import { nodeImport } from "./host.js";
-export type CoreVariant = "release" | "mvp" | "debug";
+/**
+ * "dual" is the release build with IPv6 on (ASIP_IPV6=1): the host APIs'
+ * IPv6 and dual-stack paths run against it while release and mvp are
+ * IPv4-only (docs/design.md).
+ */
+export type CoreVariant = "release" | "mvp" | "dual" | "debug";
 
 /** File name of each variant under build/. */
 export const CORE_FILES: Record<CoreVariant, string> = {
   release: "asip.wasm",
   mvp: "asip-mvp.wasm",
+  dual: "asip-dual.wasm",
   debug: "asip-debug.wasm",
 };
 

@@ -15,7 +15,7 @@ import {
   RING_HEAD, RING_TAIL, RING_HDR_BYTES, TX_ENTRY_BYTES, EV_RECORD_BYTES, PBUF_NEXT, PBUF_PAYLOAD, PBUF_LEN,
   type Layout, type StackStats, type PoolName,
 } from "./abi.js";
-import { IpAddress, IP_ADDR_SIZE, parseCidr, prefixToMask4 } from "./ip-address.js";
+import { IpAddress, IP_ADDR_SIZE, IPADDR_TYPE_ANY, parseCidr, prefixToMask4 } from "./ip-address.js";
 import type { LinkDriver } from "./netif/driver.js";
 import { rawApi, type RawApi } from "./api/raw.js";
 import { netconnApi, type NetconnApi } from "./api/netconn.js";
@@ -134,6 +134,12 @@ export class Stack {
   private readonly scratchPtr: number;
   /** Set when the core aborted: the instance is unusable afterwards. */
   failure: Error | undefined;
+  /**
+   * Whether this core carries IPv6 (abi_features bit 1): IPv6 pcbs,
+   * dual-stack (`'::'`) listeners and IPv6 addresses. Without it the host
+   * APIs refuse IPv6 with EAFNOSUPPORT and `'::'` listens on IPv4 only.
+   */
+  readonly ipv6: boolean;
 
   private constructor(core: Core, opts: StackOptions) {
     this.core = core;
@@ -157,6 +163,7 @@ export class Stack {
     }
     ex.asip_init(this.now(), (opts.seed ?? randomSeed()) >>> 0);
     this.layout = readLayout(core.memory, ex.abi_layout());
+    this.ipv6 = typeof ex.abi_features === "function" && (ex.abi_features() & 2) !== 0;
     this.scratchPtr = ex.abi_scratch();
     this.u8 = new Uint8Array(core.memory.buffer);
     this.u32 = new Uint32Array(core.memory.buffer);
@@ -368,6 +375,17 @@ export class Stack {
   addrArg(ip: IpAddress, slot = 0): number {
     const p = this.scratchPtr + ADDR_AREA + slot * IP_ADDR_SIZE;
     ip.write(this.mem32(), p, ip.zone === undefined ? 0 : this.zoneIndex(ip.zone));
+    return p;
+  }
+
+  /**
+   * As {@link addrArg}, but an unspecified address is written as
+   * IPADDR_TYPE_ANY: the wildcard of both families, which a dual-stack pcb
+   * (ip_type 46) binds to take IPv4 and IPv6 alike (lwIP's IP_ANY_TYPE).
+   */
+  addrArgDual(ip: IpAddress, slot = 0): number {
+    const p = this.addrArg(ip, slot);
+    if (ip.isUnspecified()) this.mem32()[(p >>> 2) + 4] = IPADDR_TYPE_ANY;
     return p;
   }
 

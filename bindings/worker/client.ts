@@ -21,7 +21,7 @@
  * ## MessagePort RPC (async API)
  * Parent → core, first: `{type:"init", stack, interfaces, arp, tcpTimeWaitMs}`
  * (ports of "port" links in the transfer list); core → parent:
- * `{type:"ready", interfaces:[{index, mac, ip}]}` or `{type:"error", e}`.
+ * `{type:"ready", interfaces:[{index, mac, ip}], ipv6}` or `{type:"error", e}`.
  * Then any number of `{type:"call", id, m, a, bin?}` → `{type:"result", id,
  * ok, v, out?, bin?, e?}`, answered in completion order (a recv that waits
  * does not hold up other calls). `m` is the sockets method name, a service
@@ -107,7 +107,7 @@ export type { LoggedFrame } from "./link-admin.js";
 /** Options of {@link StackWorker.start}: what the core worker builds. */
 export interface StackWorkerOptions extends Omit<InitMessage, "type"> {
   /** Shortcut for stack.variant. */
-  variant?: "release" | "mvp" | "debug";
+  variant?: "release" | "mvp" | "dual" | "debug";
   /** URL of core-worker.js (default: next to this module). */
   workerUrl?: URL | string;
   /**
@@ -337,7 +337,7 @@ export class WorkerSockets extends LocalHelpers {
  */
 class RemoteStackView {
   readonly remoteRaw: RemoteRaw;
-  constructor(rpc: RpcPort, readonly ifaces: { index: number; mac: string; ip: string }[]) {
+  constructor(rpc: RpcPort, readonly ifaces: { index: number; mac: string; ip: string }[], readonly ipv6: boolean) {
     this.remoteRaw = new RemoteRaw(rpc);
   }
 }
@@ -356,9 +356,14 @@ export class WorkerApis {
   private readonly view: RemoteStackView;
   private nc: RemoteNetconnApi | undefined;
 
-  constructor(/** @internal */ readonly rpc: RpcPort, interfaces: { index: number; mac: string; ip: string }[]) {
+  constructor(/** @internal */ readonly rpc: RpcPort, interfaces: { index: number; mac: string; ip: string }[], ipv6 = false) {
     this.sockets = new WorkerSockets(rpc);
-    this.view = new RemoteStackView(rpc, interfaces);
+    this.view = new RemoteStackView(rpc, interfaces, ipv6);
+  }
+
+  /** Whether the worker's core carries IPv6 (as {@link Stack.ipv6}). */
+  get ipv6(): boolean {
+    return this.view.ipv6;
   }
 
   /** lwIP's raw API over the port: TCP and UDP pcbs with callbacks. */
@@ -408,8 +413,9 @@ export class StackWorker extends WorkerApis {
     readonly interfaces: InterfaceInfo[],
     /** Resolves when the worker thread has ended. */
     readonly exited: Promise<number>,
+    ipv6: boolean,
   ) {
-    super(rpc, interfaces);
+    super(rpc, interfaces, ipv6);
   }
 
   /** Starts a core worker and builds its stack and interfaces. */
@@ -440,9 +446,9 @@ export class StackWorker extends WorkerApis {
       port = w as unknown as PortLike;
       exited = new Promise(() => {}); // browsers have no exit event; close() terminates.
     }
-    const ready = new Promise<{ interfaces: StackWorker["interfaces"] }>((resolve, reject) => {
-      onMessage(port, (m: { type?: string; e?: unknown; interfaces?: StackWorker["interfaces"] }) => {
-        if (m?.type === "ready") resolve({ interfaces: m.interfaces ?? [] });
+    const ready = new Promise<{ interfaces: StackWorker["interfaces"]; ipv6: boolean }>((resolve, reject) => {
+      onMessage(port, (m: { type?: string; e?: unknown; interfaces?: StackWorker["interfaces"]; ipv6?: boolean }) => {
+        if (m?.type === "ready") resolve({ interfaces: m.interfaces ?? [], ipv6: !!m.ipv6 });
         else if (m?.type === "error") reject(fromWire(m.e as never));
       });
       (worker as { once?: (ev: string, f: (e: Error) => void) => void }).once?.("error", reject);
@@ -456,7 +462,7 @@ export class StackWorker extends WorkerApis {
       throw e;
     }
     const rpc = new RpcPort(port);
-    const h = new StackWorker(worker, rpc, r.interfaces, exited);
+    const h = new StackWorker(worker, rpc, r.interfaces, exited, r.ipv6);
     // The core's own events: a mailbox attached through another port.
     rpc.on("core", (ev) => {
       const sab = ev.a?.[0];
@@ -609,10 +615,10 @@ export class StackWorker extends WorkerApis {
 /**
  * The APIs over a port from {@link StackWorker.port}, in any thread with an
  * event loop (give it the worker's `interfaces` for net/dgram's local-address
- * checks).
+ * checks, and its `ipv6`).
  */
-export function attachPort(port: MessagePort, interfaces: { index: number; mac: string; ip: string }[] = []): WorkerApis {
-  return new WorkerApis(new RpcPort(port as unknown as PortLike), interfaces);
+export function attachPort(port: MessagePort, interfaces: { index: number; mac: string; ip: string }[] = [], ipv6 = false): WorkerApis {
+  return new WorkerApis(new RpcPort(port as unknown as PortLike), interfaces, ipv6);
 }
 
 // ---- the blocking API (SharedArrayBuffer mailbox) --------------------------------------------

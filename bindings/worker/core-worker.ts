@@ -91,7 +91,7 @@ class CoreWorker {
     });
   }
 
-  private async init(m: InitMessage): Promise<{ interfaces: InterfaceInfo[] }> {
+  private async init(m: InitMessage): Promise<{ interfaces: InterfaceInfo[]; ipv6: boolean }> {
     this.stack = await Stack.create(m.stack ?? {});
     const stack = this.stack;
     const out = [];
@@ -99,7 +99,7 @@ class CoreWorker {
     for (const e of m.arp ?? []) stack.addStaticArp(e.ip, e.mac);
     if (m.tcpTimeWaitMs !== undefined) stack.raw.tcp.setTimeWait(m.tcpTimeWaitMs);
     stack.kick();
-    return { interfaces: out };
+    return { interfaces: out, ipv6: stack.ipv6 };
   }
 
   /** Builds an interface from its description (at init, or later by the addInterface call). */
