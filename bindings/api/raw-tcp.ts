@@ -60,6 +60,8 @@ export class TcpPcb extends TcpPcbCallbacks<TcpPcb> implements TcpPcbLike, Dispa
    * IP_ANY_TYPE); a pcb of type 6 bound to "::" takes IPv6 only.
    */
   ipType: IpType = 4;
+  /** On a dual-stack pcb: bind("::") takes IPv6 only (lwIP's NETCONN_FLAG_IPV6_V6ONLY, IPV6_V6ONLY). */
+  v6only = false;
   /** Bytes received and bytes written so far. */
   bytesReceived = 0;
   bytesWritten = 0;
@@ -95,7 +97,7 @@ export class TcpPcb extends TcpPcbCallbacks<TcpPcb> implements TcpPcbLike, Dispa
     const a = addrArg(ip, "tcp.bind");
     portArg(port, "tcp.bind");
     const s = this.api.stack;
-    this.call("bind", (ex, h) => ex.tcp_host_bind(h, this.ipType === 46 ? s.addrArgDual(a) : s.addrArg(a), port));
+    this.call("bind", (ex, h) => ex.tcp_host_bind(h, this.ipType === 46 && !this.v6only ? s.addrArgDual(a) : s.addrArg(a), port));
     return this;
   }
 

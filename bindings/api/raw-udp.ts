@@ -69,6 +69,8 @@ export class UdpPcb extends UdpPcbCallbacks implements UdpPcbLike, Dispatch {
    * (46), bind("::") takes both families (lwIP's IP_ANY_TYPE).
    */
   ipType: IpType = 4;
+  /** On a dual-stack pcb: bind("::") takes IPv6 only (lwIP's NETCONN_FLAG_IPV6_V6ONLY, IPV6_V6ONLY). */
+  v6only = false;
 
   /** @internal */
   constructor(private readonly api: RawApi, h: number) {
@@ -96,7 +98,7 @@ export class UdpPcb extends UdpPcbCallbacks implements UdpPcbLike, Dispatch {
     const a = addrArg(ip, "udp.bind");
     portArg(port, "udp.bind");
     const s = this.api.stack;
-    this.call("bind", (ex, h) => ex.udp_host_bind(h, this.ipType === 46 ? s.addrArgDual(a) : s.addrArg(a), port));
+    this.call("bind", (ex, h) => ex.udp_host_bind(h, this.ipType === 46 && !this.v6only ? s.addrArgDual(a) : s.addrArg(a), port));
     return this;
   }
 

@@ -89,6 +89,7 @@ import {
 } from "./protocol.js";
 import type { InitMessage } from "./core-worker.js";
 import { Stack } from "../stack.js";
+import { IpAddress } from "../ip-address.js";
 import { streamsApi, type StreamsApi } from "../api/streams.js";
 import type { NetApi } from "../api/net.js";
 import type { DgramApi } from "../api/dgram.js";
@@ -159,11 +160,19 @@ function scatter(iov: Uint8Array[], src: Uint8Array | undefined): void {
 /** Helpers both socket flavours share (no call to the core). */
 class LocalHelpers {
   inet_pton(af: number, src: string): Uint8Array | 0 {
+    if (af === 10) {
+      const a = typeof src === "string" && !src.includes("%") ? IpAddress.tryParse(src) : undefined;
+      return a?.family === 6 ? a.bytes() : 0;
+    }
     if (af !== 2) throw new SocketError(E.EAFNOSUPPORT, "inet_pton");
     if (!/^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(src)) return 0;
     return Uint8Array.from(src.split(".").map(Number));
   }
   inet_ntop(af: number, src: Uint8Array): string {
+    if (af === 10) {
+      if (!(src instanceof Uint8Array) || src.length < 16) throw new SocketError(E.ENOSPC, "inet_ntop");
+      return IpAddress.fromBytes(src.subarray(0, 16)).toString();
+    }
     if (af !== 2) throw new SocketError(E.EAFNOSUPPORT, "inet_ntop");
     if (!(src instanceof Uint8Array) || src.length < 4) throw new SocketError(E.ENOSPC, "inet_ntop");
     return `${src[0]}.${src[1]}.${src[2]}.${src[3]}`;
