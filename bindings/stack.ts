@@ -52,6 +52,26 @@ export interface InterfaceOptions {
   default?: boolean;
   /** 802.1Q VLAN ID (1..4094): frames are tagged with it and only that VLAN is accepted. */
   vlan?: number;
+  /**
+   * Static IPv6 addresses, "ADDR/PREFIX" (prefix default 64), each usable
+   * once Duplicate Address Detection passes (RFC 4862 §5.4). A link-local
+   * address is always formed. Cores with IPv6 only (`stack.ipv6`).
+   */
+  ip6?: string | string[];
+  /** Stateless autoconfiguration from Router Advertisements (RFC 4862; default true, as Linux and lwIP). */
+  slaac?: boolean;
+}
+
+/** Names of the core's IPv6 address states (RFC 4862 §5.5.4, lwIP's IP6_ADDR_*). */
+export type Ip6StateName = "invalid" | "tentative" | "preferred" | "deprecated" | "duplicated";
+
+/** The name of an IP6_ADDR_* state value. */
+export function ip6StateName(state: number): Ip6StateName {
+  if (state === 0) return "invalid";
+  if ((state & 0x40) !== 0) return "duplicated";
+  if ((state & 0xf8) === 0x08) return "tentative";
+  if ((state & 0x30) === 0x30) return "preferred";
+  return "deprecated";
 }
 
 /**
@@ -66,7 +86,17 @@ export interface Ip6AddressState {
   address: string;
   /** The core's IP6_ADDR_* state: 0x08 tentative (+ probes), 0x30 preferred, 0x10 deprecated, 0x40 duplicated. */
   state: number;
+  /** The state by name. */
+  stateName: Ip6StateName;
+  /** On-link prefix length (cores that report it; else undefined). */
+  prefix?: number;
+  /** Valid and preferred lifetimes in seconds (0 = static / not given). */
+  validLifetime: number;
+  preferredLifetime: number;
 }
+
+/** Called when an IPv6 address slot of an interface changes (`now` undefined: the slot was emptied). */
+export type Ip6Watcher = (slot: number, now: Ip6AddressState | undefined, before: Ip6AddressState | undefined) => void;
 
 /** An interface of a stack. */
 export class Interface {
@@ -87,6 +117,17 @@ export class Interface {
   gateway = "0.0.0.0";
   /** IPv6 address slots that hold an address (cores built with IPv6), by slot. */
   readonly ip6 = new Map<number, Ip6AddressState>();
+  /** @internal */
+  readonly ip6Watchers = new Set<Ip6Watcher>();
+  /** Calls `fn` on every change of an IPv6 address slot (state, lifetime, removal); returns the unsubscribe function. */
+  watchIp6(fn: Ip6Watcher): () => void {
+    this.ip6Watchers.add(fn);
+    return () => this.ip6Watchers.delete(fn);
+  }
+  /** The IPv6 addresses, link-local first as the slots hold them. */
+  get ip6Addresses(): Ip6AddressState[] {
+    return [...this.ip6.entries()].sort((x, y) => x[0] - y[0]).map((e) => e[1]);
+  }
   /** @internal */
   constructor(readonly stack: Stack, readonly driver: LinkDriver, index: number, mac: string, mtu: number) {
     this.index = index;
@@ -176,11 +217,20 @@ export class Stack {
       i.netmask = IpAddress.fromCore4(mask).toString();
       i.gateway = IpAddress.fromCore4(gw).toString();
     });
-    this.on(EV.NETIF_IP6, (handle, _p, slot, state, addr, _valid, _pref, _index, flags) => {
+    this.on(EV.NETIF_IP6, (handle, _p, slot, state, addr, valid, pref, _index, flags) => {
       const i = this.interfaces.get(handle);
       if (!i || (flags & EV_FLAG_IP6) === 0) return;
+      const before = i.ip6.get(slot);
+      let now: Ip6AddressState | undefined;
       if (state === 0) i.ip6.delete(slot);
-      else i.ip6.set(slot, { address: this.readAddr(addr).toString(), state });
+      else {
+        now = {
+          address: this.readAddr(addr).toString(), state, stateName: ip6StateName(state),
+          prefix: this.ip6Prefix(handle, slot), validLifetime: valid >>> 0, preferredLifetime: pref >>> 0,
+        };
+        i.ip6.set(slot, now);
+      }
+      for (const w of i.ip6Watchers) w(slot, now, before);
     });
   }
 
@@ -436,10 +486,64 @@ export class Stack {
       check(this.guard(() => this.ex.netif_config_vlan(idx, opts.vlan)), "addInterface");
     }
     if (opts.ip) this.configIp4(idx, opts.ip, opts.gateway, "addInterface");
+    const ip6 = opts.ip6 === undefined ? [] : Array.isArray(opts.ip6) ? opts.ip6 : [opts.ip6];
+    if ((ip6.length > 0 || opts.slaac !== undefined) && !this.ipv6) {
+      throw new TypeError("addInterface: ip6/slaac need a core with IPv6 (this one has none; build with ASIP_IPV6=1)");
+    }
     const isDefault = opts.default ?? (opts.gateway !== undefined || this.interfaces.size === 1);
     check(this.guard(() => this.ex.netif_set_state(idx, true, true, isDefault)), "addInterface");
+    if (opts.slaac !== undefined) this.setSlaac(iface, opts.slaac);
+    for (const cidr of ip6) this.addAddress6(iface, cidr);
     this.drainNow();
     return iface;
+  }
+
+  /**
+   * Adds a static IPv6 address ("ADDR/PREFIX", prefix default 64) to an
+   * interface; it is tentative until DAD passes (watch `iface.ip6`).
+   * `dad: false` skips DAD (Linux's `nodad`). Returns the address slot.
+   * An Error naming the err_t when the core refuses (ERR_MEM: no free slot).
+   */
+  addAddress6(iface: Interface, cidr: string, opts: { dad?: boolean } = {}): number {
+    const add = this.ip6Export("netif_ip6_add", "addAddress6");
+    const { address, prefix } = parseCidr(cidr);
+    if (address.family !== 6 || address.isV4Mapped()) throw new TypeError(`addAddress6: not an IPv6 address: ${cidr}`);
+    const slot = check(this.guard(() => add(iface.index, this.addrArg(address), prefix, opts.dad === false ? 1 : 0)), "addAddress6");
+    this.drainNow();
+    return slot;
+  }
+
+  /** Removes an IPv6 address from an interface. ERR_VAL when it has none. */
+  removeAddress6(iface: Interface, address: string): void {
+    const rm = this.ip6Export("netif_ip6_remove", "removeAddress6");
+    const a = IpAddress.parse(address);
+    if (a.family !== 6) throw new TypeError(`removeAddress6: not an IPv6 address: ${address}`);
+    check(this.guard(() => rm(iface.index, this.addrArg(a))), "removeAddress6");
+    this.drainNow();
+  }
+
+  /** SLAAC on or off on an interface (RFC 4862; on by default). */
+  setSlaac(iface: Interface, on: boolean): void {
+    const f = this.ip6Export("netif_ip6_slaac", "setSlaac");
+    check(this.guard(() => f(iface.index, on, 0)), "setSlaac");
+    this.drainNow();
+  }
+
+  /** An export of the core's IPv6 configuration ABI, or a clear Error when this core lacks it. */
+  private ip6Export(name: string, what: string): (...a: unknown[]) => number {
+    if (!this.ipv6) throw new Error(`${what}: this core has no IPv6 (abi_features; build with ASIP_IPV6=1)`);
+    const f = this.ex[name];
+    if (typeof f !== "function") throw new Error(`${what}: this core has IPv6 but no ${name} export (IPv6 address configuration is not in this build)`);
+    return f as (...a: unknown[]) => number;
+  }
+
+  /** The on-link prefix length of IPv6 slot `slot` of netif `idx` (netif_ip6_get), when the core reports it. */
+  private ip6Prefix(idx: number, slot: number): number | undefined {
+    const get = this.ex.netif_ip6_get;
+    if (typeof get !== "function") return undefined;
+    const out = this.scratchPtr + ADDR_AREA - 64; // 36 bytes below the address slots (the scratch's first half is free here)
+    if (get(idx, slot, out) < 0) return undefined;
+    return this.mem()[out + 21];
   }
 
   /** Sets or changes an interface's IPv4 address. */
