@@ -158,7 +158,7 @@ async function up(argv: string[]): Promise<void> {
     }
     const iface = stack.addInterface(driver, {
       ip: ia.ip, gateway: ia.gateway, mtu: ia.mtu ?? tap.mtu, mac: ia.mac, vlan: ia.vlan,
-      ...(stack.ipv6 ? { slaac: !ia.noSlaac } : {}),
+      ...(ia.noSlaac ? { slaac: false } : {}), // SLAAC is the core's default
     });
     if (stack.ipv6) printIp6Lines(iface, ia.tap, ia.ip6);
     for (const cidr of ia.ip6) stack.addAddress6(iface, cidr);
