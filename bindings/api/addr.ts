@@ -22,8 +22,9 @@ export function isLocalAddress(stack: Stack, ip: string): boolean {
   if (a.isV4Mapped()) return isLocalAddress(stack, a.toV4()!.toString());
   const bare = ip.split("%")[0];
   const text = IpAddress.parse(bare).toString();
+  // A Stack's interfaces hold a Map of slots; a Worker's view (InterfaceInfo) an array.
   return stack.ifaces.some((i) => {
-    const slots = (i as { ip6?: Map<number, { address: string }> }).ip6;
+    const slots = (i as { ip6?: Map<number, { address: string }> | { address: string }[] }).ip6;
     if (!slots) return false;
     for (const s of slots.values()) if (s.address.split("%")[0] === text) return true;
     return false;

@@ -477,6 +477,10 @@ export class StackWorker extends WorkerApis {
       const sab = ev.a?.[0];
       if (ev.k === "mailbox" && sab instanceof SharedArrayBuffer) h.track(sab);
     });
+    rpc.on("iface", (ev) => {
+      const info = h.interfaces.find((x) => x.index === ev.h);
+      if (info && ev.k === "ip6") info.ip6 = ev.a?.[0] as InterfaceInfo["ip6"];
+    });
     rpc.on("link", (ev) => {
       if (ev.k !== "control") return;
       const msg = (ev.a as ControlMessage[])[0];
@@ -518,6 +522,17 @@ export class StackWorker extends WorkerApis {
     this.interfaces.push(info);
     return info;
   }
+
+  /** A static IPv6 address on interface `index` (as {@link Stack.addAddress6}); `interfaces[…].ip6` follows its state. */
+  async addAddress6(index: number, cidr: string, opts: { dad?: boolean } = {}): Promise<number> {
+    return (await this.rpc.call("addAddress6", [index, cidr, opts])).v;
+  }
+
+  /** As {@link Stack.removeAddress6}. */
+  async removeAddress6(index: number, address: string): Promise<void> { await this.rpc.call("removeAddress6", [index, address]); }
+
+  /** As {@link Stack.setSlaac}. */
+  async setSlaac(index: number, on: boolean): Promise<void> { await this.rpc.call("setSlaac", [index, on]); }
 
   /** Link up or down on interface `index` (as {@link Stack.setLink}). */
   async setLink(index: number, up: boolean): Promise<void> { await this.rpc.call("setLink", [index, up]); }

@@ -122,8 +122,12 @@ class CoreWorker {
         if (!this.closed) this.parent.postMessage({ type: "ev", ch: "link", h: i.index, k: "control", a: [msg] });
       });
     }
+    // IPv6 addresses change on their own (DAD, SLAAC, lifetimes): the parent's copy follows.
+    i.watchIp6(() => {
+      if (!this.closed) this.parent.postMessage({ type: "ev", ch: "iface", h: i.index, k: "ip6", a: [i.ip6Addresses] });
+    });
     this.stack.kick();
-    return { index: i.index, mac: i.mac, ip: i.ip, ...(config ? { config } : {}) };
+    return { index: i.index, mac: i.mac, ip: i.ip, ip6: i.ip6Addresses, ...(config ? { config } : {}) };
   }
 
   private iface(index: unknown) {
@@ -297,6 +301,9 @@ class CoreWorker {
       // Interfaces and links.
       case "addInterface": return { v: await this.addInterface(a[0] as InterfaceDescription) };
       case "setLink": stack.setLink(this.iface(a[0]), !!a[1]); return { v: 0 };
+      case "addAddress6": return { v: stack.addAddress6(this.iface(a[0]), a[1], a[2] ?? {}) };
+      case "removeAddress6": stack.removeAddress6(this.iface(a[0]), a[1]); return { v: 0 };
+      case "setSlaac": stack.setSlaac(this.iface(a[0]), !!a[1]); return { v: 0 };
       case "removeInterface": {
         const i = this.iface(a[0]);
         this.links.delete(i.index);

@@ -1,0 +1,149 @@
+// IPv6 packets between two stacks over pair(), through the host APIs: the
+// API pair matrices (25 TCP, 25 UDP) with IPv6 addresses, in-thread and in
+// Worker mode, and 64 MiB each way at once over IPv6 at 5% loss through
+// node:net, byte-exact by SHA-256, several times, pools back to baseline.
+// Needs a core that configures IPv6 addresses (netif_ip6_add, the IPv6
+// core of issue 11); the tests say so and skip on cores without it.
+import "../../bindings/api/net.js";
+import "../../bindings/api/dgram.js";
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { Stack } from "../../bindings/stack.js";
+import { pair, type PairOptions } from "../../bindings/netif/pair.js";
+import type { CoreVariant } from "../../bindings/core.js";
+import { tcpEchoMatrix, type Fam } from "./api_echo.js";
+import { udpEchoMatrix } from "./udp_echo.js";
+import { baseline, assertNoLeaks, until, settle, type Usage } from "../helpers/stacks.js";
+import { StackWorker } from "../../bindings/worker/client.js";
+import { MessageChannel } from "node:worker_threads";
+import { workersNoLeaks } from "../helpers/workers.js";
+
+const A6 = "2001:db8::1", B6 = "2001:db8::2";
+const MiB = 1 << 20;
+const LOSS5_MIB = Number(process.env.TCP_LOSS5_MIB ?? 64);
+
+/** Which variants configure IPv6 addresses; the reason when none does. */
+async function ip6Variants(): Promise<{ variants: CoreVariant[]; why?: string }> {
+  const out: CoreVariant[] = [];
+  for (const v of ["release", "mvp", "dual"] as CoreVariant[]) {
+    const s = await Stack.create({ variant: v });
+    if (s.ipv6 && typeof s.ex.netif_ip6_add === "function") out.push(v);
+    await s.close();
+  }
+  // The dual build is release with IPv6: once release has it, dual adds nothing.
+  const variants = out.includes("release") ? out.filter((v) => v !== "dual") : out;
+  return variants.length ? { variants } : { variants: [], why: "no core configures IPv6 addresses yet (netif_ip6_add: the IPv6 core of issue 11)" };
+}
+const { variants: V6, why } = await ip6Variants();
+if (why) console.log(`# skipped: ${why}`);
+
+/** Both addresses preferred (DAD off: they are ours alone on this cable). */
+async function ip6Stacks(variant: CoreVariant, p?: PairOptions) {
+  const [ea, eb] = pair(p);
+  const a = await Stack.create({ variant });
+  const b = await Stack.create({ variant });
+  const ia = a.addInterface(ea, { ip: "192.0.2.1/24", mac: "02:00:00:00:00:01" });
+  const ib = b.addInterface(eb, { ip: "192.0.2.2/24", mac: "02:00:00:00:00:02" });
+  a.addAddress6(ia, `${A6}/64`, { dad: false });
+  b.addAddress6(ib, `${B6}/64`, { dad: false });
+  const ready = () => [ia, ib].every((i) => i.ip6Addresses.some((s) => s.stateName === "preferred" && !s.address.startsWith("fe80")));
+  await until(ready, 5000, "IPv6 addresses preferred");
+  a.raw.tcp.setTimeWait(20);
+  b.raw.tcp.setTimeWait(20);
+  // Neighbour Discovery both ways before the baselines.
+  await new Promise<void>((r) => {
+    const s = b.net.createServer((c) => c.end()).listen(9, "::", () => {
+      a.net.connect(9, B6).on("close", () => s.close(() => r())).resume();
+    });
+  });
+  await settle(5);
+  return { a, b, ia, ib };
+}
+
+async function noLeaks(a: Stack, baseA: Usage, b: Stack, baseB: Usage) {
+  await until(() => {
+    try { assertNoLeaks(a, baseA); assertNoLeaks(b, baseB); return true; } catch { return false; }
+  }, 5000, "pools back to baseline").catch(() => {});
+  assertNoLeaks(a, baseA, "A");
+  assertNoLeaks(b, baseB, "B");
+}
+
+const FAM6: Fam = { v6: true, target: B6 };
+
+for (const variant of V6.length ? V6 : ["release" as CoreVariant]) {
+  const skip = why ?? false;
+  test(`${variant}: IPv6: TCP 25 pairs and UDP 25 pairs of every API's IPv6 sockets to ${B6}`, { skip }, async () => {
+    const { a, b } = await ip6Stacks(variant);
+    const baseA = baseline(a), baseB = baseline(b);
+    await tcpEchoMatrix(a, b, undefined, FAM6);
+    await udpEchoMatrix(a, b, undefined, FAM6);
+    await noLeaks(a, baseA, b, baseB);
+    await a.close();
+    await b.close();
+  });
+
+  test(`${variant}: IPv6: ${LOSS5_MIB} MiB each way at once at 5% loss through node:net, SHA-256 equal, 2 times, pools back`, { skip, timeout: 600_000 }, async () => {
+    const { a, b } = await ip6Stacks(variant, { loss: 0.05, seed: 11 });
+    const baseA = baseline(a), baseB = baseline(b);
+    const total = LOSS5_MIB * MiB;
+    const chunk = new Uint8Array(MiB).map((_, i) => (i * 2654435761) >>> 24);
+    const run = (s: import("../../bindings/api/net.js").Socket) => new Promise<{ rx: string; rxBytes: number }>((resolve, reject) => {
+      const h = createHash("sha256");
+      let n = 0;
+      s.on("data", (d: Buffer) => { h.update(d); n += d.length; });
+      s.on("error", reject);
+      s.on("end", () => resolve({ rx: h.digest("hex"), rxBytes: n }));
+      let sent = 0;
+      const pump = () => {
+        while (sent < total) {
+          sent += chunk.length;
+          if (!s.write(chunk)) return void s.once("drain", pump);
+        }
+        s.end();
+      };
+      pump();
+    });
+    const want = createHash("sha256");
+    for (let i = 0; i < total; i += MiB) want.update(chunk);
+    const digest = want.digest("hex");
+    for (let round = 0; round < 2; round++) {
+      const server = new Promise<{ rx: string; rxBytes: number; remote: string | undefined; family: string | undefined }>((resolve, reject) => {
+        const srv = b.net.createServer((c) => {
+          run(c).then((r) => { srv.close(); resolve({ ...r, remote: c.remoteAddress, family: c.remoteFamily }); }, reject);
+        }).listen(5001, "::");
+      });
+      const c = a.net.connect({ port: 5001, host: B6 });
+      const [cr, sr] = await Promise.all([run(c), server]);
+      assert.equal(sr.remote, A6);
+      assert.equal(sr.family, "IPv6");
+      assert.equal(cr.rxBytes, total);
+      assert.equal(sr.rxBytes, total);
+      assert.equal(cr.rx, digest);
+      assert.equal(sr.rx, digest);
+    }
+    await noLeaks(a, baseA, b, baseB);
+    await a.close();
+    await b.close();
+  });
+
+  test(`${variant}: IPv6 in Worker mode: TCP 25 pairs and UDP 25 pairs to ${B6}`, { skip }, async () => {
+    const ch = new MessageChannel();
+    const [a, b] = await Promise.all([
+      StackWorker.start({ variant: variant as "release", interfaces: [{ link: { type: "port", port: ch.port1 as never }, ip: "192.0.2.1/24", mac: "02:00:00:00:00:01" }], tcpTimeWaitMs: 20 }),
+      StackWorker.start({ variant: variant as "release", interfaces: [{ link: { type: "port", port: ch.port2 as never }, ip: "192.0.2.2/24", mac: "02:00:00:00:00:02" }], tcpTimeWaitMs: 20 }),
+    ]);
+    try {
+      await a.addAddress6(a.interfaces[0].index, `${A6}/64`);
+      await b.addAddress6(b.interfaces[0].index, `${B6}/64`);
+      await until(() => [a, b].every((w) => (w.interfaces[0].ip6 ?? []).some((s) => s.address === (w === a ? A6 : B6) && s.stateName === "preferred")), 10_000, "IPv6 addresses preferred (DAD)");
+      await tcpEchoMatrix(a, b, undefined, FAM6);
+      const baseA = await a.usage(), baseB = await b.usage();
+      await udpEchoMatrix(a, b, undefined, FAM6);
+      await workersNoLeaks(a, baseA, b, baseB);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+}
