@@ -522,6 +522,28 @@ export class Stack {
     this.drainNow();
   }
 
+  /**
+   * Joins IPv6 multicast group `group` (MLD, RFC 3810) on interface index
+   * `ifindex` (0: every interface with MLD). Joins are counted: each needs
+   * its leave. UDP pcbs bound to the group's port then receive its datagrams.
+   */
+  joinGroup6(group: string, ifindex = 0): void {
+    const f = this.ip6Export("ip6_join_group", "joinGroup6");
+    const g = IpAddress.parse(group);
+    if (g.family !== 6 || !g.isMulticast()) throw new TypeError(`joinGroup6: not an IPv6 multicast address: ${group}`);
+    check(this.guard(() => f(ifindex >>> 0, this.addrArg(g))), "joinGroup6");
+    this.drainNow();
+  }
+
+  /** Leaves a group joined with {@link joinGroup6}. ERR_VAL when not joined. */
+  leaveGroup6(group: string, ifindex = 0): void {
+    const f = this.ip6Export("ip6_leave_group", "leaveGroup6");
+    const g = IpAddress.parse(group);
+    if (g.family !== 6 || !g.isMulticast()) throw new TypeError(`leaveGroup6: not an IPv6 multicast address: ${group}`);
+    check(this.guard(() => f(ifindex >>> 0, this.addrArg(g))), "leaveGroup6");
+    this.drainNow();
+  }
+
   /** SLAAC on or off on an interface (RFC 4862; on by default). */
   setSlaac(iface: Interface, on: boolean): void {
     const f = this.ip6Export("netif_ip6_slaac", "setSlaac");

@@ -119,6 +119,8 @@ export class Socket extends EventEmitter {
   readonly type: "udp4" | "udp6";
   private readonly fam: 4 | 6;
   private readonly v6only: boolean;
+  /** IPv6 groups joined ("group%ifindex"), left at close. */
+  private readonly groups = new Set<string>();
   private state = State.UNBOUND;
   private pcb: UdpPcbLike | undefined;
   private connectState: 0 | 1 | 2 = 0; // none, connecting, connected
@@ -405,6 +407,16 @@ export class Socket extends EventEmitter {
     this.state = State.CLOSED;
     this.connectState = 0;
     this.refh.hold(false);
+    // Linux drops a socket's memberships when it closes.
+    const st = this.api.stack as unknown as { leaveGroup6?: (g: string, i: number) => unknown };
+    for (const key of this.groups) {
+      const [g, i] = key.split("%");
+      try {
+        const r = st.leaveGroup6?.(g, Number(i));
+        if (r instanceof Promise) r.catch(() => {});
+      } catch { /* stack gone */ }
+    }
+    this.groups.clear();
     if (this.pcb) {
       const pcb = this.pcb;
       this.pcb = undefined;
@@ -468,14 +480,57 @@ export class Socket extends EventEmitter {
     this.boundPcb("setMulticastInterface");
   }
 
-  /** IGMP is not in asip yet. */
-  addMembership(_group: string, _iface?: string): void {
-    this.healthCheck();
-    throw nodeError(errno.ENOSYS, "addMembership");
+  /**
+   * Joins a multicast group: IPv6 groups on 'udp6' sockets through MLD
+   * (RFC 3810) on a core with it; `iface` is Node's `'::%ZONE'` (or a zone
+   * alone: an interface name or index), else every interface. Left on
+   * dropMembership or close. IPv4 groups (IGMP) are ENOSYS: not in asip yet.
+   */
+  addMembership(group: string, iface?: string): void {
+    this.membership(true, group, iface);
   }
-  dropMembership(_group: string, _iface?: string): void {
+  dropMembership(group: string, iface?: string): void {
+    this.membership(false, group, iface);
+  }
+
+  private membership(join: boolean, group: string, iface: string | undefined): void {
+    const syscall = join ? "addMembership" : "dropMembership";
     this.healthCheck();
-    throw nodeError(errno.ENOSYS, "dropMembership");
+    if (typeof group !== "string") throw nodeCodeError("ERR_INVALID_ARG_TYPE", `The "multicastAddress" argument must be of type string. Received ${typeof group}`, "TypeError");
+    const g = IpAddress.tryParse(group);
+    if (!g || !g.isMulticast()) throw nodeError(errno.EINVAL, syscall);
+    if (g.family === 4) throw nodeError(errno.ENOSYS, syscall);
+    if (this.fam !== 6) throw nodeError(errno.EINVAL, syscall);
+    const st = this.api.stack as unknown as {
+      joinGroup6?: (g: string, i: number) => unknown; leaveGroup6?: (g: string, i: number) => unknown; zoneIndex?: (z: string) => number;
+    };
+    // In-thread the core must have MLD (ip6_join_group); a Worker's core answers for itself.
+    const inThread = !("remoteRaw" in st);
+    const hasMld = typeof (this.api.stack as { ex?: Record<string, unknown> }).ex?.ip6_join_group === "function";
+    if (!st.joinGroup6 || !st.leaveGroup6 || (inThread && !hasMld)) throw nodeError(errno.ENOSYS, syscall);
+    let ifindex = 0;
+    if (iface !== undefined) {
+      const zone = iface.includes("%") ? iface.slice(iface.indexOf("%") + 1) : iface;
+      try {
+        ifindex = st.zoneIndex ? st.zoneIndex(zone) : Number(zone);
+      } catch {
+        throw nodeError(errno.EINVAL, syscall);
+      }
+    }
+    const key = `${g.toString()}%${ifindex}`;
+    if (join && this.groups.has(key)) throw nodeError(errno.EADDRINUSE, syscall);
+    if (!join && !this.groups.has(key)) throw nodeError(errno.EADDRNOTAVAIL, syscall);
+    const call = () => (join ? st.joinGroup6! : st.leaveGroup6!).call(st, g.toString(), ifindex);
+    let r: unknown;
+    try {
+      r = call();
+    } catch (e) {
+      throw e instanceof AsipError ? nodeErrorFromErr(e.err, syscall) : e;
+    }
+    // Worker mode: the core answers later; a refusal is an 'error' event.
+    if (r instanceof Promise) r.catch((e: unknown) => this.emit("error", e instanceof AsipError ? nodeErrorFromErr(e.err, syscall) : e));
+    if (join) this.groups.add(key);
+    else this.groups.delete(key);
   }
   addSourceSpecificMembership(): void {
     throw nodeError(errno.ENOSYS, "addSourceSpecificMembership");

@@ -119,7 +119,13 @@ export interface PollFd {
   revents: number;
 }
 
-type OptVal = number | Linger | boolean;
+/** struct ipv6_mreq (IPV6_JOIN_GROUP / IPV6_LEAVE_GROUP): the group and an interface index (0: every interface). */
+export interface Ipv6Mreq {
+  multiaddr: string;
+  interface: number;
+}
+
+type OptVal = number | Linger | boolean | Ipv6Mreq;
 
 interface Sock {
   fd: number;
@@ -129,6 +135,8 @@ interface Sock {
   v6only: boolean;
   /** IPV6_UNICAST_HOPS as set (-1: the default, 64). */
   hops: number;
+  /** IPv6 groups joined ("group%ifindex"), left at close. */
+  groups?: Set<string>;
   type: number;
   protocol: number;
   conn: Netconn;
@@ -779,6 +787,11 @@ export class SocketsApi {
     const s = this.get(fd, "close");
     this.socks.delete(fd);
     this.byConn.delete(s.conn);
+    // Linux drops a socket's memberships when it closes.
+    for (const key of s.groups ?? []) {
+      const [g, i] = key.split("%");
+      try { this.stack.leaveGroup6(g, Number(i)); } catch { /* gone */ }
+    }
     if (s.rxBuf) {
       s.rxBuf.delete();
       s.rxBuf = undefined;
@@ -903,7 +916,8 @@ export class SocketsApi {
           }
           case SO_LINGER: {
             if (typeof value !== "object" || value === null) this.fail(errno.EINVAL, "setsockopt");
-            s.linger = { onoff: value.onoff ? 1 : 0, linger: Math.max(0, value.linger | 0) };
+            const l = value as Linger;
+            s.linger = { onoff: l.onoff ? 1 : 0, linger: Math.max(0, l.linger | 0) };
             return 0;
           }
           case SO_NO_CHECK:
@@ -952,9 +966,31 @@ export class SocketsApi {
             return 0;
           }
           case IPV6_JOIN_GROUP:
-          case IPV6_LEAVE_GROUP:
-            // MLD (RFC 3810) is not in the core yet.
-            this.fail(errno.ENOPROTOOPT, "setsockopt");
+          case IPV6_LEAVE_GROUP: {
+            // MLD (RFC 3810) in cores that have it (ip6_join_group).
+            if (s.type !== SOCK_DGRAM && s.type !== SOCK_RAW) this.fail(errno.ENOPROTOOPT, "setsockopt");
+            if (typeof this.stack.ex.ip6_join_group !== "function") this.fail(errno.ENOPROTOOPT, "setsockopt");
+            const m = value as Ipv6Mreq;
+            if (!m || typeof m !== "object" || typeof m.multiaddr !== "string") this.fail(errno.EFAULT, "setsockopt");
+            const g = IpAddress.tryParse(m.multiaddr);
+            const ifindex = m.interface ?? 0;
+            if (!g || g.family !== 6 || !g.isMulticast() || !Number.isInteger(ifindex) || ifindex < 0) this.fail(errno.EINVAL, "setsockopt");
+            const key = `${g.toString()}%${ifindex}`;
+            s.groups ??= new Set();
+            const join = name === IPV6_JOIN_GROUP;
+            if (join && s.groups.has(key)) this.fail(errno.EADDRINUSE, "setsockopt");
+            if (!join && !s.groups.has(key)) this.fail(errno.EADDRNOTAVAIL, "setsockopt");
+            try {
+              if (join) this.stack.joinGroup6(g.toString(), ifindex);
+              else this.stack.leaveGroup6(g.toString(), ifindex);
+            } catch (e) {
+              if (e instanceof TypeError) this.fail(errno.EINVAL, "setsockopt");
+              this.fromAsip(e, "setsockopt");
+            }
+            if (join) s.groups.add(key);
+            else s.groups.delete(key);
+            return 0;
+          }
         }
       } else if (level === IPPROTO_TCP) {
         if (s.type !== SOCK_STREAM) this.fail(errno.ENOPROTOOPT, "setsockopt");

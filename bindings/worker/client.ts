@@ -346,8 +346,19 @@ export class WorkerSockets extends LocalHelpers {
  */
 class RemoteStackView {
   readonly remoteRaw: RemoteRaw;
-  constructor(rpc: RpcPort, readonly ifaces: { index: number; mac: string; ip: string }[], readonly ipv6: boolean) {
+  constructor(private readonly rpc: RpcPort, readonly ifaces: { index: number; mac: string; ip: string }[], readonly ipv6: boolean) {
     this.remoteRaw = new RemoteRaw(rpc);
+  }
+  /** Stack.joinGroup6 in the core (asynchronous here: a refusal rejects). */
+  joinGroup6(group: string, ifindex = 0): Promise<void> {
+    return this.rpc.call("joinGroup6", [group, ifindex]).then(() => {});
+  }
+  leaveGroup6(group: string, ifindex = 0): Promise<void> {
+    return this.rpc.call("leaveGroup6", [group, ifindex]).then(() => {});
+  }
+  zoneIndex(zone: string): number {
+    if (/^\d+$/.test(zone)) return Number(zone);
+    throw new TypeError(`no interface for zone ${JSON.stringify(zone)} (Worker mode: give the interface index)`);
   }
 }
 

@@ -304,6 +304,8 @@ class CoreWorker {
       case "addAddress6": return { v: stack.addAddress6(this.iface(a[0]), a[1], a[2] ?? {}) };
       case "removeAddress6": stack.removeAddress6(this.iface(a[0]), a[1]); return { v: 0 };
       case "setSlaac": stack.setSlaac(this.iface(a[0]), !!a[1]); return { v: 0 };
+      case "joinGroup6": stack.joinGroup6(a[0], a[1] ?? 0); return { v: 0 };
+      case "leaveGroup6": stack.leaveGroup6(a[0], a[1] ?? 0); return { v: 0 };
       case "removeInterface": {
         const i = this.iface(a[0]);
         this.links.delete(i.index);

@@ -127,6 +127,40 @@ for (const variant of V6.length ? V6 : ["release" as CoreVariant]) {
     await b.close();
   });
 
+  test(`${variant}: IPv6 multicast: dgram addMembership and sockets IPV6_JOIN_GROUP receive a group's datagrams until they leave`, { skip }, async () => {
+    const { a, b, ia, ib } = await ip6Stacks(variant);
+    const GROUP = "ff02::1:3";
+    const rx = b.dgram.createSocket("udp6");
+    const got: string[] = [];
+    rx.on("message", (m, r) => got.push(`${m} ${r.family}`));
+    await new Promise<void>((r) => rx.bind(7400, r));
+    rx.addMembership(GROUP, `::%${ib.index}`);
+    const tx = a.dgram.createSocket("udp6");
+    const send = (t: string) => new Promise<void>((r, j) => tx.send(t, 7400, `${GROUP}%${ia.index}`, (e) => (e ? j(e) : r())));
+    await send("one");
+    await until(() => got.length === 1, 2000, "the group's datagram");
+    assert.deepEqual(got, ["one IPv6"]);
+    rx.dropMembership(GROUP, `::%${ib.index}`);
+    await send("two");
+    await settle(20);
+    assert.deepEqual(got, ["one IPv6"], "not after dropMembership");
+    // BSD sockets: IPV6_JOIN_GROUP with struct ipv6_mreq.
+    const so = b.sockets;
+    const fd = so.socket(10, 2);
+    so.bind(fd, { family: 10, addr: "::", port: 7401 });
+    so.setsockopt(fd, 41, 20, { multiaddr: GROUP, interface: ib.index });
+    await new Promise<void>((r, j) => tx.send("three", 7401, `${GROUP}%${ia.index}`, (e) => (e ? j(e) : r())));
+    const buf = new Uint8Array(16);
+    const from = {} as { family: number; addr: string; port: number };
+    assert.equal(await so.recvfrom(fd, buf, 0, from), 5);
+    assert.equal(from.family, 10);
+    await so.close(fd);
+    tx.close();
+    rx.close();
+    await a.close();
+    await b.close();
+  });
+
   test(`${variant}: IPv6 in Worker mode: TCP 25 pairs and UDP 25 pairs to ${B6}`, { skip }, async () => {
     const ch = new MessageChannel();
     const [a, b] = await Promise.all([
