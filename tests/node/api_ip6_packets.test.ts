@@ -136,7 +136,7 @@ for (const variant of V6.length ? V6 : ["release" as CoreVariant]) {
     await new Promise<void>((r) => rx.bind(7400, r));
     rx.addMembership(GROUP, `::%${ib.index}`);
     const tx = a.dgram.createSocket("udp6");
-    const send = (t: string) => new Promise<void>((r, j) => tx.send(t, 7400, `${GROUP}%${ia.index}`, (e) => (e ? j(e) : r())));
+    const send = (t: string) => new Promise<void>((r, j) => tx.send(t, 7400, `${GROUP}%${ia.index}`, (e: Error | null) => (e ? j(e) : r())));
     await send("one");
     await until(() => got.length === 1, 2000, "the group's datagram");
     assert.deepEqual(got, ["one IPv6"]);
@@ -149,7 +149,7 @@ for (const variant of V6.length ? V6 : ["release" as CoreVariant]) {
     const fd = so.socket(10, 2);
     so.bind(fd, { family: 10, addr: "::", port: 7401 });
     so.setsockopt(fd, 41, 20, { multiaddr: GROUP, interface: ib.index });
-    await new Promise<void>((r, j) => tx.send("three", 7401, `${GROUP}%${ia.index}`, (e) => (e ? j(e) : r())));
+    await new Promise<void>((r, j) => tx.send("three", 7401, `${GROUP}%${ia.index}`, (e: Error | null) => (e ? j(e) : r())));
     const buf = new Uint8Array(16);
     const from = {} as { family: number; addr: string; port: number };
     assert.equal(await so.recvfrom(fd, buf, 0, from), 5);

@@ -76,7 +76,7 @@ async function scenarios(sa: SocketsLike, sb: SocketsLike): Promise<void> {
   assert.equal(await en(() => sb.bind(u, six("0.0.0.0", 0))), errno.EINVAL);
   assert.equal(await en(() => sb.bind(u, six("2001:db8::99", 0))), errno.EADDRNOTAVAIL);
   // Without MLD in the core: ENOPROTOOPT; with it, a bad ipv6_mreq is EFAULT.
-  const mld = [errno.ENOPROTOOPT, errno.EFAULT];
+  const mld: number[] = [errno.ENOPROTOOPT, errno.EFAULT];
   assert.ok(mld.includes(await en(() => sb.setsockopt(u, S.IPPROTO_IPV6, S.IPV6_JOIN_GROUP, 0))));
   await sb.bind(u, six("::", 0));
   assert.equal(await en(() => sb.setsockopt(u, S.IPPROTO_IPV6, S.IPV6_V6ONLY, 1)), errno.EINVAL);
