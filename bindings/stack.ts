@@ -53,13 +53,20 @@ export interface InterfaceOptions {
   /** 802.1Q VLAN ID (1..4094): frames are tagged with it and only that VLAN is accepted. */
   vlan?: number;
   /**
-   * Static IPv6 addresses, "ADDR/PREFIX" (prefix default 64), each usable
-   * once Duplicate Address Detection passes (RFC 4862 §5.4). A link-local
-   * address is always formed. Cores with IPv6 only (`stack.ipv6`).
+   * IPv6 on this interface (cores with IPv6, `stack.ipv6`): `true`, or
+   * static addresses "ADDR/PREFIX" (prefix default 64). With IPv6 on, a
+   * link-local address is formed and routers are solicited; every address
+   * is tentative until Duplicate Address Detection passes (RFC 4862 §5.4),
+   * and {@link Interface.ip6} follows its state. Default: off (unless
+   * `slaac` is given).
    */
-  ip6?: string | string[];
-  /** Stateless autoconfiguration from Router Advertisements (RFC 4862; default true, as Linux and lwIP). */
+  ip6?: boolean | string | string[];
+  /** Addresses from Router Advertisements' prefixes (RFC 4862 SLAAC); default true when IPv6 is on, as in Linux and lwIP. */
   slaac?: boolean;
+  /** Interface identifiers: "stable" (RFC 7217 opaque, the default, as current Linux) or "eui64". */
+  iid?: "stable" | "eui64";
+  /** Run Duplicate Address Detection on the static `ip6` addresses (default true). */
+  dad?: boolean;
 }
 
 /** Names of the core's IPv6 address states (RFC 4862 §5.5.4, lwIP's IP6_ADDR_*). */
@@ -119,6 +126,8 @@ export class Interface {
   readonly ip6 = new Map<number, Ip6AddressState>();
   /** @internal */
   readonly ip6Watchers = new Set<Ip6Watcher>();
+  /** @internal IPv6 autoconfiguration as configured (netif_ip6_config): on, SLAAC, IID kind. */
+  ip6Config = { on: false, slaac: false, iid: 0 };
   /** Calls `fn` on every change of an IPv6 address slot (state, lifetime, removal); returns the unsubscribe function. */
   watchIp6(fn: Ip6Watcher): () => void {
     this.ip6Watchers.add(fn);
@@ -486,14 +495,15 @@ export class Stack {
       check(this.guard(() => this.ex.netif_config_vlan(idx, opts.vlan)), "addInterface");
     }
     if (opts.ip) this.configIp4(idx, opts.ip, opts.gateway, "addInterface");
-    const ip6 = opts.ip6 === undefined ? [] : Array.isArray(opts.ip6) ? opts.ip6 : [opts.ip6];
-    if ((ip6.length > 0 || opts.slaac !== undefined) && !this.ipv6) {
-      throw new TypeError("addInterface: ip6/slaac need a core with IPv6 (this one has none; build with ASIP_IPV6=1)");
+    const ip6 = typeof opts.ip6 === "string" ? [opts.ip6] : Array.isArray(opts.ip6) ? opts.ip6 : [];
+    const v6on = (opts.ip6 !== undefined && opts.ip6 !== false) || opts.slaac !== undefined;
+    if (v6on) {
+      if (!this.ipv6) throw new TypeError("addInterface: ip6/slaac need a core with IPv6 (this one has none; build with ASIP_IPV6=1)");
+      this.configIp6(iface, { on: true, slaac: opts.slaac ?? true, iid: opts.iid === "eui64" ? 1 : 0 }, "addInterface");
     }
+    for (const cidr of ip6) this.addAddress6(iface, cidr, { dad: opts.dad });
     const isDefault = opts.default ?? (opts.gateway !== undefined || this.interfaces.size === 1);
     check(this.guard(() => this.ex.netif_set_state(idx, true, true, isDefault)), "addInterface");
-    if (opts.slaac !== undefined) this.setSlaac(iface, opts.slaac);
-    for (const cidr of ip6) this.addAddress6(iface, cidr);
     this.drainNow();
     return iface;
   }
@@ -508,6 +518,8 @@ export class Stack {
     const add = this.ip6Export("netif_ip6_add", "addAddress6");
     const { address, prefix } = parseCidr(cidr);
     if (address.family !== 6 || address.isV4Mapped()) throw new TypeError(`addAddress6: not an IPv6 address: ${cidr}`);
+    // An address turns IPv6 on (link-local, router solicitation; SLAAC as Linux's default).
+    if (!iface.ip6Config.on) this.configIp6(iface, { on: true, slaac: true, iid: 0 }, "addAddress6");
     const slot = check(this.guard(() => add(iface.index, this.addrArg(address), prefix, opts.dad === false ? 1 : 0)), "addAddress6");
     this.drainNow();
     return slot;
@@ -544,11 +556,35 @@ export class Stack {
     this.drainNow();
   }
 
-  /** SLAAC on or off on an interface (RFC 4862; on by default). */
+  /** SLAAC on or off on an interface (RFC 4862); turning it on turns IPv6 on there. */
   setSlaac(iface: Interface, on: boolean): void {
-    const f = this.ip6Export("netif_ip6_slaac", "setSlaac");
-    check(this.guard(() => f(iface.index, on, 0)), "setSlaac");
+    const c = iface.ip6Config;
+    this.configIp6(iface, { on: c.on || on, slaac: on, iid: c.iid }, "setSlaac");
     this.drainNow();
+  }
+
+  /** IPv6 autoconfiguration of an interface (netif_ip6_config: IP6_CONFIG_AUTO 1, IP6_CONFIG_SLAAC 2). */
+  private configIp6(iface: Interface, c: { on: boolean; slaac: boolean; iid: number }, what: string): void {
+    const f = this.ip6Export("netif_ip6_config", what);
+    check(this.guard(() => f(iface.index, (c.on ? 1 : 0) | (c.slaac ? 2 : 0), c.iid)), what);
+    iface.ip6Config = { ...c };
+  }
+
+  /** Resolves once `iface` has a preferred IPv6 address matching `filter` (default: any); rejects after `timeoutMs`. */
+  async waitAddress6(iface: Interface, filter: (address: string) => boolean = () => true, timeoutMs = 10000): Promise<string> {
+    const find = () => iface.ip6Addresses.find((s) => s.stateName === "preferred" && filter(s.address))?.address;
+    const now = find();
+    if (now !== undefined) return now;
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => { stop(); reject(new Error("waitAddress6: timed out")); }, timeoutMs);
+      const stop = iface.watchIp6(() => {
+        const a = find();
+        if (a === undefined) return;
+        clearTimeout(timer);
+        stop();
+        resolve(a);
+      });
+    });
   }
 
   /** An export of the core's IPv6 configuration ABI, or a clear Error when this core lacks it. */

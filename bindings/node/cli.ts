@@ -150,6 +150,7 @@ async function up(argv: string[]): Promise<void> {
     const tap = await TapDevice.open(ia.tap, { netns: ia.netns, offload: ia.offload });
     taps.push(tap);
     await tap.waitUp();
+    const v6 = stack.ipv6 && (ia.ip6.length > 0 || !!ia.noSlaac || typeof stack.ex.netif_ip6_config === "function");
     let driver: LinkDriver = tap;
     if (ia.pcap) {
       const w = await PcapWriter.toFile(ia.pcap);
@@ -158,10 +159,11 @@ async function up(argv: string[]): Promise<void> {
     }
     const iface = stack.addInterface(driver, {
       ip: ia.ip, gateway: ia.gateway, mtu: ia.mtu ?? tap.mtu, mac: ia.mac, vlan: ia.vlan,
-      ...(ia.noSlaac ? { slaac: false } : {}), // SLAAC is the core's default
+      // ../shared/CLI.md: on a core with IPv6 every interface forms a link-local address; SLAAC unless --no-slaac.
+      // (A core with the IPv6 seam but no IPv6 configuration, netif_ip6_config, runs IPv4 only unless asked.)
+      ...(v6 ? { ip6: ia.ip6.length > 0 ? ia.ip6 : true, slaac: !ia.noSlaac } : {}),
     });
-    if (stack.ipv6) printIp6Lines(iface, ia.tap, ia.ip6);
-    for (const cidr of ia.ip6) stack.addAddress6(iface, cidr);
+    if (v6) printIp6Lines(iface, ia.tap, ia.ip6);
   }
   if (opts.forward) stack.ex.ip_forwarding(1);
   startServices(stack, opts.serve);
