@@ -27,6 +27,12 @@ import { random_seed, random_set_entropy } from "./core/random";
 import { etharp_init } from "./netif/etharp";
 import { udp_init } from "./udp";
 import { tcp_init } from "./tcp/tcp";
+import { LWIP_IPV6 } from "./config";
+import { nd6_init } from "./ipv6/nd6";
+import { slaac_init } from "./ipv6/slaac";
+import { mld6_init } from "./ipv6/mld6";
+import { ip6_frag_init } from "./ipv6/ip6_frag";
+import { icmp6_rate_reset } from "./ipv6/icmp6";
 
 export * from "./abi/chksum";
 export * from "./abi/etharp";
@@ -34,6 +40,7 @@ export * from "./abi/udp";
 export * from "./abi/raw";
 export * from "./abi/services";
 export * from "./abi/tcp";
+export * from "./abi/ip6";
 
 /**
  * ABI version: bump when a structure or export the host relies on changes.
@@ -77,6 +84,13 @@ export function asip_init(now: u32, seed: u32): void {
   netif_init();
   etharp_init();
   ip4_init();
+  if (LWIP_IPV6) {
+    nd6_init();
+    slaac_init();
+    mld6_init();
+    ip6_frag_init();
+    icmp6_rate_reset();
+  }
   initialised = true;
 }
 

@@ -52,6 +52,20 @@ export interface InterfaceOptions {
   default?: boolean;
   /** 802.1Q VLAN ID (1..4094): frames are tagged with it and only that VLAN is accepted. */
   vlan?: number;
+  /**
+   * IPv6 on this interface (cores built with IPv6): `true`, or static
+   * addresses "addr/len". With IPv6 on, a link-local address is formed and
+   * routers are solicited; every address is tentative until Duplicate
+   * Address Detection passes, and {@link Interface.ip6} follows its state.
+   * Default: off (unless `slaac` is given).
+   */
+  ip6?: boolean | string[];
+  /** Addresses from Router Advertisements' prefixes (RFC 4862 SLAAC); default true when IPv6 is on. */
+  slaac?: boolean;
+  /** Interface identifiers: "stable" (RFC 7217, default) or "eui64". */
+  iid?: "stable" | "eui64";
+  /** Run Duplicate Address Detection on the static `ip6` addresses (default true). */
+  dad?: boolean;
 }
 
 /**
@@ -418,6 +432,12 @@ export class Stack {
       check(this.guard(() => this.ex.netif_config_vlan(idx, opts.vlan)), "addInterface");
     }
     if (opts.ip) this.configIp4(idx, opts.ip, opts.gateway, "addInterface");
+    if ((opts.ip6 !== undefined && opts.ip6 !== false) || opts.slaac !== undefined) {
+      if (typeof this.ex.netif_ip6_config !== "function") throw new TypeError("addInterface: this core has no IPv6");
+      const flags = 1 | ((opts.slaac ?? true) ? 2 : 0);
+      check(this.guard(() => this.ex.netif_ip6_config(idx, flags, opts.iid === "eui64" ? 1 : 0)), "addInterface");
+    }
+    for (const a of Array.isArray(opts.ip6) ? opts.ip6 : []) this.configIp6(idx, a, opts.dad ?? true, "addInterface");
     const isDefault = opts.default ?? (opts.gateway !== undefined || this.interfaces.size === 1);
     check(this.guard(() => this.ex.netif_set_state(idx, true, true, isDefault)), "addInterface");
     this.drainNow();
@@ -437,6 +457,38 @@ export class Stack {
     const gw = gateway ? IpAddress.parse(gateway) : IpAddress.ANY4;
     if (gw.family !== 4) throw new TypeError(`${what}: not an IPv4 gateway: ${gateway}`);
     check(this.guard(() => this.ex.netif_config_ip4(idx, address.core4, prefixToMask4(prefix).core4, gw.core4)), what);
+  }
+
+  /** Adds a static IPv6 address ("addr/len") to an interface; tentative until DAD passes (unless `dad` is false). */
+  addAddress6(iface: Interface, cidr: string, opts: { dad?: boolean } = {}): void {
+    this.configIp6(iface.index, cidr, opts.dad ?? true, "addAddress6");
+    this.drainNow();
+  }
+
+  /** Removes an IPv6 address (static or autoconfigured) from an interface. */
+  removeAddress6(iface: Interface, address: string): void {
+    const a = IpAddress.parse(address.replace(/\/\d+$/, ""));
+    if (a.family !== 6) throw new TypeError(`removeAddress6: not an IPv6 address: ${address}`);
+    check(this.guard(() => this.ex.netif_ip6_remove(iface.index, this.addrArg(a))), "removeAddress6");
+    this.drainNow();
+  }
+
+  /** Resolves once `iface` has a usable (preferred) IPv6 address matching `filter` (default: any); rejects after `timeoutMs`. */
+  async waitAddress6(iface: Interface, filter: (address: string) => boolean = () => true, timeoutMs = 10000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      for (const s of iface.ip6.values()) if (s.state === 0x30 && filter(s.address)) return s.address;
+      if (Date.now() > deadline) throw new Error("waitAddress6: timed out");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** netif_ip6_add from "addr/len". */
+  private configIp6(idx: number, cidr: string, dad: boolean, what: string): void {
+    if (typeof this.ex.netif_ip6_add !== "function") throw new TypeError(`${what}: this core has no IPv6`);
+    const { address, prefix } = parseCidr(cidr);
+    if (address.family !== 6) throw new TypeError(`${what}: not an IPv6 address: ${cidr}`);
+    check(this.guard(() => this.ex.netif_ip6_add(idx, this.addrArg(address), prefix, dad ? 0 : 1)), what);
   }
 
   /** A static ARP entry (lwIP etharp_add_static_entry): `ip` (IPv4) is at `mac`. ERR_RTE when no interface reaches it. */
