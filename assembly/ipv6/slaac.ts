@@ -303,13 +303,15 @@ export function slaac_tmr(): bool {
     for (let i = 0; i < LWIP_IPV6_NUM_ADDRESSES; i++) {
       const st = netif_ip6_addr_state(n, i);
       if (st == IP6_ADDR_INVALID || st == IP6_ADDR_DUPLICATED) continue;
-      if (ip6_addr_istentative(st)) {
-        if (!usable) continue;
-        busy = true;
-        if (dad_step(n, i, st)) busy = true;
-        continue;
+      // Lifetimes run from the RA, DAD or not (RFC 4862 §5.5.3).
+      if ((netif_ip6_addr_origin(n, i) & 0x0f) == IP6_ORIGIN_SLAAC) {
+        if (lifetime_tick(n, i)) busy = true;
+        if (netif_ip6_addr_state(n, i) == IP6_ADDR_INVALID) continue;
       }
-      if ((netif_ip6_addr_origin(n, i) & 0x0f) == IP6_ORIGIN_SLAAC && lifetime_tick(n, i)) busy = true;
+      if (ip6_addr_istentative(st) && usable) {
+        busy = true;
+        dad_step(n, i, st);
+      }
     }
     if (usable && load<u8>(if_rs_left + ifx(n)) != 0) {
       busy = true;
