@@ -528,7 +528,7 @@ export class Stack {
   /** Removes an IPv6 address from an interface. ERR_VAL when it has none. */
   removeAddress6(iface: Interface, address: string): void {
     const rm = this.ip6Export("netif_ip6_remove", "removeAddress6");
-    const a = IpAddress.parse(address);
+    const a = IpAddress.parse(address.replace(/\/\d+$/, ""));
     if (a.family !== 6) throw new TypeError(`removeAddress6: not an IPv6 address: ${address}`);
     check(this.guard(() => rm(iface.index, this.addrArg(a))), "removeAddress6");
     this.drainNow();
