@@ -11,17 +11,17 @@
 /** Which build of the core to load. */
 import { nodeImport } from "./host.js";
 /**
- * "dual" is the release build with IPv6 on (ASIP_IPV6=1): the host APIs'
- * IPv6 and dual-stack paths run against it while release and mvp are
- * IPv4-only (docs/design.md).
+ * "ipv4" is the release build without IPv6 (ASIP_IPV6=0), the IPv4-only
+ * profile: the host APIs' answers on a core without IPv6 (EAFNOSUPPORT,
+ * '::' listening on IPv4) are tested against it.
  */
-export type CoreVariant = "release" | "mvp" | "dual" | "debug";
+export type CoreVariant = "release" | "mvp" | "ipv4" | "debug";
 
 /** File name of each variant under build/. */
 export const CORE_FILES: Record<CoreVariant, string> = {
   release: "asip.wasm",
   mvp: "asip-mvp.wasm",
-  dual: "asip-dual.wasm",
+  ipv4: "asip-ipv4.wasm",
   debug: "asip-debug.wasm",
 };
 

@@ -3,7 +3,7 @@
  *
  *   asip up --tap NAME [--netns NS] --ip ADDR/PREFIX [--ip6 ADDR/PREFIX …] [--no-slaac] [--gateway ADDR]
  *           [--mtu N] [--mac MAC] [--pcap FILE] [--tap NAME …] [--forward] [--serve LIST]
- *           [--variant release|mvp|dual|debug] [--pool NAME=N …] [--heap BYTES]
+ *           [--variant release|mvp|ipv4|debug] [--pool NAME=N …] [--heap BYTES]
  *
  * Runs a stack on one or more TAP devices until SIGINT/SIGTERM. Interface
  * options apply to the `--tap` before them. Prints the lines of
@@ -52,7 +52,7 @@ interface IfaceArgs {
 
 const HELP = `usage:
   asip up --tap NAME [--netns NS] --ip ADDR/PREFIX [--ip6 ADDR/PREFIX ...] [--no-slaac] [--gateway ADDR] [--mtu N] [--mac MAC]
-          [--vlan VID] [--offload] [--pcap FILE] [--tap NAME ...] [--forward] [--serve LIST] [--variant release|mvp|dual|debug]
+          [--vlan VID] [--offload] [--pcap FILE] [--tap NAME ...] [--forward] [--serve LIST] [--variant release|mvp|ipv4|debug]
           [--pool NAME=N ...] [--heap BYTES]
       Run a stack on TAP devices until SIGINT/SIGTERM. Interface options follow their --tap.
       --ip6 adds a static IPv6 address (repeatable; a link-local one is always formed); --no-slaac ignores

@@ -108,7 +108,7 @@ export type { LoggedFrame } from "./link-admin.js";
 /** Options of {@link StackWorker.start}: what the core worker builds. */
 export interface StackWorkerOptions extends Omit<InitMessage, "type"> {
   /** Shortcut for stack.variant. */
-  variant?: "release" | "mvp" | "dual" | "debug";
+  variant?: "release" | "mvp" | "ipv4" | "debug";
   /** URL of core-worker.js (default: next to this module). */
   workerUrl?: URL | string;
   /**

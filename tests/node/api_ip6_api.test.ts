@@ -47,14 +47,14 @@ test("ip6StateName: the core's IP6_ADDR_* values", () => {
 });
 
 test("Stack: IPv6 interface options need a core with IPv6, and say so", async () => {
-  const v4 = await Stack.create({ variant: "release" });
+  const v4 = await Stack.create({ variant: "ipv4" });
   assert.equal(v4.ipv6, false);
   const [e1, e2] = pair();
   assert.throws(() => v4.addInterface(e1, { ip: "192.0.2.1/24", ip6: "2001:db8::1/64" }), /need a core with IPv6/);
   const i = v4.addInterface(e2, { ip: "192.0.2.1/24" });
   assert.throws(() => v4.addAddress6(i, "2001:db8::1/64"), /no IPv6/);
   await v4.close();
-  const dual = await Stack.create({ variant: "dual" });
+  const dual = await Stack.create({ variant: "release" }); // release carries IPv6
   assert.equal(dual.ipv6, true);
   const [d1] = pair();
   const di = dual.addInterface(d1, { ip: "192.0.2.1/24" });
@@ -76,9 +76,10 @@ test("asip up: --ip6 argument errors are one `asip: ` line and a non-zero exit",
   }
   const r = run("--ip6", "2001:db8::2/64");
   assert.match(r.stderr, /^asip: interface options must follow --tap NAME/);
-  const nov6 = run("--variant", "release", "--tap", "asipnone0", "--ip6", "2001:db8::2/64");
-  // Until the release core carries IPv6 this is refused before any TAP is opened.
-  if (nov6.stderr.includes("need a core with IPv6")) assert.equal(nov6.stderr.trim(), "asip: --ip6 and --no-slaac need a core with IPv6 (--variant release has none)");
-  const mvp = run("--variant", "mvp", "--tap", "asipnone0", "--no-slaac");
-  if (mvp.stderr.includes("need a core with IPv6")) assert.notEqual(mvp.status, 0);
+  // The IPv4-only build refuses before any TAP is opened.
+  const nov6 = run("--variant", "ipv4", "--tap", "asipnone0", "--ip6", "2001:db8::2/64");
+  assert.notEqual(nov6.status, 0);
+  assert.equal(nov6.stderr.trim(), "asip: --ip6 and --no-slaac need a core with IPv6 (--variant ipv4 has none)");
+  const noslaac = run("--variant", "ipv4", "--tap", "asipnone0", "--no-slaac");
+  assert.equal(noslaac.stderr.trim(), "asip: --ip6 and --no-slaac need a core with IPv6 (--variant ipv4 has none)");
 });

@@ -1,6 +1,6 @@
 // node:dgram on both families, differential: the same scripts on Node's
 // own node:dgram over the kernel's loopback and on asip's stack.dgram over
-// two stacks of the dual build, in-thread and in Worker mode. Compared:
+// two stacks of the release build, in-thread and in Worker mode. Compared:
 // address() and remoteAddress() shapes, rinfo of each message, error codes.
 // IPv4 addresses are "V4" and ports "P" (loopback there, 192.0.2.x here).
 import { test } from "node:test";
@@ -90,8 +90,8 @@ const CASES: Case[] = [
 
 const kernel: Env = { server: nodeDgram, client: nodeDgram, serverHost: "127.0.0.1" };
 
-test("ip6 dgram: scenarios match node:dgram (in-thread, dual build)", async () => {
-  const { a, b, baseA, baseB } = await tcpStacks("dual");
+test("ip6 dgram: scenarios match node:dgram (in-thread, release build)", async () => {
+  const { a, b, baseA, baseB } = await tcpStacks("release");
   try {
     const asip: Env = { server: b.dgram as unknown as DgramLike, client: a.dgram as unknown as DgramLike, serverHost: B };
     for (const c of CASES) {
@@ -106,8 +106,8 @@ test("ip6 dgram: scenarios match node:dgram (in-thread, dual build)", async () =
   }
 });
 
-test("ip6 dgram: scenarios match node:dgram in Worker mode (dual build)", async () => {
-  const { a, b, baseA, baseB } = await twoWorkers("dual");
+test("ip6 dgram: scenarios match node:dgram in Worker mode (release build)", async () => {
+  const { a, b, baseA, baseB } = await twoWorkers("release");
   try {
     const asip: Env = { server: b.dgram as unknown as DgramLike, client: a.dgram as unknown as DgramLike, serverHost: B };
     for (const c of CASES) {
@@ -123,7 +123,7 @@ test("ip6 dgram: scenarios match node:dgram in Worker mode (dual build)", async 
 });
 
 test("ip6 dgram: 'udp6' on an IPv4-only core is EAFNOSUPPORT", async () => {
-  const { a, b } = await tcpStacks("release");
+  const { a, b } = await tcpStacks("ipv4");
   try {
     assert.throws(() => a.dgram.createSocket("udp6"), { code: "EAFNOSUPPORT" });
   } finally {

@@ -1,6 +1,6 @@
 // node:net on both families, differential: the same scripts run on Node's
 // own node:net over the kernel's loopback (dual-stack '::', bindv6only 0 as
-// Linux defaults) and on asip's stack.net over two stacks of the dual
+// Linux defaults) and on asip's stack.net over two stacks of the release
 // build (IPv6 on), in-thread and in Worker mode, and the observable shapes
 // must match: server.address(), each socket's local/remote address and
 // family, error codes. IPv4 addresses are compared as "V4" (loopback's
@@ -105,8 +105,8 @@ test("ip6 net: isIP, isIPv4, isIPv6 agree with Node's for both families", () => 
   for (const c of cases) assert.equal(asipIsIP(c), nodeNet.isIP(c), `isIP(${JSON.stringify(c)})`);
 });
 
-test("ip6 net: scenarios match node:net (in-thread, dual build)", async () => {
-  const { a, b, baseA, baseB } = await tcpStacks("dual");
+test("ip6 net: scenarios match node:net (in-thread, release build)", async () => {
+  const { a, b, baseA, baseB } = await tcpStacks("release");
   try {
     assert.equal(a.ipv6, true);
     const asip: Env = { server: b.net as unknown as NetLike, client: a.net as unknown as NetLike, serverHost: B, clientHost: A };
@@ -124,7 +124,7 @@ test("ip6 net: scenarios match node:net (in-thread, dual build)", async () => {
 });
 
 test("ip6 net: a dual-stack listener carries 1 MiB each way at once, 3 times, pools back after", async () => {
-  const { a, b, baseA, baseB } = await tcpStacks("dual");
+  const { a, b, baseA, baseB } = await tcpStacks("release");
   try {
     const asip: Env = { server: b.net as unknown as NetLike, client: a.net as unknown as NetLike, serverHost: B, clientHost: A };
     const got = await scenario(asip, { port: 0 }, { host: "::ffff:S" }, 1 << 20, 3);
@@ -137,8 +137,8 @@ test("ip6 net: a dual-stack listener carries 1 MiB each way at once, 3 times, po
   }
 });
 
-test("ip6 net: scenarios match node:net in Worker mode (dual build)", async () => {
-  const { a, b, baseA, baseB } = await twoWorkers("dual");
+test("ip6 net: scenarios match node:net in Worker mode (release build)", async () => {
+  const { a, b, baseA, baseB } = await twoWorkers("release");
   try {
     assert.equal(a.ipv6, true);
     const asip: Env = { server: b.net as unknown as NetLike, client: a.net as unknown as NetLike, serverHost: B, clientHost: A };
@@ -156,7 +156,7 @@ test("ip6 net: scenarios match node:net in Worker mode (dual build)", async () =
 });
 
 test("ip6 net: an IPv4-only core keeps '0.0.0.0' shapes and refuses IPv6 hosts with EAFNOSUPPORT", async () => {
-  const { a, b } = await tcpStacks("release");
+  const { a, b } = await tcpStacks("ipv4");
   try {
     assert.equal(a.ipv6, false);
     const srv = b.net.createServer();

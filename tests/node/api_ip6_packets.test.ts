@@ -14,7 +14,7 @@ import { pair, type PairOptions } from "../../bindings/netif/pair.js";
 import type { CoreVariant } from "../../bindings/core.js";
 import { tcpEchoMatrix, type Fam } from "./api_echo.js";
 import { udpEchoMatrix } from "./udp_echo.js";
-import { baseline, until, settle, type Usage } from "../helpers/stacks.js";
+import { VARIANTS, baseline, until, settle, type Usage } from "../helpers/stacks.js";
 import { StackWorker } from "../../bindings/worker/client.js";
 import { MessageChannel } from "node:worker_threads";
 
@@ -22,17 +22,15 @@ const A6 = "2001:db8::1", B6 = "2001:db8::2";
 const MiB = 1 << 20;
 const LOSS5_MIB = Number(process.env.TCP_LOSS5_MIB ?? 64);
 
-/** Which variants configure IPv6 addresses; the reason when none does. */
+/** Which of the builds every test runs (release, mvp) configure IPv6 addresses; the reason when none does. */
 async function ip6Variants(): Promise<{ variants: CoreVariant[]; why?: string }> {
-  const out: CoreVariant[] = [];
-  for (const v of ["release", "mvp", "dual"] as CoreVariant[]) {
+  const variants: CoreVariant[] = [];
+  for (const v of VARIANTS) {
     const s = await Stack.create({ variant: v });
-    if (s.ipv6 && typeof s.ex.netif_ip6_add === "function") out.push(v);
+    if (s.ipv6 && typeof s.ex.netif_ip6_add === "function") variants.push(v);
     await s.close();
   }
-  // The dual build is release with IPv6: once release has it, dual adds nothing.
-  const variants = out.includes("release") ? out.filter((v) => v !== "dual") : out;
-  return variants.length ? { variants } : { variants: [], why: "no core configures IPv6 addresses yet (netif_ip6_add: the IPv6 core of issue 11)" };
+  return variants.length ? { variants } : { variants: [], why: "no core configures IPv6 addresses (netif_ip6_add: the IPv6 core of issue 11)" };
 }
 const { variants: V6, why } = await ip6Variants();
 if (why) console.log(`# skipped: ${why}`);
@@ -199,8 +197,8 @@ for (const variant of V6.length ? V6 : ["release" as CoreVariant]) {
       const pref = (w: StackWorker, f: (s: string) => boolean) => (w.interfaces[0].ip6 ?? []).some((s) => f(s.address) && s.stateName === "preferred");
       await until(() => pref(a, (s) => s === A6) && pref(b, (s) => s === B6) && pref(a, (s) => s.startsWith("fe80:")) && pref(b, (s) => s.startsWith("fe80:")), 10_000, "IPv6 addresses preferred (DAD)");
       await settle(5);
-      await tcpEchoMatrix(a, b, undefined, FAM6);
       const baseA = await a.usage(), baseB = await b.usage();
+      await tcpEchoMatrix(a, b, undefined, FAM6);
       await udpEchoMatrix(a, b, undefined, FAM6);
       await workersNoLeaks(a, baseA, b, baseB);
     } finally {

@@ -1,4 +1,4 @@
-// BSD sockets and netconn on both families (dual build): AF_INET6 with
+// BSD sockets and netconn on both families (release build): AF_INET6 with
 // sockaddr_in6, dual-stack sockets reaching IPv4 peers through IPv4-mapped
 // addresses, IPV6_V6ONLY, IPV6_UNICAST_HOPS, inet_pton/ntop; NETCONN_*_IPV6.
 // The errno values expected are what the Linux kernel answers for the same
@@ -172,7 +172,7 @@ async function scenarios(sa: SocketsLike, sb: SocketsLike): Promise<void> {
 }
 
 test("ip6 sockets: AF_INET6 on an IPv4-only core is EAFNOSUPPORT; NETCONN_*_IPV6 is ERR_VAL", async () => {
-  const { a, b } = await tcpStacks("release");
+  const { a, b } = await tcpStacks("ipv4");
   try {
     assert.throws(() => a.sockets.socket(S.AF_INET6, S.SOCK_STREAM), { errno: errno.EAFNOSUPPORT });
     assert.throws(() => a.netconn.new(NC.NETCONN_TCP_IPV6), { code: "ERR_VAL" });
@@ -182,8 +182,8 @@ test("ip6 sockets: AF_INET6 on an IPv4-only core is EAFNOSUPPORT; NETCONN_*_IPV6
   }
 });
 
-test("ip6 sockets: AF_INET6 scenarios, in-thread (dual build)", async () => {
-  const { a, b, baseA, baseB } = await tcpStacks("dual");
+test("ip6 sockets: AF_INET6 scenarios, in-thread (release build)", async () => {
+  const { a, b, baseA, baseB } = await tcpStacks("release");
   try {
     await scenarios(a.sockets as unknown as SocketsLike, b.sockets as unknown as SocketsLike);
     await noLeaks(a, baseA, b, baseB);
@@ -193,8 +193,8 @@ test("ip6 sockets: AF_INET6 scenarios, in-thread (dual build)", async () => {
   }
 });
 
-test("ip6 sockets: AF_INET6 scenarios through a Worker (dual build)", async () => {
-  const { a, b, baseA, baseB } = await twoWorkers("dual");
+test("ip6 sockets: AF_INET6 scenarios through a Worker (release build)", async () => {
+  const { a, b, baseA, baseB } = await twoWorkers("release");
   try {
     await scenarios(a.sockets as unknown as SocketsLike, b.sockets as unknown as SocketsLike);
     await workersNoLeaks(a, baseA, b, baseB);
@@ -205,7 +205,7 @@ test("ip6 sockets: AF_INET6 scenarios through a Worker (dual build)", async () =
 });
 
 test("ip6 netconn: NETCONN_TCP_IPV6 and NETCONN_UDP_IPV6 are dual-stack until setIpv6Only; addresses stay IPv4", async () => {
-  const { a, b, baseA, baseB } = await tcpStacks("dual");
+  const { a, b, baseA, baseB } = await tcpStacks("release");
   try {
     assert.equal(NC.NETCONN_TCP_IPV6, 0x18);
     assert.equal(NC.NETCONN_UDP_IPV6, 0x28);

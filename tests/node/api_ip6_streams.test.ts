@@ -1,5 +1,5 @@
 // WHATWG streams (TCPSocket, TCPServerSocket, UDPSocket) with IPv6
-// addresses, dual build, in-thread and in Worker mode: a "::" listener
+// addresses, release build, in-thread and in Worker mode: a "::" listener
 // takes IPv4 clients as ::ffff:a.b.c.d, a client of ::ffff:a.b.c.d is an
 // IPv6 socket over IPv4, ipv6Only refuses IPv4; data both ways at once,
 // several times, pools back after.
@@ -80,8 +80,8 @@ async function scenarios(sa: StreamsApi, sb: StreamsApi): Promise<void> {
   await u4.close();
 }
 
-test("ip6 streams: '::' listeners, ::ffff: clients, ipv6Only, UDP (in-thread, dual build)", async () => {
-  const { a, b, baseA, baseB } = await tcpStacks("dual");
+test("ip6 streams: '::' listeners, ::ffff: clients, ipv6Only, UDP (in-thread, release build)", async () => {
+  const { a, b, baseA, baseB } = await tcpStacks("release");
   try {
     await scenarios(a.streams, b.streams);
     await noLeaks(a, baseA, b, baseB);
@@ -91,8 +91,8 @@ test("ip6 streams: '::' listeners, ::ffff: clients, ipv6Only, UDP (in-thread, du
   }
 });
 
-test("ip6 streams: the same in Worker mode (dual build)", async () => {
-  const { a, b, baseA, baseB } = await twoWorkers("dual");
+test("ip6 streams: the same in Worker mode (release build)", async () => {
+  const { a, b, baseA, baseB } = await twoWorkers("release");
   try {
     await scenarios(a.streams, b.streams);
     await workersNoLeaks(a, baseA, b, baseB);

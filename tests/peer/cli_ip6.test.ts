@@ -103,10 +103,10 @@ describe("asip up --ip6 against the Linux kernel", { skip: skip ?? false }, () =
 });
 
 // The services of a core with IPv6 are dual-stack pcbs (assembly/apps:
-// SERVICE_IP_TYPE): over IPv4 they answer as before. Runs on the dual build
-// now (no IPv6 address needed).
+// SERVICE_IP_TYPE) and its interfaces have IPv6 on: over IPv4 they answer
+// as before.
 const skip4 = canRunPeerTests(["nc", "curl"]);
-describe("asip up --variant dual: --serve services (dual-stack pcbs) over IPv4", { skip: skip4 ?? false }, () => {
+describe("asip up: --serve services (dual-stack pcbs) over IPv4", { skip: skip4 ?? false }, () => {
   let ns: Netns;
   let child: ChildProcess;
   before(() => {
@@ -118,7 +118,7 @@ describe("asip up --variant dual: --serve services (dual-stack pcbs) over IPv4",
   });
 
   test("echo, udp-echo and http answer the kernel over IPv4", async () => {
-    child = spawn(process.execPath, [path.join(ROOT, "bin/asip.js"), "up", "--variant", "dual", "--tap", ns.tap, "--netns", ns.name,
+    child = spawn(process.execPath, [path.join(ROOT, "bin/asip.js"), "up", "--variant", "release", "--tap", ns.tap, "--netns", ns.name,
       "--ip", "192.0.2.2/24", "--serve", "echo:7,udp-echo:7,http:80"], { stdio: ["ignore", "pipe", "inherit"] });
     await waitLines(child, [/^asip up 192\./], 20_000);
     const data = randomBytes(256 * 1024);
