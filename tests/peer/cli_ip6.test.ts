@@ -51,6 +51,16 @@ function waitLines(child: ChildProcess, res: RegExp[], ms: number): Promise<stri
 
 const sha = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
 
+/** The http service's /bytes pattern (assembly/apps/tcp_services.ts; as tests/node/tcp.test.ts). */
+function httpBytes(n: number): Uint8Array {
+  const P = 65521;
+  const pat = new Uint8Array(P);
+  for (let k = 0; k < P; k++) pat[k] = Math.imul(k, 2654435761) >>> 24;
+  const out = new Uint8Array(n);
+  for (let o = 0; o < n; o += P) out.set(pat.subarray(0, Math.min(P, n - o)), o);
+  return out;
+}
+
 describe("asip up --ip6 against the Linux kernel", { skip: skip ?? false }, () => {
   let ns: Netns;
   let child: ChildProcess;
@@ -74,23 +84,23 @@ describe("asip up --ip6 against the Linux kernel", { skip: skip ?? false }, () =
     assert.match(ll, new RegExp(`^asip up fe80::[0-9a-f:]+/64 on ${ns.tap}$`));
   });
 
-  test("nc -6 echo (1 MiB) and nc -6 -u echo", async () => {
+  test("nc -6 echo (16 MiB) and nc -6 -u echo", async () => {
     const file = path.join(dir, "data");
-    const data = randomBytes(1 << 20);
+    const data = randomBytes(16 << 20);
     writeFileSync(file, data);
-    const r = await ns.run("sh", ["-c", `nc -6 -N -w 10 2001:db8::2 7 < ${file} | sha256sum`]);
+    const r = await ns.run("sh", ["-c", `nc -6 -N -w 30 2001:db8::2 7 < ${file} | sha256sum`]);
     assert.equal(r.stdout.split(" ")[0], sha(data), r.stderr);
     const u = await ns.run("sh", ["-c", "printf 'over IPv6\\n' | nc -6 -u -w 1 2001:db8::2 7"]);
     assert.equal(u.stdout, "over IPv6\n");
   });
 
-  test("curl -6 /bytes/N equals the same over IPv4 (SHA-256)", async () => {
-    const n = 8 << 20;
-    const six = await ns.run("sh", ["-c", `curl -6 -s --max-time 60 http://[2001:db8::2]/bytes/${n} | sha256sum`]);
-    const four = await ns.run("sh", ["-c", `curl -4 -s --max-time 60 http://192.0.2.2/bytes/${n} | sha256sum`]);
-    assert.equal(six.stdout.split(" ")[0], four.stdout.split(" ")[0]);
-    const len = await ns.run("sh", ["-c", `curl -6 -s --max-time 60 http://[2001:db8::2]/bytes/${n} | wc -c`]);
-    assert.equal(Number(len.stdout.trim()), n);
+  test("curl -6 of 100 MB from /bytes/N: SHA-256 of the http service's pattern; the same over IPv4", async () => {
+    const n = 100_000_000;
+    const want = sha(Buffer.from(httpBytes(n)));
+    const six = await ns.run("sh", ["-c", `curl -6 -s --max-time 120 http://[2001:db8::2]/bytes/${n} | sha256sum`]);
+    assert.equal(six.stdout.split(" ")[0], want, six.stderr);
+    const four = await ns.run("sh", ["-c", `curl -4 -s --max-time 60 http://192.0.2.2/bytes/${8 << 20} | sha256sum`]);
+    assert.equal(four.stdout.split(" ")[0], sha(Buffer.from(httpBytes(8 << 20))));
   });
 
   test("stops on SIGINT and prints its stats", async () => {
