@@ -66,6 +66,8 @@ export interface InterfaceOptions {
   iid?: "stable" | "eui64";
   /** Run Duplicate Address Detection on the static `ip6` addresses (default true). */
   dad?: boolean;
+  /** A static IPv6 default router (link-local, or on one of the `ip6` prefixes); RAs may add more. */
+  gateway6?: string;
 }
 
 /**
@@ -438,6 +440,11 @@ export class Stack {
       check(this.guard(() => this.ex.netif_ip6_config(idx, flags, opts.iid === "eui64" ? 1 : 0)), "addInterface");
     }
     for (const a of Array.isArray(opts.ip6) ? opts.ip6 : []) this.configIp6(idx, a, opts.dad ?? true, "addInterface");
+    if (opts.gateway6 !== undefined) {
+      const g = IpAddress.parse(opts.gateway6);
+      if (g.family !== 6) throw new TypeError(`addInterface: not an IPv6 gateway: ${opts.gateway6}`);
+      check(this.guard(() => this.ex.netif_ip6_gateway(idx, this.addrArg(g), false)), "addInterface");
+    }
     const isDefault = opts.default ?? (opts.gateway !== undefined || this.interfaces.size === 1);
     check(this.guard(() => this.ex.netif_set_state(idx, true, true, isDefault)), "addInterface");
     this.drainNow();

@@ -10,7 +10,7 @@ import {
   netif_ip6_addr_valid_life, netif_ip6_addr_pref_life, IP6_ORIGIN_STATIC, IP6_ORIGIN_NODAD, IP6_ADDR_INVALID,
 } from "../netif/netif";
 import { ip_addr, IP_IS_V6, ip_2_ip6, ip6_addr_ismulticast, ip6_addr_isany, ip6_addr_isloopback, ip_addr_copy } from "../ip_addr";
-import { nd6_arm_timer, nd6_neighbor_info, nd6_list_info } from "../ipv6/nd6";
+import { nd6_arm_timer, nd6_neighbor_info, nd6_list_info, nd6_add_static_router, nd6_remove_router } from "../ipv6/nd6";
 import { slaac_configure, slaac_set_iid_mode, slaac_addr_remove } from "../ipv6/slaac";
 import { mld6_joingroup, mld6_leavegroup, mld6_group_info } from "../ipv6/mld6";
 import { ip6_addr_eq16 } from "../ipv6/ip6";
@@ -88,6 +88,20 @@ export function netif_ip6_get(idx: u32, slot: i32, out: usize): i32 {
   store<u32>(out, netif_ip6_addr_valid_life(n, slot), 24);
   store<u32>(out, netif_ip6_addr_pref_life(n, slot), 28);
   return netif_ip6_addr_state(n, slot);
+}
+
+/**
+ * A static default router (IPv6 gateway) for netif `idx`: the address at
+ * `addr` (link-local, or on one of its prefixes), never expiring; routers
+ * from RAs are added beside it. `remove` takes it (or a learned one) away.
+ */
+export function netif_ip6_gateway(idx: u32, addr: usize, remove: bool): err_t {
+  if (!LWIP_IPV6) return ERR_ARG;
+  const n = netif_get_by_index(idx);
+  const a = changetype<ip_addr>(addr);
+  if (n == null || idx == 1 || !IP_IS_V6(a) || ip6_addr_ismulticast(addr) || ip6_addr_isany(addr)) return ERR_ARG;
+  if (remove) { nd6_remove_router(n, addr); return ERR_OK; }
+  return nd6_add_static_router(n, addr);
 }
 
 /** Neighbour cache entry `i` at `out` (nd6.ts ND6_NB_INFO_SIZE layout); its state, or -1 past the end. */

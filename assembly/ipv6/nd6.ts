@@ -586,6 +586,20 @@ function router_update(n: netif, a: usize, lifetime: u32): void {
   store<u32>(r, lifetime, 20);
 }
 
+/**
+ * A default router configured by the host (no RA): `a` (16 bytes, a
+ * link-local or on-link address) on `n`, never expiring. ERR_MEM when the
+ * router list is full.
+ */
+export function nd6_add_static_router(n: netif, a: usize): err_t {
+  router_update(n, a, INFINITE);
+  for (let i = 0; i < ND6_NUM_ROUTERS; i++) if (load<u8>(rt(i), 16) == n.num && ip6_addr_eq16(rt(i), a)) return ERR_OK;
+  return ERR_MEM;
+}
+
+/** Removes a default router of `n` (static or learned). */
+export function nd6_remove_router(n: netif, a: usize): void { router_remove(n, a); }
+
 function router_remove(n: netif, a: usize): void {
   for (let i = 0; i < ND6_NUM_ROUTERS; i++) {
     const r = rt(i);
@@ -1057,6 +1071,7 @@ export function nd6_tmr(arg: usize): void {
     const r = rt(i);
     if (load<u8>(r, 16) == 0) continue;
     const l = load<u32>(r, 20);
+    if (l == INFINITE) continue; // a static default router (nd6_add_static_router)
     if (l <= 1) { router_remove(changetype<netif>(netif_get_by_index(load<u8>(r, 16))), r); continue; }
     store<u32>(r, l - 1, 20);
     busy = true;
@@ -1110,15 +1125,21 @@ export function nd6_tmr(arg: usize): void {
 /** netif.ts: n went up/down or its link changed. */
 export function nd6_netif_changed(n: netif): void {
   const usable = (n.flags & (NETIF_FLAG_UP | NETIF_FLAG_LINK_UP)) == (NETIF_FLAG_UP | NETIF_FLAG_LINK_UP);
-  if (!usable) nd6_cleanup_netif(n);
+  if (!usable) nd6_forget_learned(n);
   slaac_netif_changed(n, usable);
   if (usable && slaac_needs_timer()) nd6_arm_timer();
 }
 
-/** Forgets everything learned on `n` (down, link down, removed). */
+/** Forgets everything of `n`, static routers too (netif removed). */
 export function nd6_cleanup_netif(n: netif): void {
-  for (let i = 0; i < ND6_NUM_NEIGHBORS; i++) if (nb_state(nb(i)) != ND6_NO_ENTRY && nb_if(nb(i)) == n.num) nb_free(nb(i));
   for (let i = 0; i < ND6_NUM_ROUTERS; i++) if (load<u8>(rt(i), 16) == n.num) memory.fill(rt(i), 0, RT_SIZE);
+  nd6_forget_learned(n);
+}
+
+/** Forgets what was learned on `n` (down, link down): it may be on another link when it comes back. */
+export function nd6_forget_learned(n: netif): void {
+  for (let i = 0; i < ND6_NUM_NEIGHBORS; i++) if (nb_state(nb(i)) != ND6_NO_ENTRY && nb_if(nb(i)) == n.num) nb_free(nb(i));
+  for (let i = 0; i < ND6_NUM_ROUTERS; i++) if (load<u8>(rt(i), 16) == n.num && load<u32>(rt(i), 20) != INFINITE) memory.fill(rt(i), 0, RT_SIZE);
   for (let i = 0; i < ND6_NUM_PREFIXES; i++) if (load<u8>(pf(i), 16) == n.num) memory.fill(pf(i), 0, PF_SIZE);
   for (let i = 0; i < ND6_NUM_RDNSS; i++) if (load<u8>(rd(i), 16) == n.num) memory.fill(rd(i), 0, RD_SIZE);
   for (let i = 0; i < ND6_NUM_DESTINATIONS; i++) if (load<u8>(dc(i), 36) == n.num) memory.fill(dc(i), 0, DC_SIZE);
