@@ -16,8 +16,8 @@
 //              Ethernet, ip_input (by version) on links that carry bare IP
 //   output4    IPv4 to a next hop: etharp_output on Ethernet (ARP), straight
 //              to linkoutput on IP links and the loopback
-//   output6    IPv6 to a next hop: nothing yet on Ethernet (Neighbor
-//              Discovery, RFC 4861, plugs in here), linkoutput on IP links
+//   output6    IPv6 to a next hop: nd6_output on Ethernet (Neighbor
+//              Discovery, RFC 4861), linkoutput on IP links
 //   linkoutput a whole frame to the wire: the host's TX ring, or the
 //              loopback queue
 //
@@ -448,7 +448,7 @@ function netif_ip_output6(n: netif, p: pbuf, nexthop: usize): err_t {
   return netif_linkoutput(n, p);
 }
 
-/** output6 of a kind that cannot send IPv6 yet (Ethernet until Neighbor Discovery, RFC 4861, lands). */
+/** output6 of Ethernet in builds without IPv6. */
 function netif_no_output6(n: netif, p: pbuf, nexthop: usize): err_t {
   STATS_INC(Proto.IP6, Ctr.RTERR);
   return ERR_IF;
@@ -536,7 +536,7 @@ export function netif_poll(): u32 {
 }
 
 // ---- IPv6 address slots (LWIP_IPV6) -------------------------------------------------------
-// Addresses come and go through SLAAC and DAD (RFC 4862) once ipv6/ lands;
+// Addresses come and go through SLAAC and DAD (RFC 4862, ipv6/slaac.ts);
 // a host may also set them. Slots hold the address as an ip_addr (scoped
 // addresses carry this netif's index as their zone, RFC 4007), its state and
 // its lifetimes. An address that stops being valid, or changes, is reported
