@@ -298,6 +298,15 @@ describe("reassembly (RFC 8200 §4.5, RFC 5722, RFC 7112)", () => {
     teardown();
   });
 
+  test("a last fragment that ends before data already held drops the datagram", () => {
+    setup();
+    send_frag(1232, 1232, true, 9);
+    send_frag(8, 992, false, 9);
+    expect(ip6_reass_pending()).toBe(0);
+    expect(ip6_reass_held()).toBe(0);
+    teardown();
+  });
+
   test("a first fragment without the upper-layer header gets parameter problem code 3 (RFC 7112)", () => {
     setup();
     body_reset();

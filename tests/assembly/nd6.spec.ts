@@ -10,7 +10,7 @@ import {
 } from "../../assembly/netif/netif";
 import {
   nd6_cleanup_netif, nd6_neighbor_state, nd6_neighbor_mac, nd6_list_info, nd6_output, nd6_link_mtu, nd6_onlink,
-  nd6_router_netif, ND6_INCOMPLETE, ND6_REACHABLE, ND6_STALE, ND6_DELAY, ND6_PROBE, ND6_NO_ENTRY, ND6_LIST_ROUTERS,
+  nd6_router_netif, nd6_add_static_router, ND6_INCOMPLETE, ND6_REACHABLE, ND6_STALE, ND6_DELAY, ND6_PROBE, ND6_NO_ENTRY, ND6_LIST_ROUTERS,
   ND6_LIST_PREFIXES, ND6_LIST_RDNSS, EV_ND6_RDNSS,
 } from "../../assembly/ipv6/nd6";
 import { ip6_output_if_src } from "../../assembly/ipv6/ip6";
@@ -467,6 +467,44 @@ describe("router advertisements (RFC 4861 §6.3.4, RFC 4862 §5.5.3)", () => {
     expect(slaac_slot()).toBe(-1);
     expect(nd6_onlink(n, IN_PREFIX)).toBe(true);
     netif_ip6_config(n.num, 0, 0);
+    teardown();
+  });
+});
+
+// ---- redirects (RFC 4861 §8) ------------------------------------------------------------
+
+const FAR = addr6(0x2001, 0xdb8, 0xf, 0, 0, 0, 0, 1);
+const OTHER_LL = addr6(0xfe80, 0, 0, 0, 0, 0, 0, 3);
+
+function redirect_body(target: usize, dest: usize): void {
+  body_reset(); b8(137); b8(0); b16(0); b32(0); baddr(target); baddr(dest);
+  b8(2); b8(1); for (let i = 0; i < 6; i++) b8(load<u8>(OTHER_MAC + i));
+}
+
+describe("redirects (RFC 4861 §8.3)", () => {
+  test("an off-link destination goes to the default router; a redirect from that router moves it to a better first hop", () => {
+    setup();
+    nd6_add_static_router(n, PEER_LL);
+    send_to(FAR);
+    na_body(PEER_LL, S | O | R, PEER_MAC);
+    send_icmp6(n, PEER_LL, OURS, 255);
+    let i = tx_count() - 1;
+    tx6(i);
+    expect(mac_is(frame, PEER_MAC)).toBe(true, "via the router");
+    tx_clear();
+    // From someone who is not the first hop: ignored.
+    redirect_body(OTHER_LL, FAR);
+    send_icmp6(n, OTHER_LL, OURS, 255);
+    send_to(FAR);
+    tx6(0);
+    expect(mac_is(frame, PEER_MAC)).toBe(true, "a redirect from another node is ignored");
+    tx_clear();
+    redirect_body(OTHER_LL, FAR);
+    send_icmp6(n, PEER_LL, OURS, 255);
+    send_to(FAR);
+    expect(tx_count()).toBe(1);
+    tx6(0);
+    expect(mac_is(frame, OTHER_MAC)).toBe(true, "to the better first hop, whose address the redirect carried");
     teardown();
   });
 });
