@@ -62,6 +62,8 @@ export interface InterfaceOptions {
   ip6?: boolean | string[];
   /** Addresses from Router Advertisements' prefixes (RFC 4862 SLAAC); default true when IPv6 is on. */
   slaac?: boolean;
+  /** Temporary addresses (RFC 8981) beside the SLAAC ones, preferred as sources; default false. */
+  temporary?: boolean;
   /** Interface identifiers: "stable" (RFC 7217, default) or "eui64". */
   iid?: "stable" | "eui64";
   /** Run Duplicate Address Detection on the static `ip6` addresses (default true). */
@@ -436,7 +438,7 @@ export class Stack {
     if (opts.ip) this.configIp4(idx, opts.ip, opts.gateway, "addInterface");
     if ((opts.ip6 !== undefined && opts.ip6 !== false) || opts.slaac !== undefined) {
       if (typeof this.ex.netif_ip6_config !== "function") throw new TypeError("addInterface: this core has no IPv6");
-      const flags = 1 | ((opts.slaac ?? true) ? 2 : 0);
+      const flags = 1 | ((opts.slaac ?? true) ? 2 : 0) | (opts.temporary ? 4 : 0);
       check(this.guard(() => this.ex.netif_ip6_config(idx, flags, opts.iid === "eui64" ? 1 : 0)), "addInterface");
     }
     for (const a of Array.isArray(opts.ip6) ? opts.ip6 : []) this.configIp6(idx, a, opts.dad ?? true, "addInterface");

@@ -116,6 +116,8 @@ export const IP6_ADDR_DUPLICATED: u8 = 0x40;
 export const IP6_ORIGIN_STATIC: u8 = 0;
 export const IP6_ORIGIN_LINKLOCAL: u8 = 1;
 export const IP6_ORIGIN_SLAAC: u8 = 2;
+/** A temporary address (RFC 8981). */
+export const IP6_ORIGIN_TEMP: u8 = 3;
 /** Skip DAD for this address (a host's choice, like Linux's `nodad`). */
 export const IP6_ORIGIN_NODAD: u8 = 0x10;
 /** Its solicited-node group has been joined (ipv6/slaac.ts). */
@@ -639,8 +641,8 @@ function slot_find(n: netif, a: ip_addr, valid_only: bool): i32 {
  * ours (rule 1); never a tentative or duplicated address; an address whose
  * scope is at least the destination's and as small as possible (rule 2:
  * link-local for link-local and link-scope multicast destinations, else a
- * global one); preferred over deprecated (rule 3); then the longest
- * matching prefix (rule 8). Null when `n` has none.
+ * global one); preferred over deprecated (rule 3); temporary addresses
+ * first (rule 7); then the longest matching prefix (rule 8). Null when `n` has none.
  */
 export function netif_ip6_select_src(n: netif, dst: ip_addr): ip_addr | null {
   if (!LWIP_IPV6) return null;
@@ -665,6 +667,10 @@ export function netif_ip6_select_src(n: netif, dst: ip_addr): ip_addr | null {
       continue;
     }
     if (pref != best_pref) { if (pref) { best = i; best_pref = pref; best_match = m; } continue; }
+    // Rule 7: temporary addresses first (they exist only where the host asked for them, RFC 8981 §3.6).
+    const temp = (load<u8>(a, 22) & 0x0f) == IP6_ORIGIN_TEMP;
+    const best_temp = (load<u8>(slot(n, best), 22) & 0x0f) == IP6_ORIGIN_TEMP;
+    if (temp != best_temp) { if (temp) { best = i; best_match = m; } continue; }
     if (m > best_match) { best = i; best_match = m; }
   }
   if (best < 0) return null;

@@ -14,6 +14,7 @@ import {
   ND6_LIST_PREFIXES, ND6_LIST_RDNSS, EV_ND6_RDNSS,
 } from "../../assembly/ipv6/nd6";
 import { ip6_output_if_src } from "../../assembly/ipv6/ip6";
+import { netif_ip6_select_src, IP6_ORIGIN_TEMP, IP6_ORIGIN_SLAAC } from "../../assembly/netif/netif";
 import { pbuf_alloc, pbuf_free, pbuf_layer, pbuf_type } from "../../assembly/core/pbuf";
 import { stats_get, Proto, Ctr } from "../../assembly/core/stats";
 import { MEMP, MEMP_MAX, memp_used } from "../../assembly/core/memp";
@@ -505,6 +506,40 @@ describe("redirects (RFC 4861 §8.3)", () => {
     expect(tx_count()).toBe(1);
     tx6(0);
     expect(mac_is(frame, OTHER_MAC)).toBe(true, "to the better first hop, whose address the redirect carried");
+    teardown();
+  });
+});
+
+// ---- temporary addresses (RFC 8981) ------------------------------------------------------
+
+describe("temporary addresses (RFC 8981)", () => {
+  test("with the option on, an RA prefix gives a public and a temporary address; the temporary one is the preferred source", () => {
+    setup();
+    netif_ip6_remove(n.num, OURS); // room: link-local, public, temporary
+    netif_ip6_config(n.num, 7, 0);
+    ra_body(0, 0x40, 86400, 14400, 0, 0);
+    send_icmp6(n, PEER_LL, ALLNODES, 255, OUR_MAC);
+    let pub = -1, tmp = -1;
+    for (let i = 0; i < 3; i++) {
+      const o = netif_ip6_addr_origin(n, i) & 0x0f;
+      if (netif_ip6_addr_state(n, i) == IP6_ADDR_INVALID) continue;
+      if (o == IP6_ORIGIN_SLAAC) pub = i;
+      if (o == IP6_ORIGIN_TEMP) tmp = i;
+    }
+    expect(pub).toBeGreaterThanOrEqual(0, "public");
+    expect(tmp).toBeGreaterThanOrEqual(0, "temporary");
+    const pa = changetype<usize>(netif_ip6_addr(n, pub)), ta = changetype<usize>(netif_ip6_addr(n, tmp));
+    expect(memory.compare(pa, ta, 8)).toBe(0, "same prefix");
+    expect(memory.compare(pa + 8, ta + 8, 8) != 0).toBe(true, "another identifier");
+    expect(netif_ip6_addr_valid_life(n, tmp)).toBe(86400, "capped by the prefix");
+    expect(netif_ip6_addr_pref_life(n, tmp) <= 14400).toBe(true);
+    advance_ms(2000);
+    expect(netif_ip6_addr_state(n, tmp)).toBe(IP6_ADDR_PREFERRED, "after DAD");
+    const sel = netif_ip6_select_src(n, T(IN_PREFIX));
+    expect(sel != null && changetype<usize>(sel) == ta).toBe(true, "rule 7: temporary first");
+    netif_ip6_remove(n.num, ta);
+    netif_ip6_remove(n.num, pa);
+    netif_ip6_config(n.num, 0, 0);
     teardown();
   });
 });
