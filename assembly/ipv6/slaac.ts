@@ -25,7 +25,7 @@ import { asip_random, random_secret } from "../core/random";
 import { pbuf } from "../core/pbuf";
 import { LWIP_IPV6_NUM_ADDRESSES } from "../config";
 import {
-  netif, netif_hwaddr, netif_get_by_index, netif_ip6_addr, netif_ip6_addr_state, netif_ip6_addr_set_state,
+  netif, netif_hwaddr, netif_get_by_index, netif_ip6_addr, netif_ip6_addr_state, netif_ip6_addr_set_state, netif_ip6_addr_set,
   netif_add_ip6_address, netif_ip6_addr_set_lifetimes, netif_ip6_addr_valid_life, netif_ip6_addr_pref_life,
   netif_ip6_addr_set_prefix_len, netif_ip6_addr_origin, netif_ip6_addr_set_origin, NETIF_LAST_IDX, NetifKind,
   NETIF_FLAG_UP, NETIF_FLAG_LINK_UP, IP6_ADDR_INVALID, IP6_ADDR_TENTATIVE, IP6_ADDR_TENTATIVE_COUNT_MASK,
@@ -170,6 +170,7 @@ function slot_leave(n: netif, i: i32): void {
 /** Takes slot `i`'s address away (removed, lifetime over): its group is left, it becomes INVALID. */
 export function slaac_addr_remove(n: netif, i: i32): void {
   slot_leave(n, i);
+  store<u8>(dad_counters + ifx(n) * SLOTS + <usize>i, 0);
   netif_ip6_addr_set_state(n, i, IP6_ADDR_INVALID);
   netif_ip6_addr_set_origin(n, i, 0);
 }
@@ -181,8 +182,22 @@ function dad_failed(n: netif, i: i32): void {
   STATS_INC(Proto.ND6, Ctr.ERR);
   slot_leave(n, i);
   netif_ip6_addr_set_state(n, i, IP6_ADDR_DUPLICATED);
+  // RFC 7217 §6: an autoconfigured stable identifier is tried again with
+  // the next DAD_Counter, up to IDGEN_RETRIES times, in the same slot.
+  const o = netif_ip6_addr_origin(n, i) & 0x0f;
   const k = ifx(n) * SLOTS + <usize>i;
-  if (load<u8>(dad_counters + k) < IDGEN_RETRIES) store<u8>(dad_counters + k, load<u8>(dad_counters + k) + 1);
+  const c = load<u8>(dad_counters + k);
+  if ((o != IP6_ORIGIN_LINKLOCAL && o != IP6_ORIGIN_SLAAC) || load<u8>(if_iid + ifx(n)) != IID_STABLE_OPAQUE ||
+      c >= IDGEN_RETRIES) return;
+  store<u8>(dad_counters + k, c + 1);
+  const a = changetype<ip_addr>(addr_buf);
+  memory.fill(addr_buf, 0, IP_ADDR_SIZE);
+  memory.copy(addr_buf, changetype<usize>(netif_ip6_addr(n, i)), 8);
+  make_iid(n, addr_buf, addr_buf + 8, c + 1);
+  ip_addr_set_ip6(a, addr_buf, 0);
+  netif_ip6_addr_set(n, i, a);
+  netif_ip6_addr_set_state(n, i, IP6_ADDR_TENTATIVE);
+  nd6_arm_timer();
 }
 
 /** An NS from :: for our tentative slot `i` (options from `off`): a duplicate unless it is our probe. */
@@ -220,10 +235,11 @@ export function slaac_netif_changed(n: netif, usable: bool): void {
     const a = changetype<ip_addr>(addr_buf);
     memory.fill(addr_buf, 0, IP_ADDR_SIZE);
     memory.copy(addr_buf, ll_prefix, 8);
-    make_iid(n, ll_prefix, addr_buf + 8, load<u8>(dad_counters + ifx(n) * SLOTS));
+    make_iid(n, ll_prefix, addr_buf + 8, 0);
     ip_addr_set_ip6(a, addr_buf, n.num);
     const i = netif_add_ip6_address(n, a);
     if (i >= 0) {
+      store<u8>(dad_counters + ifx(n) * SLOTS + <usize>i, 0);
       netif_ip6_addr_set_prefix_len(n, i, 64);
       netif_ip6_addr_set_origin(n, i, IP6_ORIGIN_LINKLOCAL);
     }
@@ -272,6 +288,7 @@ export function slaac_prefix(n: netif, prefix: usize, plen: u8, valid: u32, pref
   const i = netif_add_ip6_address(n, a);
   if (i < 0) return;
   if (netif_ip6_addr_state(n, i) != IP6_ADDR_TENTATIVE) return; // already there (static)
+  store<u8>(dad_counters + ifx(n) * SLOTS + <usize>i, 0);
   netif_ip6_addr_set_prefix_len(n, i, 64);
   netif_ip6_addr_set_origin(n, i, IP6_ORIGIN_SLAAC);
   netif_ip6_addr_set_lifetimes(n, i, valid, pref);

@@ -5,7 +5,7 @@ import { asip_init } from "../../assembly/index";
 import { netif_ip6_add, netif_ip6_remove, netif_ip6_config } from "../../assembly/abi/ip6";
 import {
   netif, netif_add, netif_set_up, netif_set_link_up, netif_ip6_addr_state, netif_ip6_addr, netif_ip6_addr_valid_life,
-  netif_ip6_addr_pref_life, netif_ip6_addr_set_lifetimes, netif_ip6_addr_origin, EV_NETIF_IP6, IP6_ADDR_PREFERRED,
+  netif_ip6_addr_pref_life, netif_ip6_addr_set_lifetimes, netif_remove, netif_input, netif_ip6_addr_origin, EV_NETIF_IP6, IP6_ADDR_PREFERRED,
   IP6_ADDR_DEPRECATED, IP6_ADDR_DUPLICATED, IP6_ADDR_INVALID, IP6_ADDR_TENTATIVE, ip6_addr_istentative,
 } from "../../assembly/netif/netif";
 import {
@@ -25,7 +25,7 @@ import { tx_clear, expect_no_tx, ev_pending, ev_record, ev_type, ev_arg, ev_clea
 import { OUR_MAC, PEER_MAC, mac_is } from "./harness/addr";
 import {
   addr6, OURS, PEER6, OTHER6, PEER_LL, UNSPEC, ALLNODES, OTHER_MAC, T, solnode, body_reset, b8, b16, b32, baddr, bzero,
-  send_icmp6, tx6, upper, find_icmp6, count_icmp6, eq16, advance_ms, frame, tx_count,
+  send_icmp6, tx6, upper, find_icmp6, count_icmp6, eq16, advance_ms, frame, tx_count, frame6, body, blen, icmp6_sum,
 } from "./harness/ip6";
 
 let n: netif = changetype<netif>(0);
@@ -67,6 +67,7 @@ function na_body(target: usize, flags: u8, tllao: usize): void {
   if (tllao != 0) { b8(2); b8(1); for (let i = 0; i < 6; i++) b8(load<u8>(tllao + i)); }
 }
 const S: u8 = 0x40, O: u8 = 0x20, R: u8 = 0x80;
+const ALLNODES_MAC: usize = memory.data<u8>([0x33, 0x33, 0, 0, 0, 1, 0, 0]);
 
 /** A one-byte UDP-ish payload sent to `dst` (so that ND must resolve it). */
 function send_to(dst: usize): void {
@@ -541,5 +542,42 @@ describe("temporary addresses (RFC 8981)", () => {
     netif_ip6_remove(n.num, pa);
     netif_ip6_config(n.num, 0, 0);
     teardown();
+  });
+});
+
+describe("stable identifiers after a conflict (RFC 7217 §6)", () => {
+  test("a link-local address that DAD finds in use is marked duplicated, then replaced by the next identifier", () => {
+    setup();
+    const MAC2: usize = memory.data<u8>([0x02, 0, 0, 0, 0, 0x12, 0, 0]);
+    const n2 = netif_add(MAC2, 1500)!;
+    netif_set_up(n2);
+    netif_set_link_up(n2);
+    netif_ip6_config(n2.num, 1, 0);
+    let s = -1;
+    for (let i = 0; i < 3; i++) if (ip6_addr_istentative(netif_ip6_addr_state(n2, i))) s = i;
+    expect(s).toBeGreaterThanOrEqual(0, "a tentative link-local address");
+    const first = addr6(0, 0, 0, 0, 0, 0, 0, 0);
+    memory.copy(first, changetype<usize>(netif_ip6_addr(n2, s)), 16);
+    expect(load<u16>(first)).toBe(0x80fe, "fe80::/64");
+    advance_ms(1000);
+    ev_clear();
+    na_body(first, O, OTHER_MAC);
+    icmp6_sum(body(), blen, first, ALLNODES);
+    netif_input(frame6(first, ALLNODES, 58, 255, body(), blen, ALLNODES_MAC, OTHER_MAC), n2);
+    let dup = false;
+    for (let i: u32 = 0; i < ev_pending(); i++) {
+      const r = ev_record(i);
+      if (ev_type(r) == EV_NETIF_IP6 && ev_arg(r, 1) == IP6_ADDR_DUPLICATED) dup = true;
+    }
+    expect(dup).toBe(true, "reported duplicated");
+    expect(ip6_addr_istentative(netif_ip6_addr_state(n2, s))).toBe(true, "a new tentative address in the slot");
+    const now = changetype<usize>(netif_ip6_addr(n2, s));
+    expect(memory.compare(now, first, 8)).toBe(0, "same prefix");
+    expect(memory.compare(now + 8, first + 8, 8) != 0).toBe(true, "another identifier");
+    advance_ms(2000);
+    expect(netif_ip6_addr_state(n2, s)).toBe(IP6_ADDR_PREFERRED);
+    netif_remove(n2);
+    tx_clear();
+    ev_clear();
   });
 });
