@@ -171,6 +171,7 @@ export function nd6_init(): void {
     store<u8>(if_ra_flags + i, 0);
   }
   ticks = 0;
+  nb_last = 0;
   if (timer_armed) sys_untimeout(nd6_tmr, 0);
   timer_armed = false;
 }
@@ -196,10 +197,15 @@ export function ip6_addr_issolicitednode(a: usize): bool {
 
 // ---- cache helpers --------------------------------------------------------------------------
 
+/** The last entry found (a bulk flow resolves the same next hop every packet). */
+let nb_last: i32 = 0;
+
 function nb_find(n: netif, a: usize): i32 {
+  let e = nb(nb_last);
+  if (nb_state(e) != ND6_NO_ENTRY && nb_if(e) == n.num && ip6_addr_eq16(e + 4, a)) return nb_last;
   for (let i = 0; i < ND6_NUM_NEIGHBORS; i++) {
-    const e = nb(i);
-    if (nb_state(e) != ND6_NO_ENTRY && nb_if(e) == n.num && ip6_addr_eq16(e + 4, a)) return i;
+    e = nb(i);
+    if (nb_state(e) != ND6_NO_ENTRY && nb_if(e) == n.num && ip6_addr_eq16(e + 4, a)) { nb_last = i; return i; }
   }
   return -1;
 }

@@ -63,6 +63,7 @@ export function nd6_lists_init(): void {
   memory.fill(rt_table, 0, <usize>ND6_NUM_ROUTERS * RT_SIZE);
   memory.fill(rd_table, 0, <usize>ND6_NUM_RDNSS * RD_SIZE);
   dc_next = 0;
+  dc_last = 0;
 }
 
 /** Forgets the lists' entries of `n`; with `keep_static`, static routers stay. */
@@ -258,10 +259,15 @@ export function nd6_router_netif(src: usize): netif | null {
 
 // ---- the destination cache (§5.1, RFC 8201) ---------------------------------------------
 
+/** The last entry found: a bulk flow asks for the same destination every packet. */
+let dc_last: i32 = 0;
+
 function dc_lookup(n: netif, dest: usize): i32 {
+  let d = dc(dc_last);
+  if (load<u8>(d, 37) != 0 && load<u8>(d, 36) == n.num && ip6_addr_eq16(d, dest)) return dc_last;
   for (let i = 0; i < ND6_NUM_DESTINATIONS; i++) {
-    const d = dc(i);
-    if (load<u8>(d, 37) != 0 && load<u8>(d, 36) == n.num && ip6_addr_eq16(d, dest)) return i;
+    d = dc(i);
+    if (load<u8>(d, 37) != 0 && load<u8>(d, 36) == n.num && ip6_addr_eq16(d, dest)) { dc_last = i; return i; }
   }
   return -1;
 }
