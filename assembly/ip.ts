@@ -5,8 +5,7 @@
 // (ip_output_if), the pseudo-header checksum (ip_chksum_pseudo*), the packet
 // being delivered (ip_current_*), source address choice, and what an ICMP
 // error means to a transport. The address's type picks the family; this file
-// dispatches to ipv4/ip4.ts, and to ipv6/ when it lands (step 2 of issue 11:
-// every `IP_IS_V6` branch below is where it plugs in). Transports never call
+// dispatches to ipv4/ip4.ts or ipv6/ip6.ts. Transports never call
 // an ip4_ or ip6_ function, never read an IP header, and never build a
 // pseudo header by hand.
 //

@@ -63,10 +63,14 @@ export interface InterfaceOptions {
   ip6?: boolean | string | string[];
   /** Addresses from Router Advertisements' prefixes (RFC 4862 SLAAC); default true when IPv6 is on, as in Linux and lwIP. */
   slaac?: boolean;
+  /** Temporary addresses (RFC 8981) beside the SLAAC ones, preferred as sources; default false. */
+  temporary?: boolean;
   /** Interface identifiers: "stable" (RFC 7217 opaque, the default, as current Linux) or "eui64". */
   iid?: "stable" | "eui64";
   /** Run Duplicate Address Detection on the static `ip6` addresses (default true). */
   dad?: boolean;
+  /** A static IPv6 default router (link-local, or on one of the `ip6` prefixes); RAs may add more. */
+  gateway6?: string;
 }
 
 /** Names of the core's IPv6 address states (RFC 4862 §5.5.4, lwIP's IP6_ADDR_*). */
@@ -127,7 +131,7 @@ export class Interface {
   /** @internal */
   readonly ip6Watchers = new Set<Ip6Watcher>();
   /** @internal IPv6 autoconfiguration as configured (netif_ip6_config): on, SLAAC, IID kind. */
-  ip6Config = { on: false, slaac: false, iid: 0 };
+  ip6Config = { on: false, slaac: false, temporary: false, iid: 0 };
   /** Calls `fn` on every change of an IPv6 address slot (state, lifetime, removal); returns the unsubscribe function. */
   watchIp6(fn: Ip6Watcher): () => void {
     this.ip6Watchers.add(fn);
@@ -499,9 +503,15 @@ export class Stack {
     const v6on = (opts.ip6 !== undefined && opts.ip6 !== false) || opts.slaac !== undefined;
     if (v6on) {
       if (!this.ipv6) throw new TypeError("addInterface: ip6/slaac need a core with IPv6 (this one has none; build with ASIP_IPV6=1)");
-      this.configIp6(iface, { on: true, slaac: opts.slaac ?? true, iid: opts.iid === "eui64" ? 1 : 0 }, "addInterface");
+      this.configIp6(iface, { on: true, slaac: opts.slaac ?? true, temporary: !!opts.temporary, iid: opts.iid === "eui64" ? 1 : 0 }, "addInterface");
     }
     for (const cidr of ip6) this.addAddress6(iface, cidr, { dad: opts.dad });
+    if (opts.gateway6 !== undefined) {
+      const g = IpAddress.parse(opts.gateway6);
+      if (g.family !== 6) throw new TypeError(`addInterface: not an IPv6 gateway: ${opts.gateway6}`);
+      const gw = this.ip6Export("netif_ip6_gateway", "addInterface");
+      check(this.guard(() => gw(idx, this.addrArg(g), false)), "addInterface");
+    }
     const isDefault = opts.default ?? (opts.gateway !== undefined || this.interfaces.size === 1);
     check(this.guard(() => this.ex.netif_set_state(idx, true, true, isDefault)), "addInterface");
     this.drainNow();
@@ -519,7 +529,7 @@ export class Stack {
     const { address, prefix } = parseCidr(cidr);
     if (address.family !== 6 || address.isV4Mapped()) throw new TypeError(`addAddress6: not an IPv6 address: ${cidr}`);
     // An address turns IPv6 on (link-local, router solicitation; SLAAC as Linux's default).
-    if (!iface.ip6Config.on) this.configIp6(iface, { on: true, slaac: true, iid: 0 }, "addAddress6");
+    if (!iface.ip6Config.on) this.configIp6(iface, { on: true, slaac: true, temporary: false, iid: 0 }, "addAddress6");
     const slot = check(this.guard(() => add(iface.index, this.addrArg(address), prefix, opts.dad === false ? 1 : 0)), "addAddress6");
     this.drainNow();
     return slot;
@@ -559,14 +569,14 @@ export class Stack {
   /** SLAAC on or off on an interface (RFC 4862); turning it on turns IPv6 on there. */
   setSlaac(iface: Interface, on: boolean): void {
     const c = iface.ip6Config;
-    this.configIp6(iface, { on: c.on || on, slaac: on, iid: c.iid }, "setSlaac");
+    this.configIp6(iface, { ...c, on: c.on || on, slaac: on }, "setSlaac");
     this.drainNow();
   }
 
-  /** IPv6 autoconfiguration of an interface (netif_ip6_config: IP6_CONFIG_AUTO 1, IP6_CONFIG_SLAAC 2). */
-  private configIp6(iface: Interface, c: { on: boolean; slaac: boolean; iid: number }, what: string): void {
+  /** IPv6 autoconfiguration of an interface (netif_ip6_config: IP6_CONFIG_AUTO 1, IP6_CONFIG_SLAAC 2, IP6_CONFIG_TEMPORARY 4). */
+  private configIp6(iface: Interface, c: { on: boolean; slaac: boolean; temporary: boolean; iid: number }, what: string): void {
     const f = this.ip6Export("netif_ip6_config", what);
-    check(this.guard(() => f(iface.index, (c.on ? 1 : 0) | (c.slaac ? 2 : 0), c.iid)), what);
+    check(this.guard(() => f(iface.index, (c.on ? 1 : 0) | (c.slaac ? 2 : 0) | (c.temporary ? 4 : 0), c.iid)), what);
     iface.ip6Config = { ...c };
   }
 

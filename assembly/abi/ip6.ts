@@ -10,8 +10,8 @@ import {
   netif_ip6_addr_valid_life, netif_ip6_addr_pref_life, IP6_ORIGIN_STATIC, IP6_ORIGIN_NODAD, IP6_ADDR_INVALID,
 } from "../netif/netif";
 import { ip_addr, IP_IS_V6, ip_2_ip6, ip6_addr_ismulticast, ip6_addr_isany, ip6_addr_isloopback, ip_addr_copy } from "../ip_addr";
-import { nd6_arm_timer, nd6_neighbor_info, nd6_list_info } from "../ipv6/nd6";
-import { slaac_configure, slaac_set_iid_mode, slaac_addr_remove } from "../ipv6/slaac";
+import { nd6_arm_timer, nd6_neighbor_info, nd6_list_info, nd6_add_static_router, nd6_remove_router } from "../ipv6/nd6";
+import { slaac_configure, slaac_set_iid_mode, slaac_addr_remove, slaac_set_temporary } from "../ipv6/slaac";
 import { mld6_joingroup, mld6_leavegroup, mld6_group_info } from "../ipv6/mld6";
 import { ip6_addr_eq16 } from "../ipv6/ip6";
 
@@ -55,11 +55,13 @@ export function netif_ip6_remove(idx: u32, addr: usize): err_t {
 /** Flags of netif_ip6_config. */
 export const IP6_CONFIG_AUTO: u32 = 1;
 export const IP6_CONFIG_SLAAC: u32 = 2;
+export const IP6_CONFIG_TEMP: u32 = 4;
 
 /**
  * IPv6 autoconfiguration of netif `idx` (off until a host asks): flags
  * IP6_CONFIG_AUTO (1) forms the link-local address and solicits routers,
- * IP6_CONFIG_SLAAC (2) also takes addresses from RA prefixes; `iid_mode`
+ * IP6_CONFIG_SLAAC (2) also takes addresses from RA prefixes,
+ * IP6_CONFIG_TEMP (4) adds temporary addresses (RFC 8981); `iid_mode`
  * is the interface identifier kind (0 stable opaque RFC 7217, 1 EUI-64).
  */
 export function netif_ip6_config(idx: u32, flags: u32, iid_mode: u32): err_t {
@@ -68,6 +70,7 @@ export function netif_ip6_config(idx: u32, flags: u32, iid_mode: u32): err_t {
   if (n == null || idx == 1 || iid_mode > 1) return ERR_ARG;
   slaac_set_iid_mode(n, <u8>iid_mode);
   slaac_configure(n, (flags & IP6_CONFIG_AUTO) != 0, (flags & IP6_CONFIG_SLAAC) != 0);
+  slaac_set_temporary(n, (flags & IP6_CONFIG_TEMP) != 0);
   return ERR_OK;
 }
 
@@ -88,6 +91,20 @@ export function netif_ip6_get(idx: u32, slot: i32, out: usize): i32 {
   store<u32>(out, netif_ip6_addr_valid_life(n, slot), 24);
   store<u32>(out, netif_ip6_addr_pref_life(n, slot), 28);
   return netif_ip6_addr_state(n, slot);
+}
+
+/**
+ * A static default router (IPv6 gateway) for netif `idx`: the address at
+ * `addr` (link-local, or on one of its prefixes), never expiring; routers
+ * from RAs are added beside it. `remove` takes it (or a learned one) away.
+ */
+export function netif_ip6_gateway(idx: u32, addr: usize, remove: bool): err_t {
+  if (!LWIP_IPV6) return ERR_ARG;
+  const n = netif_get_by_index(idx);
+  const a = changetype<ip_addr>(addr);
+  if (n == null || idx == 1 || !IP_IS_V6(a) || ip6_addr_ismulticast(addr) || ip6_addr_isany(addr)) return ERR_ARG;
+  if (remove) { nd6_remove_router(n, addr); return ERR_OK; }
+  return nd6_add_static_router(n, addr);
 }
 
 /** Neighbour cache entry `i` at `out` (nd6.ts ND6_NB_INFO_SIZE layout); its state, or -1 past the end. */

@@ -219,7 +219,8 @@ export function ip6_reass(p: pbuf, off: u32, nh_field: u32, inp: netif): pbuf | 
     if (load<usize>(f) == 0 || load<u8>(f, 12) != <u8>d) continue;
     const s2 = load<u32>(f, 4), e2 = load<u32>(f, 8);
     if (s2 == start && e2 == end) return drop(p, Ctr.DROP);
-    if (start < e2 && s2 < end) {
+    // A last fragment that ends before data already held: inconsistent.
+    if ((start < e2 && s2 < end) || (!more && e2 > end)) {
       free_datagram(d, false);
       return drop(p, Ctr.PROTERR);
     }

@@ -311,9 +311,11 @@ export function mld6_tmr(arg: usize): void {
     const n = netif_get_by_index(idx);
     if (n == null || (n.flags & (NETIF_FLAG_UP | NETIF_FLAG_LINK_UP)) != (NETIF_FLAG_UP | NETIF_FLAG_LINK_UP)) continue;
     send_report(n, e, load<u8>(e, 24));
-    const left = load<u8>(e, 19);
+    // Unsolicited reports: [Robustness Variable] in all, the first sent on join.
+    let left = load<u8>(e, 19);
+    if (left > 0) left--;
+    store<u8>(e, left, 19);
     if (left > 0) {
-      store<u8>(e, left - 1, 19);
       store<u32>(e, MLD6_UNSOLICITED_TICKS, 20);
       busy = true;
     }

@@ -1,5 +1,7 @@
 // nd6: Neighbor Discovery for IPv6 (RFC 4861; lwIP nd6.c's feature set,
-// asip's own code). Address autoconfiguration and DAD are slaac.ts.
+// asip's own code): the messages, the neighbour cache, Ethernet output.
+// The destination cache, prefix list, default router list and RDNSS servers
+// are nd6_lists.ts; address autoconfiguration and DAD are slaac.ts.
 //
 // The neighbour cache maps on-link IPv6 addresses to link-layer addresses
 // with Neighbor Unreachability Detection (§7.3.2): INCOMPLETE (resolving by
@@ -51,6 +53,15 @@ import {
 import {
   ICMP6_RS, ICMP6_RA, ICMP6_NS, ICMP6_NA, ICMP6_RD, icmp6_fill_chksum, icmp6_hdr_code,
 } from "./icmp6";
+import {
+  nd6_lists_init, nd6_lists_tmr, nd6_lists_cleanup, nd6_dc_flush_nexthop, nd6_redirect_update, nd6_router_update,
+  nd6_router_remove, nd6_prefix_update, nd6_rdnss_update,
+} from "./nd6_lists";
+// The lists' API, for ip6.ts, icmp6.ts, the ABI and tests.
+export {
+  nd6_next_hop, nd6_path_mtu, nd6_pmtu_update, nd6_onlink, nd6_router_netif, nd6_add_static_router, nd6_remove_router,
+  nd6_list_info, nd6_pmtu_of, ND6_LIST_INFO_SIZE, ND6_LIST_ROUTERS, ND6_LIST_PREFIXES, ND6_LIST_RDNSS, EV_ND6_RDNSS,
+} from "./nd6_lists";
 import { slaac_dad_ns_input, slaac_dad_na_input, slaac_prefix, slaac_tmr, slaac_needs_timer, slaac_netif_changed,
   slaac_ra_received } from "./slaac";
 
@@ -66,8 +77,6 @@ const RETRANS_TIMER_MS: u32 = 1000;
 export const MAX_RTR_SOLICITATIONS: u8 = 3;
 /** Ticks between router solicitations (RTR_SOLICITATION_INTERVAL, 4 s). */
 export const RTR_SOLICITATION_INTERVAL: u8 = 4;
-/** RFC 8201 §4: a lowered path MTU is raised again after at least 5 minutes; Linux waits 10. */
-const PMTU_AGE_S: u32 = 600;
 
 // Message types' fixed parts.
 export const ND6_NS_LEN: u32 = 24;
@@ -92,7 +101,6 @@ export const ND6_OPT_RDNSS: u8 = 25;
 export const ND6_PREFIX_FLAG_ONLINK: u8 = 0x80;
 export const ND6_PREFIX_FLAG_AUTO: u8 = 0x40;
 
-export const EV_ND6_RDNSS: u16 = 3;
 
 // Neighbour states (§7.3.2).
 export const ND6_NO_ENTRY: u8 = 0;
@@ -129,35 +137,6 @@ const nb_table: usize = memory.data(<i32>(<usize>ND6_NUM_NEIGHBORS * NB_SIZE), 8
 // @ts-ignore: decorator
 @inline function nb_if(e: usize): u8 { return load<u8>(e, 27); }
 
-//   struct nd6_destination (DC_SIZE = 40 bytes):
-//   +0 dest 16  +16 nexthop 16  +32 pmtu u32 (0 = the link's)  +36 if_idx u8
-//   +37 used u8 (0 = free)  +38 pmtu_age u16 (ticks/8 until the PMTU is forgotten... seconds/10)
-const DC_SIZE: usize = 40;
-const dc_table: usize = memory.data(<i32>(<usize>ND6_NUM_DESTINATIONS * DC_SIZE), 8);
-// @ts-ignore: decorator
-@inline function dc(i: i32): usize { return dc_table + <usize>i * DC_SIZE; }
-let dc_next: i32 = 0;
-
-//   struct nd6_prefix (PF_SIZE = 24 bytes): +0 prefix 16  +16 if_idx u8
-//   +17 len u8  +20 valid u32 (seconds left, INFINITE = forever; entry free when if_idx 0)
-const PF_SIZE: usize = 24;
-const pf_table: usize = memory.data(<i32>(<usize>ND6_NUM_PREFIXES * PF_SIZE), 8);
-// @ts-ignore: decorator
-@inline function pf(i: i32): usize { return pf_table + <usize>i * PF_SIZE; }
-
-//   struct nd6_router (RT_SIZE = 24 bytes): +0 addr 16 (link-local)  +16 if_idx u8
-//   +20 lifetime u32 (seconds left; entry free when if_idx 0)
-const RT_SIZE: usize = 24;
-const rt_table: usize = memory.data(<i32>(<usize>ND6_NUM_ROUTERS * RT_SIZE), 8);
-// @ts-ignore: decorator
-@inline function rt(i: i32): usize { return rt_table + <usize>i * RT_SIZE; }
-
-//   struct nd6_rdnss (RD_SIZE = 24 bytes): +0 addr 16  +16 if_idx u8  +20 lifetime u32
-const RD_SIZE: usize = 24;
-const rd_table: usize = memory.data(<i32>(<usize>ND6_NUM_RDNSS * RD_SIZE), 8);
-// @ts-ignore: decorator
-@inline function rd(i: i32): usize { return rd_table + <usize>i * RD_SIZE; }
-
 // Per-netif parameters (by netif index), from RAs (§6.3.4) or defaults.
 const IFS: usize = 16;
 const if_mtu: usize = memory.data(<i32>(IFS * 4), 4);
@@ -183,10 +162,7 @@ export const IP6_ALLROUTERS: usize = memory.data<u8>([0xff, 2, 0, 0, 0, 0, 0, 0,
 
 export function nd6_init(): void {
   memory.fill(nb_table, 0, <usize>ND6_NUM_NEIGHBORS * NB_SIZE);
-  memory.fill(dc_table, 0, <usize>ND6_NUM_DESTINATIONS * DC_SIZE);
-  memory.fill(pf_table, 0, <usize>ND6_NUM_PREFIXES * PF_SIZE);
-  memory.fill(rt_table, 0, <usize>ND6_NUM_ROUTERS * RT_SIZE);
-  memory.fill(rd_table, 0, <usize>ND6_NUM_RDNSS * RD_SIZE);
+  nd6_lists_init();
   memory.fill(if_mtu, 0, IFS * 4);
   for (let i: usize = 0; i < IFS; i++) {
     store<u32>(if_reachable + i * 4, REACHABLE_TIME_MS);
@@ -194,8 +170,8 @@ export function nd6_init(): void {
     store<u8>(if_hoplim + i, 64);
     store<u8>(if_ra_flags + i, 0);
   }
-  dc_next = 0;
   ticks = 0;
+  nb_last = 0;
   if (timer_armed) sys_untimeout(nd6_tmr, 0);
   timer_armed = false;
 }
@@ -221,10 +197,15 @@ export function ip6_addr_issolicitednode(a: usize): bool {
 
 // ---- cache helpers --------------------------------------------------------------------------
 
+/** The last entry found (a bulk flow resolves the same next hop every packet). */
+let nb_last: i32 = 0;
+
 function nb_find(n: netif, a: usize): i32 {
+  let e = nb(nb_last);
+  if (nb_state(e) != ND6_NO_ENTRY && nb_if(e) == n.num && ip6_addr_eq16(e + 4, a)) return nb_last;
   for (let i = 0; i < ND6_NUM_NEIGHBORS; i++) {
-    const e = nb(i);
-    if (nb_state(e) != ND6_NO_ENTRY && nb_if(e) == n.num && ip6_addr_eq16(e + 4, a)) return i;
+    e = nb(i);
+    if (nb_state(e) != ND6_NO_ENTRY && nb_if(e) == n.num && ip6_addr_eq16(e + 4, a)) { nb_last = i; return i; }
   }
   return -1;
 }
@@ -245,7 +226,7 @@ function nb_free(e: usize): void {
   if (nb_state(e) == ND6_INCOMPLETE) STATS_ADD(Proto.ND6, Ctr.DROP, load<u8>(e, 33));
   nb_free_queue(e);
   // A router that became unreachable is no longer used (§7.3.3).
-  if (load<u8>(e, 34) != 0) dc_flush_nexthop(e + 4);
+  if (load<u8>(e, 34) != 0) nd6_dc_flush_nexthop(e + 4);
   memory.fill(e, 0, NB_SIZE);
 }
 
@@ -476,7 +457,7 @@ function na_input(p: pbuf, inp: netif): void {
   const was_router = load<u8>(e, 34) != 0;
   const is_router = (flags & ND6_NA_FLAG_ROUTER) != 0;
   store<u8>(e, is_router ? 1 : 0, 34);
-  if (was_router && !is_router) router_remove(inp, target); // §7.2.5 last paragraph
+  if (was_router && !is_router) nd6_router_remove(inp, target); // §7.2.5 last paragraph
 }
 
 /** A Router Advertisement (§6.3.4). */
@@ -498,9 +479,9 @@ function ra_input(p: pbuf, inp: netif): void {
   const sllao = find_lladdr(p, ND6_RA_LEN, ND6_OPT_SLLAO);
   if (sllao != 0) nb_update_from_solicitation(inp, src, sllao);
   if (lifetime == 0) {
-    router_remove(inp, src);
+    nd6_router_remove(inp, src);
   } else {
-    router_update(inp, src, lifetime);
+    nd6_router_update(inp, src, lifetime);
     const i = nb_find(inp, src);
     if (i >= 0) store<u8>(nb(i), 1, 34);
   }
@@ -518,7 +499,7 @@ function ra_input(p: pbuf, inp: netif): void {
       if (mtu >= IP6_MIN_MTU && mtu <= inp.mtu) store<u32>(if_mtu + x * 4, mtu);
     } else if (t == ND6_OPT_RDNSS && l >= 24) {
       const life = bswap<u32>(load<u32>(o, 4));
-      for (let a: u32 = 8; a + 16 <= l; a += 16) rdnss_update(inp, o + a, life);
+      for (let a: u32 = 8; a + 16 <= l; a += 16) nd6_rdnss_update(inp, o + a, life);
     }
     off += l;
   }
@@ -534,7 +515,7 @@ function prefix_option(n: netif, o: usize): void {
   const pref = bswap<u32>(load<u32>(o, 8));
   const prefix = o + 16;
   if (ip6_addr_islinklocal(prefix) || ip6_addr_ismulticast(prefix) || plen > 128) return;
-  if ((flags & ND6_PREFIX_FLAG_ONLINK) != 0) prefix_update(n, prefix, plen, valid);
+  if ((flags & ND6_PREFIX_FLAG_ONLINK) != 0) nd6_prefix_update(n, prefix, plen, valid);
   if ((flags & ND6_PREFIX_FLAG_AUTO) != 0) slaac_prefix(n, prefix, plen, valid, pref);
 }
 
@@ -548,9 +529,7 @@ function redirect_input(p: pbuf, inp: netif): void {
   if (!ip6_addr_islinklocal(src) || ip6_addr_ismulticast(dest) ||
       (!ip6_addr_islinklocal(target) && !ip6_addr_eq16(target, dest))) { STATS_INC(Proto.ND6, Ctr.PROTERR); return; }
   // §8.1: the source is the current first hop for that destination.
-  const d = dc_lookup(inp, dest);
-  if (d < 0 || !ip6_addr_eq16(dc(d) + 16, src)) { STATS_INC(Proto.ND6, Ctr.PROTERR); return; }
-  memory.copy(dc(d) + 16, target, 16);
+  if (!nd6_redirect_update(inp, dest, src, target)) { STATS_INC(Proto.ND6, Ctr.PROTERR); return; }
   const tllao = find_lladdr(p, ND6_RD_LEN, ND6_OPT_TLLAO);
   if (tllao != 0) {
     // §8.3: the target's link-layer address (STALE when new or changed).
@@ -570,249 +549,12 @@ function redirect_input(p: pbuf, inp: netif): void {
   STATS_INC(Proto.ND6, Ctr.FW);
 }
 
-// ---- routers, prefixes, RDNSS -----------------------------------------------------------------
-
-function router_update(n: netif, a: usize, lifetime: u32): void {
-  let free: i32 = -1;
-  for (let i = 0; i < ND6_NUM_ROUTERS; i++) {
-    const r = rt(i);
-    if (load<u8>(r, 16) == 0) { if (free < 0) free = i; continue; }
-    if (load<u8>(r, 16) == n.num && ip6_addr_eq16(r, a)) { store<u32>(r, lifetime, 20); return; }
-  }
-  if (free < 0) return; // §6.3.4: a host may ignore routers beyond what it keeps
-  const r = rt(free);
-  memory.copy(r, a, 16);
-  store<u8>(r, n.num, 16);
-  store<u32>(r, lifetime, 20);
-}
-
-function router_remove(n: netif, a: usize): void {
-  for (let i = 0; i < ND6_NUM_ROUTERS; i++) {
-    const r = rt(i);
-    if (load<u8>(r, 16) == n.num && ip6_addr_eq16(r, a)) {
-      memory.fill(r, 0, RT_SIZE);
-      // §6.3.5: destinations using it pick a new next hop.
-      dc_flush_nexthop(a);
-    }
-  }
-}
-
-function prefix_update(n: netif, prefix: usize, plen: u8, valid: u32): void {
-  let free: i32 = -1;
-  for (let i = 0; i < ND6_NUM_PREFIXES; i++) {
-    const e = pf(i);
-    if (load<u8>(e, 16) == 0) { if (free < 0) free = i; continue; }
-    if (load<u8>(e, 16) == n.num && load<u8>(e, 17) == plen && ip6_prefix_eq(e, prefix, plen)) {
-      if (valid == 0) { memory.fill(e, 0, PF_SIZE); dc_flush_netif(n); }
-      else store<u32>(e, valid, 20);
-      return;
-    }
-  }
-  if (valid == 0 || free < 0) return;
-  const e = pf(free);
-  memory.fill(e, 0, 16);
-  memory.copy(e, prefix, (<usize>plen + 7) >> 3);
-  store<u8>(e, n.num, 16);
-  store<u8>(e, plen, 17);
-  store<u32>(e, valid, 20);
-  dc_flush_netif(n);
-}
-
-function rdnss_update(n: netif, a: usize, life: u32): void {
-  let slot: i32 = -1, free: i32 = -1;
-  for (let i = 0; i < ND6_NUM_RDNSS; i++) {
-    const e = rd(i);
-    if (load<u8>(e, 16) == 0) { if (free < 0) free = i; continue; }
-    if (load<u8>(e, 16) == n.num && ip6_addr_eq16(e, a)) { slot = i; break; }
-  }
-  if (slot < 0) {
-    if (life == 0 || free < 0) return;
-    slot = free;
-    memory.copy(rd(slot), a, 16);
-    store<u8>(rd(slot), n.num, 16);
-  }
-  const e = rd(slot);
-  const was = load<u32>(e, 20);
-  store<u32>(e, life, 20);
-  if (life == 0 || was == 0) rdnss_report(n, slot);
-  if (life == 0) memory.fill(e, 0, RD_SIZE);
-}
-
-function rdnss_report(n: netif, slot: i32): void {
-  const e = rd(slot);
-  const a = changetype<ip_addr>(addr_tmp);
-  ip_addr_set_ip6(a, e, ip6_addr_islinklocal(e) ? n.num : 0);
-  ev_push_flags(EV_ND6_RDNSS, EV_FLAG_IP6, n.num, null, <u32>slot, load<u32>(e, 20), ev_addr(a, 0), 0, 0);
-}
-
-/** Is `dst` on an on-link prefix of `n` from Router Advertisements? */
-export function nd6_onlink(n: netif, dst: usize): bool {
-  for (let i = 0; i < ND6_NUM_PREFIXES; i++) {
-    const e = pf(i);
-    if (load<u8>(e, 16) == n.num && ip6_prefix_eq(e, dst, load<u8>(e, 17))) return true;
-  }
-  return false;
-}
-
-/**
- * A default router to use (§6.3.6): one whose neighbour entry is not known
- * to be unreachable, preferring the netif that owns `src`; its index in
- * the router list, or -1.
- */
-function router_select(src: usize): i32 {
-  let fallback: i32 = -1;
-  for (let i = 0; i < ND6_NUM_ROUTERS; i++) {
-    const r = rt(i);
-    const idx = load<u8>(r, 16);
-    if (idx == 0) continue;
-    const n = netif_get_by_index(idx);
-    if (n == null || (n.flags & (NETIF_FLAG_UP | NETIF_FLAG_LINK_UP)) != (NETIF_FLAG_UP | NETIF_FLAG_LINK_UP)) continue;
-    if (src != 0 && !ip6_addr_isany(src) && ip6_netif_slot_valid(n, src) < 0) { if (fallback < 0) fallback = i; continue; }
-    const k = nb_find(n, r);
-    if (k >= 0 && nb_state(nb(k)) != ND6_INCOMPLETE) return i;
-    if (fallback < 0) fallback = i;
-  }
-  return fallback;
-}
-
-/** The netif of a default router (for off-link destinations), or null. */
-export function nd6_router_netif(src: usize): netif | null {
-  const i = router_select(src);
-  return i < 0 ? null : netif_get_by_index(load<u8>(rt(i), 16));
-}
-
-// ---- the destination cache (§5.1, RFC 8201) ---------------------------------------------
-
-function dc_lookup(n: netif, dest: usize): i32 {
-  for (let i = 0; i < ND6_NUM_DESTINATIONS; i++) {
-    const d = dc(i);
-    if (load<u8>(d, 37) != 0 && load<u8>(d, 36) == n.num && ip6_addr_eq16(d, dest)) return i;
-  }
-  return -1;
-}
-
-function dc_find_any(dest: usize): i32 {
-  for (let i = 0; i < ND6_NUM_DESTINATIONS; i++) {
-    const d = dc(i);
-    if (load<u8>(d, 37) != 0 && ip6_addr_eq16(d, dest)) return i;
-  }
-  return -1;
-}
-
-function dc_flush_nexthop(hop: usize): void {
-  for (let i = 0; i < ND6_NUM_DESTINATIONS; i++) {
-    const d = dc(i);
-    if (load<u8>(d, 37) != 0 && ip6_addr_eq16(d + 16, hop)) {
-      // Keep a learned path MTU: it belongs to the destination, not the hop.
-      if (load<u32>(d, 32) == 0) memory.fill(d, 0, DC_SIZE);
-      else store<u8>(d, 2, 37); // next hop to be chosen again
-    }
-  }
-}
-
-function dc_flush_netif(n: netif): void {
-  for (let i = 0; i < ND6_NUM_DESTINATIONS; i++) {
-    const d = dc(i);
-    if (load<u8>(d, 37) != 0 && load<u8>(d, 36) == n.num) {
-      if (load<u32>(d, 32) == 0) memory.fill(d, 0, DC_SIZE);
-      else store<u8>(d, 2, 37);
-    }
-  }
-}
-
-/** A destination cache entry for `dest` on `n` (round-robin replacement). */
-function dc_new(n: netif, dest: usize): i32 {
-  let i = -1;
-  for (let k = 0; k < ND6_NUM_DESTINATIONS; k++) if (load<u8>(dc(k), 37) == 0) { i = k; break; }
-  if (i < 0) { i = dc_next; dc_next = (dc_next + 1) % ND6_NUM_DESTINATIONS; }
-  const d = dc(i);
-  memory.fill(d, 0, DC_SIZE);
-  memory.copy(d, dest, 16);
-  store<u8>(d, n.num, 36);
-  store<u8>(d, 2, 37);
-  return i;
-}
-
-/**
- * The next hop to `dest` out of `n` at `out` (16 bytes), §5.2: multicast
- * and link-local destinations and those on an on-link prefix directly, else
- * the destination cache's hop (a redirect's), else a default router. A
- * destination with no router is assumed on-link on point-to-point and
- * loopback links only. False when there is no next hop.
- */
-export function nd6_next_hop(n: netif, dest: usize, out: usize): bool {
-  if (ip6_addr_ismulticast(dest) || ip6_addr_islinklocal(dest) || n.kind != NetifKind.HOST_ETHERNET) {
-    memory.copy(out, dest, 16);
-    return true;
-  }
-  let i = dc_lookup(n, dest);
-  if (i >= 0 && load<u8>(dc(i), 37) == 1) {
-    memory.copy(out, dc(i) + 16, 16);
-    return true;
-  }
-  // Decide the hop now and remember it.
-  let hop: usize = 0;
-  if (ip6_onlink_any(n, dest)) {
-    hop = dest;
-  } else {
-    const r = router_select(0);
-    if (r >= 0 && load<u8>(rt(r), 16) == n.num) hop = rt(r);
-    else {
-      // Any router on this netif at all?
-      for (let k = 0; k < ND6_NUM_ROUTERS; k++) if (load<u8>(rt(k), 16) == n.num) { hop = rt(k); break; }
-    }
-  }
-  if (hop == 0) return false;
-  if (i < 0) i = dc_new(n, dest);
-  memory.copy(dc(i) + 16, hop, 16);
-  store<u8>(dc(i), 1, 37);
-  memory.copy(out, hop, 16);
-  return true;
-}
-
-/** On-link by an address prefix of ours or an RA prefix. */
-function ip6_onlink_any(n: netif, dest: usize): bool {
-  if (nd6_onlink(n, dest)) return true;
-  return ip6_onlink_addr_nd(n, dest);
-}
-
-function ip6_onlink_addr_nd(n: netif, dest: usize): bool { return ip6_onlink_addr(n, dest); }
-
 /** The link MTU of `n` for IPv6: the RA's MTU option, else the netif's. */
 export function nd6_link_mtu(n: netif): u32 {
   const m = load<u32>(if_mtu + ifx(n) * 4);
   return m != 0 ? m : n.mtu;
 }
 
-/** The path MTU to `dest` out of `n` (RFC 8201): the destination cache's, else the link's. */
-export function nd6_path_mtu(n: netif, dest: usize): u32 {
-  const link = nd6_link_mtu(n);
-  const i = dc_lookup(n, dest);
-  if (i < 0) return link;
-  const m = load<u32>(dc(i), 32);
-  return m != 0 && m < link ? m : link;
-}
-
-/** A Packet Too Big said the path to `dest` carries at most `mtu` bytes (RFC 8201 §4). */
-export function nd6_pmtu_update(dest: usize, mtu: u32): void {
-  if (mtu < IP6_MIN_MTU) mtu = IP6_MIN_MTU;
-  let i = dc_find_any(dest);
-  if (i < 0) {
-    // Learn it on the netif the destination routes through.
-    const n = route_netif(dest);
-    if (n == null) return;
-    i = dc_new(n, dest);
-  }
-  const d = dc(i);
-  const cur = load<u32>(d, 32);
-  if (cur != 0 && cur <= mtu) return; // §4: only ever lowered by a PTB
-  store<u32>(d, mtu, 32);
-  store<u16>(d, <u16>(PMTU_AGE_S / 10), 38);
-  STATS_INC(Proto.ND6, Ctr.CACHEHIT);
-  nd6_arm_timer();
-}
-
-function route_netif(dest: usize): netif | null { return ip6_route_addr(0, dest, 0); }
 
 /** The hop limit for unicast packets we originate: the RA's Cur Hop Limit (§6.3.4), else 64. */
 export function nd6_hop_limit(n: netif): u8 { return load<u8>(if_hoplim + ifx(n)); }
@@ -1053,51 +795,7 @@ export function nd6_tmr(arg: usize): void {
       }
     }
   }
-  for (let i = 0; i < ND6_NUM_ROUTERS; i++) {
-    const r = rt(i);
-    if (load<u8>(r, 16) == 0) continue;
-    const l = load<u32>(r, 20);
-    if (l <= 1) { router_remove(changetype<netif>(netif_get_by_index(load<u8>(r, 16))), r); continue; }
-    store<u32>(r, l - 1, 20);
-    busy = true;
-  }
-  for (let i = 0; i < ND6_NUM_PREFIXES; i++) {
-    const e = pf(i);
-    if (load<u8>(e, 16) == 0) continue;
-    const l = load<u32>(e, 20);
-    if (l == INFINITE) continue;
-    if (l <= 1) { memory.fill(e, 0, PF_SIZE); continue; }
-    store<u32>(e, l - 1, 20);
-    busy = true;
-  }
-  for (let i = 0; i < ND6_NUM_RDNSS; i++) {
-    const e = rd(i);
-    if (load<u8>(e, 16) == 0) continue;
-    const l = load<u32>(e, 20);
-    if (l == INFINITE) continue;
-    const n = netif_get_by_index(load<u8>(e, 16));
-    if (l <= 1 || n == null) {
-      store<u32>(e, 0, 20);
-      if (n != null) rdnss_report(n, i);
-      memory.fill(e, 0, RD_SIZE);
-      continue;
-    }
-    store<u32>(e, l - 1, 20);
-    busy = true;
-  }
-  if (ticks % 10 == 0) {
-    for (let i = 0; i < ND6_NUM_DESTINATIONS; i++) {
-      const d = dc(i);
-      if (load<u8>(d, 37) == 0 || load<u32>(d, 32) == 0) continue;
-      const age = load<u16>(d, 38);
-      if (age <= 1) { store<u32>(d, 0, 32); continue; } // RFC 8201 §4: try the larger MTU again
-      store<u16>(d, age - 1, 38);
-    }
-  }
-  for (let i = 0; i < ND6_NUM_DESTINATIONS; i++) {
-    const d = dc(i);
-    if (load<u8>(d, 37) != 0 && load<u32>(d, 32) != 0) { busy = true; break; }
-  }
+  if (nd6_lists_tmr(ticks)) busy = true;
   if (slaac_tmr()) busy = true;
   if (!busy && !slaac_needs_timer()) {
     sys_untimeout(nd6_tmr, 0);
@@ -1110,18 +808,21 @@ export function nd6_tmr(arg: usize): void {
 /** netif.ts: n went up/down or its link changed. */
 export function nd6_netif_changed(n: netif): void {
   const usable = (n.flags & (NETIF_FLAG_UP | NETIF_FLAG_LINK_UP)) == (NETIF_FLAG_UP | NETIF_FLAG_LINK_UP);
-  if (!usable) nd6_cleanup_netif(n);
+  if (!usable) nd6_forget_learned(n);
   slaac_netif_changed(n, usable);
   if (usable && slaac_needs_timer()) nd6_arm_timer();
 }
 
-/** Forgets everything learned on `n` (down, link down, removed). */
+/** Forgets everything of `n`, static routers too (netif removed). */
 export function nd6_cleanup_netif(n: netif): void {
+  nd6_lists_cleanup(n, false);
+  nd6_forget_learned(n);
+}
+
+/** Forgets what was learned on `n` (down, link down): it may be on another link when it comes back. */
+export function nd6_forget_learned(n: netif): void {
   for (let i = 0; i < ND6_NUM_NEIGHBORS; i++) if (nb_state(nb(i)) != ND6_NO_ENTRY && nb_if(nb(i)) == n.num) nb_free(nb(i));
-  for (let i = 0; i < ND6_NUM_ROUTERS; i++) if (load<u8>(rt(i), 16) == n.num) memory.fill(rt(i), 0, RT_SIZE);
-  for (let i = 0; i < ND6_NUM_PREFIXES; i++) if (load<u8>(pf(i), 16) == n.num) memory.fill(pf(i), 0, PF_SIZE);
-  for (let i = 0; i < ND6_NUM_RDNSS; i++) if (load<u8>(rd(i), 16) == n.num) memory.fill(rd(i), 0, RD_SIZE);
-  for (let i = 0; i < ND6_NUM_DESTINATIONS; i++) if (load<u8>(dc(i), 36) == n.num) memory.fill(dc(i), 0, DC_SIZE);
+  nd6_lists_cleanup(n, true);
   const x = ifx(n);
   store<u32>(if_mtu + x * 4, 0);
   store<u32>(if_reachable + x * 4, REACHABLE_TIME_MS);
@@ -1161,34 +862,6 @@ export function nd6_neighbor_state(n: netif, a: usize): u8 {
 export function nd6_neighbor_mac(n: netif, a: usize): usize {
   const i = nb_find(n, a);
   return i < 0 ? 0 : nb(i) + 20;
-}
-
-//   router / prefix / RDNSS record (ND6_LIST_INFO_SIZE = 24 bytes):
-//   +0 address or prefix 16  +16 netif u8  +17 prefix length u8  +20 lifetime u32 (s)
-export const ND6_LIST_INFO_SIZE: usize = 24;
-export const ND6_LIST_ROUTERS: u32 = 0;
-export const ND6_LIST_PREFIXES: u32 = 1;
-export const ND6_LIST_RDNSS: u32 = 2;
-
-/** Writes entry `i` of list `which` (ND6_LIST_*) at `out`; returns its netif index (0 = empty), -1 past the end. */
-export function nd6_list_info(which: u32, i: i32, out: usize): i32 {
-  let e: usize = 0;
-  if (which == ND6_LIST_ROUTERS) { if (i < 0 || i >= ND6_NUM_ROUTERS) return -1; e = rt(i); }
-  else if (which == ND6_LIST_PREFIXES) { if (i < 0 || i >= ND6_NUM_PREFIXES) return -1; e = pf(i); }
-  else if (which == ND6_LIST_RDNSS) { if (i < 0 || i >= ND6_NUM_RDNSS) return -1; e = rd(i); }
-  else return -1;
-  memory.copy(out, e, 16);
-  store<u8>(out, load<u8>(e, 16), 16);
-  store<u8>(out, which == ND6_LIST_PREFIXES ? load<u8>(e, 17) : 0, 17);
-  store<u16>(out, 0, 18);
-  store<u32>(out, load<u32>(e, 20), 20);
-  return load<u8>(e, 16);
-}
-
-/** The cached path MTU for `dest` (0 when none is learned). */
-export function nd6_pmtu_of(dest: usize): u32 {
-  const i = dc_find_any(dest);
-  return i < 0 ? 0 : load<u32>(dc(i), 32);
 }
 
 export { ERR_ARG };

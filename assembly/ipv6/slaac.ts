@@ -25,12 +25,12 @@ import { asip_random, random_secret } from "../core/random";
 import { pbuf } from "../core/pbuf";
 import { LWIP_IPV6_NUM_ADDRESSES } from "../config";
 import {
-  netif, netif_hwaddr, netif_get_by_index, netif_ip6_addr, netif_ip6_addr_state, netif_ip6_addr_set_state,
+  netif, netif_hwaddr, netif_get_by_index, netif_ip6_addr, netif_ip6_addr_state, netif_ip6_addr_set_state, netif_ip6_addr_set,
   netif_add_ip6_address, netif_ip6_addr_set_lifetimes, netif_ip6_addr_valid_life, netif_ip6_addr_pref_life,
   netif_ip6_addr_set_prefix_len, netif_ip6_addr_origin, netif_ip6_addr_set_origin, NETIF_LAST_IDX, NetifKind,
   NETIF_FLAG_UP, NETIF_FLAG_LINK_UP, IP6_ADDR_INVALID, IP6_ADDR_TENTATIVE, IP6_ADDR_TENTATIVE_COUNT_MASK,
   IP6_ADDR_PREFERRED, IP6_ADDR_DEPRECATED, IP6_ADDR_DUPLICATED, IP6_ADDR_LIFE_INFINITE,
-  IP6_ORIGIN_STATIC, IP6_ORIGIN_LINKLOCAL, IP6_ORIGIN_SLAAC, IP6_ORIGIN_NODAD, IP6_ORIGIN_JOINED,
+  IP6_ORIGIN_STATIC, IP6_ORIGIN_LINKLOCAL, IP6_ORIGIN_SLAAC, IP6_ORIGIN_TEMP, IP6_ORIGIN_NODAD, IP6_ORIGIN_JOINED,
   ip6_addr_isvalid, ip6_addr_istentative,
 } from "../netif/netif";
 import { ip_addr, ip_addr_set_ip6, ip6_addr_islinklocal, IP_ADDR_SIZE } from "../ip_addr";
@@ -80,6 +80,8 @@ let secret_set = false;
 export function slaac_init(): void {
   memory.fill(if_auto, 0, IFS);
   memory.fill(if_slaac, 1, IFS);
+  memory.fill(if_temp, 0, IFS);
+  desync = 0;
   memory.fill(if_iid, IID_STABLE_OPAQUE, IFS);
   memory.fill(if_rs_left, 0, IFS);
   memory.fill(if_rs_wait, 0, IFS);
@@ -168,6 +170,7 @@ function slot_leave(n: netif, i: i32): void {
 /** Takes slot `i`'s address away (removed, lifetime over): its group is left, it becomes INVALID. */
 export function slaac_addr_remove(n: netif, i: i32): void {
   slot_leave(n, i);
+  store<u8>(dad_counters + ifx(n) * SLOTS + <usize>i, 0);
   netif_ip6_addr_set_state(n, i, IP6_ADDR_INVALID);
   netif_ip6_addr_set_origin(n, i, 0);
 }
@@ -179,8 +182,22 @@ function dad_failed(n: netif, i: i32): void {
   STATS_INC(Proto.ND6, Ctr.ERR);
   slot_leave(n, i);
   netif_ip6_addr_set_state(n, i, IP6_ADDR_DUPLICATED);
+  // RFC 7217 §6: an autoconfigured stable identifier is tried again with
+  // the next DAD_Counter, up to IDGEN_RETRIES times, in the same slot.
+  const o = netif_ip6_addr_origin(n, i) & 0x0f;
   const k = ifx(n) * SLOTS + <usize>i;
-  if (load<u8>(dad_counters + k) < IDGEN_RETRIES) store<u8>(dad_counters + k, load<u8>(dad_counters + k) + 1);
+  const c = load<u8>(dad_counters + k);
+  if ((o != IP6_ORIGIN_LINKLOCAL && o != IP6_ORIGIN_SLAAC) || load<u8>(if_iid + ifx(n)) != IID_STABLE_OPAQUE ||
+      c >= IDGEN_RETRIES) return;
+  store<u8>(dad_counters + k, c + 1);
+  const a = changetype<ip_addr>(addr_buf);
+  memory.fill(addr_buf, 0, IP_ADDR_SIZE);
+  memory.copy(addr_buf, changetype<usize>(netif_ip6_addr(n, i)), 8);
+  make_iid(n, addr_buf, addr_buf + 8, c + 1);
+  ip_addr_set_ip6(a, addr_buf, 0);
+  netif_ip6_addr_set(n, i, a);
+  netif_ip6_addr_set_state(n, i, IP6_ADDR_TENTATIVE);
+  nd6_arm_timer();
 }
 
 /** An NS from :: for our tentative slot `i` (options from `off`): a duplicate unless it is our probe. */
@@ -218,10 +235,11 @@ export function slaac_netif_changed(n: netif, usable: bool): void {
     const a = changetype<ip_addr>(addr_buf);
     memory.fill(addr_buf, 0, IP_ADDR_SIZE);
     memory.copy(addr_buf, ll_prefix, 8);
-    make_iid(n, ll_prefix, addr_buf + 8, load<u8>(dad_counters + ifx(n) * SLOTS));
+    make_iid(n, ll_prefix, addr_buf + 8, 0);
     ip_addr_set_ip6(a, addr_buf, n.num);
     const i = netif_add_ip6_address(n, a);
     if (i >= 0) {
+      store<u8>(dad_counters + ifx(n) * SLOTS + <usize>i, 0);
       netif_ip6_addr_set_prefix_len(n, i, 64);
       netif_ip6_addr_set_origin(n, i, IP6_ORIGIN_LINKLOCAL);
     }
@@ -258,6 +276,7 @@ export function slaac_prefix(n: netif, prefix: usize, plen: u8, valid: u32, pref
     if (st == IP6_ADDR_DEPRECATED && pref > 0) netif_ip6_addr_set_state(n, i, IP6_ADDR_PREFERRED);
     else if (st == IP6_ADDR_PREFERRED && pref == 0) netif_ip6_addr_set_state(n, i, IP6_ADDR_DEPRECATED);
     nd6_arm_timer();
+    temp_update(n, prefix, v, pref);
     return;
   }
   if (valid == 0) return;
@@ -269,10 +288,84 @@ export function slaac_prefix(n: netif, prefix: usize, plen: u8, valid: u32, pref
   const i = netif_add_ip6_address(n, a);
   if (i < 0) return;
   if (netif_ip6_addr_state(n, i) != IP6_ADDR_TENTATIVE) return; // already there (static)
+  store<u8>(dad_counters + ifx(n) * SLOTS + <usize>i, 0);
   netif_ip6_addr_set_prefix_len(n, i, 64);
   netif_ip6_addr_set_origin(n, i, IP6_ORIGIN_SLAAC);
   netif_ip6_addr_set_lifetimes(n, i, valid, pref);
   nd6_arm_timer();
+  temp_update(n, prefix, valid, pref);
+}
+
+// ---- temporary addresses (RFC 8981), an option -----------------------------------------------
+// With IP6_CONFIG_TEMP a netif also forms, per autoconfigured prefix, an
+// address with a random interface identifier (§3.3.1) whose lifetimes are
+// the prefix's capped at TEMP_VALID_LIFETIME and TEMP_PREFERRED_LIFETIME
+// less a random DESYNC_FACTOR (§3.4, §3.8). REGEN_ADVANCE seconds before it
+// is deprecated a new one is formed (§3.5) when a slot is free; the old one
+// stays for the connections that use it until its valid lifetime ends.
+// Source selection prefers temporary addresses (RFC 6724 rule 7, netif.ts).
+
+const TEMP_VALID_LIFETIME: u32 = 2 * 86400;
+const TEMP_PREFERRED_LIFETIME: u32 = 86400;
+/** §3.8: 2 + TEMP_IDGEN_RETRIES (3) × DupAddrDetectTransmits (1) × RetransTimer (1 s). */
+const REGEN_ADVANCE: u32 = 5;
+const if_temp: usize = memory.data(<i32>IFS);
+let desync: u32 = 0;
+const prefix_buf: usize = memory.data(16, 8);
+
+/** Temporary addresses on (RFC 8981) for `n`. */
+export function slaac_set_temporary(n: netif, on: bool): void { store<u8>(if_temp + ifx(n), on ? 1 : 0); }
+
+function temp_update(n: netif, prefix: usize, valid: u32, pref: u32): void {
+  if (load<u8>(if_temp + ifx(n)) == 0) return;
+  let live = false;
+  for (let i = 0; i < LWIP_IPV6_NUM_ADDRESSES; i++) {
+    const st = netif_ip6_addr_state(n, i);
+    if (st == IP6_ADDR_INVALID || st == IP6_ADDR_DUPLICATED || (netif_ip6_addr_origin(n, i) & 0x0f) != IP6_ORIGIN_TEMP) continue;
+    if (!ip6_prefix_eq(changetype<usize>(netif_ip6_addr(n, i)), prefix, 64)) continue;
+    // §3.4: never longer than the prefix allows, never longer than when formed.
+    const v = min<u32>(valid, netif_ip6_addr_valid_life(n, i));
+    const p = min<u32>(pref, netif_ip6_addr_pref_life(n, i));
+    netif_ip6_addr_set_lifetimes(n, i, v, p);
+    if (st != IP6_ADDR_DEPRECATED && p > REGEN_ADVANCE) live = true;
+  }
+  if (!live && pref > REGEN_ADVANCE) temp_create(n, prefix, valid, pref);
+}
+
+function temp_create(n: netif, prefix: usize, valid: u32, pref: u32): void {
+  // §3.8: DESYNC_FACTOR, a random value up to 0.4 × TEMP_PREFERRED_LIFETIME, once.
+  if (desync == 0) desync = 1 + asip_random() % (TEMP_PREFERRED_LIFETIME * 2 / 5);
+  const a = changetype<ip_addr>(addr_buf);
+  memory.fill(addr_buf, 0, IP_ADDR_SIZE);
+  memory.copy(addr_buf, prefix, 8);
+  // §3.3.1: a random identifier (the universal/local bit need not be set; reserved ones avoided).
+  for (;;) {
+    store<u32>(addr_buf + 8, asip_random());
+    store<u32>(addr_buf + 12, asip_random());
+    if (load<u64>(addr_buf + 8) != 0 && load<u32>(addr_buf + 8) != 0xfffffffd) break;
+  }
+  ip_addr_set_ip6(a, addr_buf, 0);
+  const i = netif_add_ip6_address(n, a);
+  if (i < 0) return;
+  netif_ip6_addr_set_prefix_len(n, i, 64);
+  netif_ip6_addr_set_origin(n, i, IP6_ORIGIN_TEMP);
+  const tp = TEMP_PREFERRED_LIFETIME - desync;
+  netif_ip6_addr_set_lifetimes(n, i, min<u32>(valid, TEMP_VALID_LIFETIME), min<u32>(pref, tp));
+  nd6_arm_timer();
+}
+
+/** §3.5: REGEN_ADVANCE before a temporary address deprecates, its successor is formed. */
+function temp_regen(n: netif, i: i32): void {
+  if (load<u8>(if_temp + ifx(n)) == 0) return;
+  const a = changetype<usize>(netif_ip6_addr(n, i));
+  // The prefix's lifetimes are those of the public SLAAC address on it.
+  for (let k = 0; k < LWIP_IPV6_NUM_ADDRESSES; k++) {
+    if ((netif_ip6_addr_origin(n, k) & 0x0f) != IP6_ORIGIN_SLAAC || !ip6_addr_isvalid(netif_ip6_addr_state(n, k))) continue;
+    if (!ip6_prefix_eq(changetype<usize>(netif_ip6_addr(n, k)), a, 64)) continue;
+    memory.copy(prefix_buf, a, 8);
+    temp_create(n, prefix_buf, netif_ip6_addr_valid_life(n, k), netif_ip6_addr_pref_life(n, k));
+    return;
+  }
 }
 
 // ---- the timer ----------------------------------------------------------------------------
@@ -286,7 +379,8 @@ export function slaac_needs_timer(): bool {
     for (let i = 0; i < LWIP_IPV6_NUM_ADDRESSES; i++) {
       const st = netif_ip6_addr_state(n, i);
       if (ip6_addr_istentative(st)) return true;
-      if (ip6_addr_isvalid(st) && (netif_ip6_addr_origin(n, i) & 0x0f) == IP6_ORIGIN_SLAAC &&
+      if (ip6_addr_isvalid(st) && ((netif_ip6_addr_origin(n, i) & 0x0f) == IP6_ORIGIN_SLAAC ||
+          (netif_ip6_addr_origin(n, i) & 0x0f) == IP6_ORIGIN_TEMP) &&
           netif_ip6_addr_valid_life(n, i) != IP6_ADDR_LIFE_INFINITE) return true;
     }
   }
@@ -304,8 +398,11 @@ export function slaac_tmr(): bool {
       const st = netif_ip6_addr_state(n, i);
       if (st == IP6_ADDR_INVALID || st == IP6_ADDR_DUPLICATED) continue;
       // Lifetimes run from the RA, DAD or not (RFC 4862 §5.5.3).
-      if ((netif_ip6_addr_origin(n, i) & 0x0f) == IP6_ORIGIN_SLAAC) {
+      const origin = netif_ip6_addr_origin(n, i) & 0x0f;
+      if (origin == IP6_ORIGIN_SLAAC || origin == IP6_ORIGIN_TEMP) {
         if (lifetime_tick(n, i)) busy = true;
+        if (origin == IP6_ORIGIN_TEMP && netif_ip6_addr_pref_life(n, i) == REGEN_ADVANCE &&
+            netif_ip6_addr_state(n, i) == IP6_ADDR_PREFERRED) temp_regen(n, i);
         if (netif_ip6_addr_state(n, i) == IP6_ADDR_INVALID) continue;
       }
       if (ip6_addr_istentative(st) && usable) {
@@ -336,7 +433,7 @@ function dad_step(n: netif, i: i32, st: u8): bool {
   // RFC 4862 §5.4: a RetransTimer (one tick) after the last probe with no
   // conflict, the address is ours.
   const o = netif_ip6_addr_origin(n, i) & 0x0f;
-  const deprecated = o == IP6_ORIGIN_SLAAC && netif_ip6_addr_pref_life(n, i) == 0;
+  const deprecated = (o == IP6_ORIGIN_SLAAC || o == IP6_ORIGIN_TEMP) && netif_ip6_addr_pref_life(n, i) == 0;
   netif_ip6_addr_set_state(n, i, deprecated ? IP6_ADDR_DEPRECATED : IP6_ADDR_PREFERRED);
   return false;
 }

@@ -16,8 +16,8 @@
 //              Ethernet, ip_input (by version) on links that carry bare IP
 //   output4    IPv4 to a next hop: etharp_output on Ethernet (ARP), straight
 //              to linkoutput on IP links and the loopback
-//   output6    IPv6 to a next hop: nothing yet on Ethernet (Neighbor
-//              Discovery, RFC 4861, plugs in here), linkoutput on IP links
+//   output6    IPv6 to a next hop: nd6_output on Ethernet (Neighbor
+//              Discovery, RFC 4861), linkoutput on IP links
 //   linkoutput a whole frame to the wire: the host's TX ring, or the
 //              loopback queue
 //
@@ -116,6 +116,8 @@ export const IP6_ADDR_DUPLICATED: u8 = 0x40;
 export const IP6_ORIGIN_STATIC: u8 = 0;
 export const IP6_ORIGIN_LINKLOCAL: u8 = 1;
 export const IP6_ORIGIN_SLAAC: u8 = 2;
+/** A temporary address (RFC 8981). */
+export const IP6_ORIGIN_TEMP: u8 = 3;
 /** Skip DAD for this address (a host's choice, like Linux's `nodad`). */
 export const IP6_ORIGIN_NODAD: u8 = 0x10;
 /** Its solicited-node group has been joined (ipv6/slaac.ts). */
@@ -448,7 +450,7 @@ function netif_ip_output6(n: netif, p: pbuf, nexthop: usize): err_t {
   return netif_linkoutput(n, p);
 }
 
-/** output6 of a kind that cannot send IPv6 yet (Ethernet until Neighbor Discovery, RFC 4861, lands). */
+/** output6 of Ethernet in builds without IPv6. */
 function netif_no_output6(n: netif, p: pbuf, nexthop: usize): err_t {
   STATS_INC(Proto.IP6, Ctr.RTERR);
   return ERR_IF;
@@ -536,7 +538,7 @@ export function netif_poll(): u32 {
 }
 
 // ---- IPv6 address slots (LWIP_IPV6) -------------------------------------------------------
-// Addresses come and go through SLAAC and DAD (RFC 4862) once ipv6/ lands;
+// Addresses come and go through SLAAC and DAD (RFC 4862, ipv6/slaac.ts);
 // a host may also set them. Slots hold the address as an ip_addr (scoped
 // addresses carry this netif's index as their zone, RFC 4007), its state and
 // its lifetimes. An address that stops being valid, or changes, is reported
@@ -639,8 +641,8 @@ function slot_find(n: netif, a: ip_addr, valid_only: bool): i32 {
  * ours (rule 1); never a tentative or duplicated address; an address whose
  * scope is at least the destination's and as small as possible (rule 2:
  * link-local for link-local and link-scope multicast destinations, else a
- * global one); preferred over deprecated (rule 3); then the longest
- * matching prefix (rule 8). Null when `n` has none.
+ * global one); preferred over deprecated (rule 3); temporary addresses
+ * first (rule 7); then the longest matching prefix (rule 8). Null when `n` has none.
  */
 export function netif_ip6_select_src(n: netif, dst: ip_addr): ip_addr | null {
   if (!LWIP_IPV6) return null;
@@ -665,6 +667,10 @@ export function netif_ip6_select_src(n: netif, dst: ip_addr): ip_addr | null {
       continue;
     }
     if (pref != best_pref) { if (pref) { best = i; best_pref = pref; best_match = m; } continue; }
+    // Rule 7: temporary addresses first (they exist only where the host asked for them, RFC 8981 §3.6).
+    const temp = (load<u8>(a, 22) & 0x0f) == IP6_ORIGIN_TEMP;
+    const best_temp = (load<u8>(slot(n, best), 22) & 0x0f) == IP6_ORIGIN_TEMP;
+    if (temp != best_temp) { if (temp) { best = i; best_match = m; } continue; }
     if (m > best_match) { best = i; best_match = m; }
   }
   if (best < 0) return null;

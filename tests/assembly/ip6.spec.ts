@@ -204,6 +204,21 @@ describe("extension headers (RFC 8200 §4)", () => {
     teardown();
   });
 
+  test("no error about an ICMPv6 error (RFC 4443 §2.4 e.1), and errors are rate limited (token bucket, burst 100)", () => {
+    setup();
+    // Destination options with an action-10 option, carrying an ICMPv6 destination unreachable.
+    body_reset(); b8(58); b8(0); b8(0x9e); b8(4); bzero(4);
+    b8(1); b8(4); b16(0); b32(0); bzero(48);
+    send_raw6(n, PEER6, OURS, 60);
+    expect(tx_count()).toBe(0, "silent");
+    // 150 packets with an unknown next header at once: 100 answers.
+    body_reset(); bzero(8);
+    for (let i = 0; i < 150; i++) { send_raw6(n, PEER6, OURS, 253); if (tx_count() > 900) tx_clear(); }
+    expect(count_icmp6(4)).toBe(100);
+    expect(stats_get(Proto.ICMP6, Ctr.DROP)).toBe(50, "the rest counted");
+    teardown();
+  });
+
   test("a routing header type 0 with segments left is refused (code 0, pointer at the type); with none left it is skipped", () => {
     setup();
     body_reset(); b8(58); b8(2); b8(0); b8(1); bzero(4); baddr(PEER6); echo_body(8);
@@ -295,6 +310,15 @@ describe("reassembly (RFC 8200 §4.5, RFC 5722, RFC 7112)", () => {
     send_frag(2464, 8 + FRAG_DATA - 2464, false, 3);
     expect(reply_frags()).toBe(-1, "never delivered");
     advance_ms(61000);
+    teardown();
+  });
+
+  test("a last fragment that ends before data already held drops the datagram", () => {
+    setup();
+    send_frag(1232, 1232, true, 9);
+    send_frag(8, 992, false, 9);
+    expect(ip6_reass_pending()).toBe(0);
+    expect(ip6_reass_held()).toBe(0);
     teardown();
   });
 

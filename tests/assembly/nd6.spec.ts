@@ -5,15 +5,16 @@ import { asip_init } from "../../assembly/index";
 import { netif_ip6_add, netif_ip6_remove, netif_ip6_config } from "../../assembly/abi/ip6";
 import {
   netif, netif_add, netif_set_up, netif_set_link_up, netif_ip6_addr_state, netif_ip6_addr, netif_ip6_addr_valid_life,
-  netif_ip6_addr_pref_life, netif_ip6_addr_set_lifetimes, netif_ip6_addr_origin, EV_NETIF_IP6, IP6_ADDR_PREFERRED,
+  netif_ip6_addr_pref_life, netif_ip6_addr_set_lifetimes, netif_remove, netif_input, netif_ip6_addr_origin, EV_NETIF_IP6, IP6_ADDR_PREFERRED,
   IP6_ADDR_DEPRECATED, IP6_ADDR_DUPLICATED, IP6_ADDR_INVALID, IP6_ADDR_TENTATIVE, ip6_addr_istentative,
 } from "../../assembly/netif/netif";
 import {
   nd6_cleanup_netif, nd6_neighbor_state, nd6_neighbor_mac, nd6_list_info, nd6_output, nd6_link_mtu, nd6_onlink,
-  nd6_router_netif, ND6_INCOMPLETE, ND6_REACHABLE, ND6_STALE, ND6_DELAY, ND6_PROBE, ND6_NO_ENTRY, ND6_LIST_ROUTERS,
+  nd6_router_netif, nd6_add_static_router, ND6_INCOMPLETE, ND6_REACHABLE, ND6_STALE, ND6_DELAY, ND6_PROBE, ND6_NO_ENTRY, ND6_LIST_ROUTERS,
   ND6_LIST_PREFIXES, ND6_LIST_RDNSS, EV_ND6_RDNSS,
 } from "../../assembly/ipv6/nd6";
 import { ip6_output_if_src } from "../../assembly/ipv6/ip6";
+import { netif_ip6_select_src, IP6_ORIGIN_TEMP, IP6_ORIGIN_SLAAC } from "../../assembly/netif/netif";
 import { pbuf_alloc, pbuf_free, pbuf_layer, pbuf_type } from "../../assembly/core/pbuf";
 import { stats_get, Proto, Ctr } from "../../assembly/core/stats";
 import { MEMP, MEMP_MAX, memp_used } from "../../assembly/core/memp";
@@ -24,7 +25,7 @@ import { tx_clear, expect_no_tx, ev_pending, ev_record, ev_type, ev_arg, ev_clea
 import { OUR_MAC, PEER_MAC, mac_is } from "./harness/addr";
 import {
   addr6, OURS, PEER6, OTHER6, PEER_LL, UNSPEC, ALLNODES, OTHER_MAC, T, solnode, body_reset, b8, b16, b32, baddr, bzero,
-  send_icmp6, tx6, upper, find_icmp6, count_icmp6, eq16, advance_ms, frame, tx_count,
+  send_icmp6, tx6, upper, find_icmp6, count_icmp6, eq16, advance_ms, frame, tx_count, frame6, body, blen, icmp6_sum,
 } from "./harness/ip6";
 
 let n: netif = changetype<netif>(0);
@@ -66,6 +67,7 @@ function na_body(target: usize, flags: u8, tllao: usize): void {
   if (tllao != 0) { b8(2); b8(1); for (let i = 0; i < 6; i++) b8(load<u8>(tllao + i)); }
 }
 const S: u8 = 0x40, O: u8 = 0x20, R: u8 = 0x80;
+const ALLNODES_MAC: usize = memory.data<u8>([0x33, 0x33, 0, 0, 0, 1, 0, 0]);
 
 /** A one-byte UDP-ish payload sent to `dst` (so that ND must resolve it). */
 function send_to(dst: usize): void {
@@ -468,5 +470,114 @@ describe("router advertisements (RFC 4861 §6.3.4, RFC 4862 §5.5.3)", () => {
     expect(nd6_onlink(n, IN_PREFIX)).toBe(true);
     netif_ip6_config(n.num, 0, 0);
     teardown();
+  });
+});
+
+// ---- redirects (RFC 4861 §8) ------------------------------------------------------------
+
+const FAR = addr6(0x2001, 0xdb8, 0xf, 0, 0, 0, 0, 1);
+const OTHER_LL = addr6(0xfe80, 0, 0, 0, 0, 0, 0, 3);
+
+function redirect_body(target: usize, dest: usize): void {
+  body_reset(); b8(137); b8(0); b16(0); b32(0); baddr(target); baddr(dest);
+  b8(2); b8(1); for (let i = 0; i < 6; i++) b8(load<u8>(OTHER_MAC + i));
+}
+
+describe("redirects (RFC 4861 §8.3)", () => {
+  test("an off-link destination goes to the default router; a redirect from that router moves it to a better first hop", () => {
+    setup();
+    nd6_add_static_router(n, PEER_LL);
+    send_to(FAR);
+    na_body(PEER_LL, S | O | R, PEER_MAC);
+    send_icmp6(n, PEER_LL, OURS, 255);
+    let i = tx_count() - 1;
+    tx6(i);
+    expect(mac_is(frame, PEER_MAC)).toBe(true, "via the router");
+    tx_clear();
+    // From someone who is not the first hop: ignored.
+    redirect_body(OTHER_LL, FAR);
+    send_icmp6(n, OTHER_LL, OURS, 255);
+    send_to(FAR);
+    tx6(0);
+    expect(mac_is(frame, PEER_MAC)).toBe(true, "a redirect from another node is ignored");
+    tx_clear();
+    redirect_body(OTHER_LL, FAR);
+    send_icmp6(n, PEER_LL, OURS, 255);
+    send_to(FAR);
+    expect(tx_count()).toBe(1);
+    tx6(0);
+    expect(mac_is(frame, OTHER_MAC)).toBe(true, "to the better first hop, whose address the redirect carried");
+    teardown();
+  });
+});
+
+// ---- temporary addresses (RFC 8981) ------------------------------------------------------
+
+describe("temporary addresses (RFC 8981)", () => {
+  test("with the option on, an RA prefix gives a public and a temporary address; the temporary one is the preferred source", () => {
+    setup();
+    netif_ip6_remove(n.num, OURS); // room: link-local, public, temporary
+    netif_ip6_config(n.num, 7, 0);
+    ra_body(0, 0x40, 86400, 14400, 0, 0);
+    send_icmp6(n, PEER_LL, ALLNODES, 255, OUR_MAC);
+    let pub = -1, tmp = -1;
+    for (let i = 0; i < 3; i++) {
+      const o = netif_ip6_addr_origin(n, i) & 0x0f;
+      if (netif_ip6_addr_state(n, i) == IP6_ADDR_INVALID) continue;
+      if (o == IP6_ORIGIN_SLAAC) pub = i;
+      if (o == IP6_ORIGIN_TEMP) tmp = i;
+    }
+    expect(pub).toBeGreaterThanOrEqual(0, "public");
+    expect(tmp).toBeGreaterThanOrEqual(0, "temporary");
+    const pa = changetype<usize>(netif_ip6_addr(n, pub)), ta = changetype<usize>(netif_ip6_addr(n, tmp));
+    expect(memory.compare(pa, ta, 8)).toBe(0, "same prefix");
+    expect(memory.compare(pa + 8, ta + 8, 8) != 0).toBe(true, "another identifier");
+    expect(netif_ip6_addr_valid_life(n, tmp)).toBe(86400, "capped by the prefix");
+    expect(netif_ip6_addr_pref_life(n, tmp) <= 14400).toBe(true);
+    advance_ms(2000);
+    expect(netif_ip6_addr_state(n, tmp)).toBe(IP6_ADDR_PREFERRED, "after DAD");
+    const sel = netif_ip6_select_src(n, T(IN_PREFIX));
+    expect(sel != null && changetype<usize>(sel) == ta).toBe(true, "rule 7: temporary first");
+    netif_ip6_remove(n.num, ta);
+    netif_ip6_remove(n.num, pa);
+    netif_ip6_config(n.num, 0, 0);
+    teardown();
+  });
+});
+
+describe("stable identifiers after a conflict (RFC 7217 §6)", () => {
+  test("a link-local address that DAD finds in use is marked duplicated, then replaced by the next identifier", () => {
+    setup();
+    const MAC2: usize = memory.data<u8>([0x02, 0, 0, 0, 0, 0x12, 0, 0]);
+    const n2 = netif_add(MAC2, 1500)!;
+    netif_set_up(n2);
+    netif_set_link_up(n2);
+    netif_ip6_config(n2.num, 1, 0);
+    let s = -1;
+    for (let i = 0; i < 3; i++) if (ip6_addr_istentative(netif_ip6_addr_state(n2, i))) s = i;
+    expect(s).toBeGreaterThanOrEqual(0, "a tentative link-local address");
+    const first = addr6(0, 0, 0, 0, 0, 0, 0, 0);
+    memory.copy(first, changetype<usize>(netif_ip6_addr(n2, s)), 16);
+    expect(load<u16>(first)).toBe(0x80fe, "fe80::/64");
+    advance_ms(1000);
+    ev_clear();
+    na_body(first, O, OTHER_MAC);
+    icmp6_sum(body(), blen, first, ALLNODES);
+    netif_input(frame6(first, ALLNODES, 58, 255, body(), blen, ALLNODES_MAC, OTHER_MAC), n2);
+    let dup = false;
+    for (let i: u32 = 0; i < ev_pending(); i++) {
+      const r = ev_record(i);
+      if (ev_type(r) == EV_NETIF_IP6 && ev_arg(r, 1) == IP6_ADDR_DUPLICATED) dup = true;
+    }
+    expect(dup).toBe(true, "reported duplicated");
+    expect(ip6_addr_istentative(netif_ip6_addr_state(n2, s))).toBe(true, "a new tentative address in the slot");
+    const now = changetype<usize>(netif_ip6_addr(n2, s));
+    expect(memory.compare(now, first, 8)).toBe(0, "same prefix");
+    expect(memory.compare(now + 8, first + 8, 8) != 0).toBe(true, "another identifier");
+    advance_ms(2000);
+    expect(netif_ip6_addr_state(n2, s)).toBe(IP6_ADDR_PREFERRED);
+    netif_remove(n2);
+    tx_clear();
+    ev_clear();
   });
 });

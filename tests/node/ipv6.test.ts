@@ -95,6 +95,26 @@ for (const variant of VARIANTS) {
       l.close();
     }
 
+    // ::1 through the loopback netif: ping and UDP inside one stack.
+    await ping6(a, "::1", "::1");
+    {
+      const s1 = rawApi(a).udp.new({ ipType: 6 }).bind("::1", 9999);
+      s1.recv((d, addr, port) => s1.sendto(d.slice(), addr, port));
+      const s2 = rawApi(a).udp.new({ ipType: 6 }).bind("::", 0);
+      let back = "";
+      s2.recv((d, addr) => { back = `${addr} ${Buffer.from(d).toString()}`; });
+      s2.sendto(Buffer.from("loop"), "::1", 9999);
+      await until(() => back !== "", 5000, "the ::1 echo");
+      assert.equal(back, "::1 loop");
+      // Our own global address loops back too.
+      let own = "";
+      const s3 = rawApi(a).udp.new({ ipType: 6 }).bind("2001:db8::1", 9998);
+      s3.recv((d) => { own = Buffer.from(d).toString(); });
+      s2.sendto(Buffer.from("self"), "2001:db8::1", 9998);
+      await until(() => own !== "", 5000, "the datagram to our own address");
+      s1.remove(); s2.remove(); s3.remove();
+    }
+
     // UDP echo.
     const ub = rawApi(b).udp.new({ ipType: 6 }).bind("::", 7);
     ub.recv((d, addr, port) => ub.sendto(d.slice(), addr, port));
