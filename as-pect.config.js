@@ -1,8 +1,7 @@
 // as-pect compiles each spec under tests/assembly with its own (GC) runtime;
 // the stub-runtime release/mvp builds are tested separately by tests/node.
-// The specs build the dual stack (ASIP_IPV6=1 in as-pect.asconfig.json): the
-// seam's IPv6 side is compiled and unit-tested here, while release and mvp
-// are IPv4-only until IPv6 packet processing lands.
+// The specs build the dual stack (ASIP_IPV6=1 in as-pect.asconfig.json), as
+// release and mvp do.
 export default {
   entries: ["tests/assembly/**/*.spec.ts"],
   include: ["tests/assembly/**/*.include.ts"],

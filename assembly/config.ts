@@ -9,12 +9,20 @@
 // | option               | default | meaning                                            |
 // |----------------------|---------|----------------------------------------------------|
 // | LWIP_IPV4            | 1       | IPv4: ip4, ip4_frag, icmp, etharp                  |
-// | LWIP_IPV6            | 0       | IPv6 through the dual-stack seam (ip.ts): v6      |
-// |                      |         | addresses in pcbs, netif address slots, the v6    |
-// |                      |         | pseudo header and ISN, v6 event addresses. Off    |
-// |                      |         | until IPv6 packet processing (ipv6/) lands: with  |
-// |                      |         | it on today, v6 sends find no route (ERR_RTE)     |
+// | LWIP_IPV6            | 1       | IPv6 (ipv6/: ip6, ip6_frag, icmp6, nd6, slaac,    |
+// |                      |         | mld6) through the dual-stack seam (ip.ts)         |
 // | LWIP_IPV6_NUM_ADDRESSES | 3    | IPv6 address slots per netif (link-local + 2)      |
+// | ND6_NUM_NEIGHBORS    | 16      | entries in the neighbour cache (RFC 4861)          |
+// | ND6_NUM_DESTINATIONS | 16      | entries in the destination cache (next hop, PMTU)  |
+// | ND6_NUM_PREFIXES     | 8       | on-link prefixes learned from RAs                  |
+// | ND6_NUM_ROUTERS      | 4       | default routers learned from RAs                   |
+// | ND6_NUM_RDNSS        | 3       | DNS servers learned from RAs (RFC 8106)            |
+// | ND6_QUEUE_LEN        | 3       | packets one INCOMPLETE neighbour holds             |
+// | MLD6_NUM_GROUPS      | 16      | IPv6 multicast groups listened to (all netifs)     |
+// | IP6_REASS_MAX_DATAGRAMS | 8    | IPv6 datagrams being reassembled at once           |
+// | IP6_REASS_MAX_FRAGS  | 96      | IPv6 fragments held for reassembly                 |
+// | IP6_REASS_MAX_BYTES  | 192 KiB | fragment data held for reassembly                  |
+// | IP6_REASS_MAXAGE_S   | 60      | seconds an IPv6 datagram may take (RFC 8200 §4.5) |
 // | MEM_SIZE             | 8 MiB   | bytes in the `mem` heap (PBUF_RAM, variable blocks) |
 // | MEM_ALIGNMENT        | 8       | alignment of heap blocks and pool elements          |
 // | PBUF_POOL_SIZE       | 512     | buffers in the PBUF_POOL pool (RX frames)          |
@@ -55,8 +63,19 @@
 // carries only the protocols it names (lwIP's #if LWIP_IPV6). Later
 // protocols (DHCP, IGMP, MLD, …) get one switch each here.
 export const LWIP_IPV4: bool = isDefined(ASIP_IPV4) ? ASIP_IPV4 != 0 : true;
-export const LWIP_IPV6: bool = isDefined(ASIP_IPV6) ? ASIP_IPV6 != 0 : false;
+export const LWIP_IPV6: bool = isDefined(ASIP_IPV6) ? ASIP_IPV6 != 0 : true;
 export const LWIP_IPV6_NUM_ADDRESSES: i32 = isDefined(ASIP_IPV6_NUM_ADDRESSES) ? ASIP_IPV6_NUM_ADDRESSES : 3;
+export const ND6_NUM_NEIGHBORS: i32 = isDefined(ASIP_ND6_NUM_NEIGHBORS) ? ASIP_ND6_NUM_NEIGHBORS : 16;
+export const ND6_NUM_DESTINATIONS: i32 = isDefined(ASIP_ND6_NUM_DESTINATIONS) ? ASIP_ND6_NUM_DESTINATIONS : 16;
+export const ND6_NUM_PREFIXES: i32 = isDefined(ASIP_ND6_NUM_PREFIXES) ? ASIP_ND6_NUM_PREFIXES : 8;
+export const ND6_NUM_ROUTERS: i32 = isDefined(ASIP_ND6_NUM_ROUTERS) ? ASIP_ND6_NUM_ROUTERS : 4;
+export const ND6_NUM_RDNSS: i32 = isDefined(ASIP_ND6_NUM_RDNSS) ? ASIP_ND6_NUM_RDNSS : 3;
+export const ND6_QUEUE_LEN: u32 = isDefined(ASIP_ND6_QUEUE_LEN) ? <u32>ASIP_ND6_QUEUE_LEN : 3;
+export const MLD6_NUM_GROUPS: i32 = isDefined(ASIP_MLD6_NUM_GROUPS) ? ASIP_MLD6_NUM_GROUPS : 16;
+export const IP6_REASS_MAX_DATAGRAMS: i32 = isDefined(ASIP_IP6_REASS_MAX_DATAGRAMS) ? ASIP_IP6_REASS_MAX_DATAGRAMS : 8;
+export const IP6_REASS_MAX_FRAGS: i32 = isDefined(ASIP_IP6_REASS_MAX_FRAGS) ? ASIP_IP6_REASS_MAX_FRAGS : 96;
+export const IP6_REASS_MAX_BYTES: i32 = isDefined(ASIP_IP6_REASS_MAX_BYTES) ? ASIP_IP6_REASS_MAX_BYTES : 192 * 1024;
+export const IP6_REASS_MAXAGE_S: i32 = isDefined(ASIP_IP6_REASS_MAXAGE) ? ASIP_IP6_REASS_MAXAGE : 60;
 // @ts-ignore: a compile-time check
 if (!LWIP_IPV4 && !LWIP_IPV6) ERROR("config.ts: a build needs LWIP_IPV4 or LWIP_IPV6 (ASIP_IPV4 / ASIP_IPV6)");
 

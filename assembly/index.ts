@@ -16,7 +16,7 @@ import { sys_check_timeouts, sys_timeouts_sleeptime, sys_set_now } from "./core/
 import { stats_base, STATS_SIZE, STATS_PROTO_COUNT, STATS_PROTO_WORDS, STATS_MEM_OFFSET, STATS_MEMP_OFFSET } from "./core/stats";
 import { rings_init, tx_ring, ev_ring, tx_done, ev_done, ev_take } from "./core/rings";
 import { pbuf, pbuf_alloc, pbuf_free, pbuf_layer, pbuf_type } from "./core/pbuf";
-import { PBUF_POOL_BUFSIZE } from "./config";
+import { PBUF_POOL_BUFSIZE, LWIP_IPV4 } from "./config";
 import {
   netif_init, netif_add, netif_add_ip as netif_add_ip_link, netif_remove, NetifKind, netif_get_by_index, netif_set_addr, netif_set_up, netif_set_down,
   netif_set_link_up, netif_set_link_down, netif_set_default, netif_input, netif_poll, netif_loop_pending,
@@ -27,6 +27,12 @@ import { random_seed, random_set_entropy } from "./core/random";
 import { etharp_init } from "./netif/etharp";
 import { udp_init } from "./udp";
 import { tcp_init } from "./tcp/tcp";
+import { LWIP_IPV6 } from "./config";
+import { nd6_init } from "./ipv6/nd6";
+import { slaac_init } from "./ipv6/slaac";
+import { mld6_init } from "./ipv6/mld6";
+import { ip6_frag_init } from "./ipv6/ip6_frag";
+import { icmp6_rate_reset } from "./ipv6/icmp6";
 
 export * from "./abi/chksum";
 export * from "./abi/etharp";
@@ -34,6 +40,7 @@ export * from "./abi/udp";
 export * from "./abi/raw";
 export * from "./abi/services";
 export * from "./abi/tcp";
+export * from "./abi/ip6";
 
 /**
  * ABI version: bump when a structure or export the host relies on changes.
@@ -77,6 +84,13 @@ export function asip_init(now: u32, seed: u32): void {
   netif_init();
   etharp_init();
   ip4_init();
+  if (LWIP_IPV6) {
+    nd6_init();
+    slaac_init();
+    mld6_init();
+    ip6_frag_init();
+    icmp6_rate_reset();
+  }
   initialised = true;
 }
 
@@ -126,6 +140,11 @@ export function abi_layout(): usize {
   return t;
 }
 const layout: usize = memory.data(64, 8);
+
+/** The families this build carries: bit 0 IPv4 (LWIP_IPV4), bit 1 IPv6 (LWIP_IPV6). */
+export function abi_features(): u32 {
+  return (LWIP_IPV4 ? 1 : 0) | (LWIP_IPV6 ? 2 : 0);
+}
 
 /** Scratch space for host arguments (addresses, MACs): 256 bytes, reused by every call. */
 export function abi_scratch(): usize { return scratch; }

@@ -5,8 +5,7 @@
 // (ip_output_if), the pseudo-header checksum (ip_chksum_pseudo*), the packet
 // being delivered (ip_current_*), source address choice, and what an ICMP
 // error means to a transport. The address's type picks the family; this file
-// dispatches to ipv4/ip4.ts, and to ipv6/ when it lands (step 2 of issue 11:
-// every `IP_IS_V6` branch below is where it plugs in). Transports never call
+// dispatches to ipv4/ip4.ts or ipv6/ip6.ts. Transports never call
 // an ip4_ or ip6_ function, never read an IP header, and never build a
 // pseudo header by hand.
 //
@@ -36,6 +35,9 @@ import {
 } from "./ip_addr";
 import { netif, netif_get_by_index, netif_ip4_addr, netif_ip6_addr_match, netif_ip6_select_src } from "./netif/netif";
 import { ip4_input, ip4_route_src, ip4_output_if, ip4_output_if_hdrincl, ip4_addr_isbroadcast } from "./ipv4/ip4";
+import { ip6_input, ip6_route, ip6_output_if, ip6_output_if_hdrincl } from "./ipv6/ip6";
+import { icmp6_dest_unreach } from "./ipv6/icmp6";
+import { ip_addr_set_ip6, ip6_addr_islinklocal, ip6_addr_ismulticast } from "./ip_addr";
 import { IP_HLEN } from "./ipv4/ip4_hdr";
 import { icmp_dest_unreach, ICMP_DUR, ICMP_DUR_PROTO, ICMP_DUR_PORT, ICMP_DUR_FRAG } from "./ipv4/icmp";
 import { tcp_netif_ip_addr_changed } from "./tcp/tcp";
@@ -109,6 +111,24 @@ export function ip_data_set4(src: u32, dest: u32, hdr_len: u32, proto: u8, n: ne
   cur_input_netif = inp;
 }
 
+/**
+ * IPv6 input: what the upper layers of one packet see (ip6_input calls it
+ * before raw and the transports). Scoped (link-local, link-scope multicast)
+ * addresses carry the arrival netif as their zone (RFC 4007 §6).
+ */
+export function ip_data_set6(src: usize, dest: usize, hdr_len: u32, proto: u8, n: netif, inp: netif): void {
+  ip_addr_set_ip6(changetype<ip_addr>(cur_src), src, ip6_scoped(src) ? inp.num : 0);
+  ip_addr_set_ip6(changetype<ip_addr>(cur_dest), dest, ip6_scoped(dest) ? inp.num : 0);
+  cur_hdr_len = hdr_len;
+  cur_proto = proto;
+  cur_netif = n;
+  cur_input_netif = inp;
+}
+
+function ip6_scoped(a: usize): bool {
+  return ip6_addr_islinklocal(a) || (ip6_addr_ismulticast(a) && (load<u8>(a, 1) & 0x0f) <= 2);
+}
+
 /** The packet has been delivered. */
 export function ip_data_clear(): void {
   cur_hdr_len = 0;
@@ -124,13 +144,7 @@ export function ip_data_clear(): void {
  * by its version (lwIP ip_input). Takes ownership of `p`.
  */
 export function ip_input(p: pbuf, inp: netif): err_t {
-  if (LWIP_IPV6 && p.len >= 1 && (load<u8>(p.payload) >> 4) == 6) {
-    // ipv6/ip6.ts ip6_input
-    STATS_INC(Proto.IP6, Ctr.RECV);
-    STATS_INC(Proto.IP6, Ctr.DROP);
-    pbuf_free(p);
-    return ERR_OK;
-  }
+  if (LWIP_IPV6 && p.len >= 1 && (load<u8>(p.payload) >> 4) == 6) return ip6_input(p, inp);
   if (LWIP_IPV4) return ip4_input(p, inp); // counts and drops what is not IPv4 either
   STATS_INC(Proto.IP, Ctr.DROP);
   pbuf_free(p);
@@ -142,7 +156,7 @@ export function ip_input(p: pbuf, inp: netif): err_t {
  * unspecified: no preference). Null when nothing routes.
  */
 export function ip_route(src: ip_addr | null, dst: ip_addr): netif | null {
-  if (IP_IS_V6(dst)) return null; // IPv6 routing (RFC 4861 §5.2 next-hop determination): ipv6/ip6.ts
+  if (IP_IS_V6(dst)) return ip6_route(src != null && IP_IS_V6(src) ? src : null, dst);
   return ip4_route_src(src != null && !IP_IS_V6(src) ? src.a0 : 0, dst.a0);
 }
 
@@ -154,7 +168,10 @@ export function ip_route(src: ip_addr | null, dst: ip_addr): netif | null {
  * header when this returns.
  */
 export function ip_output_if(p: pbuf, src: ip_addr | null, dst: ip_addr, ttl: u8, tos: u8, proto: u8, n: netif): err_t {
-  if (IP_IS_V6(dst)) return ERR_RTE; // ipv6/ip6.ts ip6_output_if
+  if (IP_IS_V6(dst)) {
+    if (src != null && !IP_IS_V6(src) && !ip_addr_isany(src)) return ERR_VAL;
+    return ip6_output_if(p, src != null && IP_IS_V6(src) ? src : null, dst, ttl, tos, proto, n);
+  }
   if (src != null && IP_IS_V6(src)) return ERR_VAL;
   return ip4_output_if(p, src != null ? src.a0 : 0, dst.a0, ttl, tos, proto, n);
 }
@@ -167,7 +184,7 @@ export function ip_output_if_hdrincl(p: pbuf, n: netif): err_t {
   if (p.len < 1) return ERR_VAL;
   const version = load<u8>(p.payload) >> 4;
   if (version == 4) return ip4_output_if_hdrincl(p, n);
-  if (LWIP_IPV6 && version == 6) return ERR_RTE; // ipv6/ip6.ts
+  if (LWIP_IPV6 && version == 6) return ip6_output_if_hdrincl(p, n);
   return ERR_VAL;
 }
 
@@ -229,8 +246,13 @@ export function ip_chksum_pseudo_sum(proto: u8, len: u32, src: ip_addr, dst: ip_
  * has checked the packet was not a broadcast or multicast.
  */
 export function ip_icmp_port_unreach(p: pbuf): void {
-  if (ip_current_is_v6()) return; // ipv6/icmp6.ts icmp6_dest_unreach
   const hlen = cur_hdr_len;
+  if (ip_current_is_v6()) {
+    if (pbuf_add_header_force(p, hlen) != 0) return;
+    icmp6_dest_unreach(p, ICMP6_DUR_PORT);
+    pbuf_remove_header(p, hlen);
+    return;
+  }
   if (pbuf_add_header_force(p, hlen) != 0) return;
   icmp_dest_unreach(p, ICMP_DUR_PORT);
   pbuf_remove_header(p, hlen);

@@ -134,6 +134,8 @@ export const PBUF_NEXT = 0, PBUF_PAYLOAD = 4, PBUF_TOT_LEN = 8, PBUF_LEN = 12;
 export const EV = {
   NETIF: 1,
   NETIF_IP6: 2,
+  /** A DNS server from a Router Advertisement (RFC 8106): handle = netif, a = slot, b = lifetime (0 = withdrawn), c = address. */
+  ND6_RDNSS: 3,
   ETHARP_CONFLICT: 20,
   UDP_RECV: 30,
   UDP_ERR: 31,

@@ -10,12 +10,18 @@
 
 /** Which build of the core to load. */
 import { nodeImport } from "./host.js";
-export type CoreVariant = "release" | "mvp" | "debug";
+/**
+ * "ipv4" is the release build without IPv6 (ASIP_IPV6=0), the IPv4-only
+ * profile: the host APIs' answers on a core without IPv6 (EAFNOSUPPORT,
+ * '::' listening on IPv4) are tested against it.
+ */
+export type CoreVariant = "release" | "mvp" | "ipv4" | "debug";
 
 /** File name of each variant under build/. */
 export const CORE_FILES: Record<CoreVariant, string> = {
   release: "asip.wasm",
   mvp: "asip-mvp.wasm",
+  ipv4: "asip-ipv4.wasm",
   debug: "asip-debug.wasm",
 };
 

@@ -26,9 +26,14 @@ export const IPADDR_TYPE_ANY = 46;
 /** Bytes of one ip_addr in core memory. */
 export const IP_ADDR_SIZE = 20;
 
-const V4_RE = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+const V4_RE = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
 
-/** The four bytes of a dotted-quad IPv4 address (each written with one to three decimal digits, RFC 1123 §2.1), or undefined. */
+/**
+ * The four bytes of a dotted-quad IPv4 address (each a decimal number
+ * 0..255 of one to three digits, RFC 1123 §2.1, without leading zeros:
+ * inet_pton and node:net's isIP refuse "01.2.3.4", which inet_aton would
+ * read as octal), or undefined.
+ */
 function parseV4Bytes(s: string): number[] | undefined {
   const m = V4_RE.exec(s);
   if (!m) return undefined;

@@ -15,7 +15,7 @@ import {
   RING_HEAD, RING_TAIL, RING_HDR_BYTES, TX_ENTRY_BYTES, EV_RECORD_BYTES, PBUF_NEXT, PBUF_PAYLOAD, PBUF_LEN,
   type Layout, type StackStats, type PoolName,
 } from "./abi.js";
-import { IpAddress, IP_ADDR_SIZE, parseCidr, prefixToMask4 } from "./ip-address.js";
+import { IpAddress, IP_ADDR_SIZE, IPADDR_TYPE_ANY, parseCidr, prefixToMask4 } from "./ip-address.js";
 import type { LinkDriver } from "./netif/driver.js";
 import { rawApi, type RawApi } from "./api/raw.js";
 import { netconnApi, type NetconnApi } from "./api/netconn.js";
@@ -52,6 +52,37 @@ export interface InterfaceOptions {
   default?: boolean;
   /** 802.1Q VLAN ID (1..4094): frames are tagged with it and only that VLAN is accepted. */
   vlan?: number;
+  /**
+   * IPv6 on this interface (cores with IPv6, `stack.ipv6`): `true`, or
+   * static addresses "ADDR/PREFIX" (prefix default 64). With IPv6 on, a
+   * link-local address is formed and routers are solicited; every address
+   * is tentative until Duplicate Address Detection passes (RFC 4862 §5.4),
+   * and {@link Interface.ip6} follows its state. Default: off (unless
+   * `slaac` is given).
+   */
+  ip6?: boolean | string | string[];
+  /** Addresses from Router Advertisements' prefixes (RFC 4862 SLAAC); default true when IPv6 is on, as in Linux and lwIP. */
+  slaac?: boolean;
+  /** Temporary addresses (RFC 8981) beside the SLAAC ones, preferred as sources; default false. */
+  temporary?: boolean;
+  /** Interface identifiers: "stable" (RFC 7217 opaque, the default, as current Linux) or "eui64". */
+  iid?: "stable" | "eui64";
+  /** Run Duplicate Address Detection on the static `ip6` addresses (default true). */
+  dad?: boolean;
+  /** A static IPv6 default router (link-local, or on one of the `ip6` prefixes); RAs may add more. */
+  gateway6?: string;
+}
+
+/** Names of the core's IPv6 address states (RFC 4862 §5.5.4, lwIP's IP6_ADDR_*). */
+export type Ip6StateName = "invalid" | "tentative" | "preferred" | "deprecated" | "duplicated";
+
+/** The name of an IP6_ADDR_* state value. */
+export function ip6StateName(state: number): Ip6StateName {
+  if (state === 0) return "invalid";
+  if ((state & 0x40) !== 0) return "duplicated";
+  if ((state & 0xf8) === 0x08) return "tentative";
+  if ((state & 0x30) === 0x30) return "preferred";
+  return "deprecated";
 }
 
 /**
@@ -66,7 +97,17 @@ export interface Ip6AddressState {
   address: string;
   /** The core's IP6_ADDR_* state: 0x08 tentative (+ probes), 0x30 preferred, 0x10 deprecated, 0x40 duplicated. */
   state: number;
+  /** The state by name. */
+  stateName: Ip6StateName;
+  /** On-link prefix length (cores that report it; else undefined). */
+  prefix?: number;
+  /** Valid and preferred lifetimes in seconds (0 = static / not given). */
+  validLifetime: number;
+  preferredLifetime: number;
 }
+
+/** Called when an IPv6 address slot of an interface changes (`now` undefined: the slot was emptied). */
+export type Ip6Watcher = (slot: number, now: Ip6AddressState | undefined, before: Ip6AddressState | undefined) => void;
 
 /** An interface of a stack. */
 export class Interface {
@@ -87,6 +128,19 @@ export class Interface {
   gateway = "0.0.0.0";
   /** IPv6 address slots that hold an address (cores built with IPv6), by slot. */
   readonly ip6 = new Map<number, Ip6AddressState>();
+  /** @internal */
+  readonly ip6Watchers = new Set<Ip6Watcher>();
+  /** @internal IPv6 autoconfiguration as configured (netif_ip6_config): on, SLAAC, IID kind. */
+  ip6Config = { on: false, slaac: false, temporary: false, iid: 0 };
+  /** Calls `fn` on every change of an IPv6 address slot (state, lifetime, removal); returns the unsubscribe function. */
+  watchIp6(fn: Ip6Watcher): () => void {
+    this.ip6Watchers.add(fn);
+    return () => this.ip6Watchers.delete(fn);
+  }
+  /** The IPv6 addresses, link-local first as the slots hold them. */
+  get ip6Addresses(): Ip6AddressState[] {
+    return [...this.ip6.entries()].sort((x, y) => x[0] - y[0]).map((e) => e[1]);
+  }
   /** @internal */
   constructor(readonly stack: Stack, readonly driver: LinkDriver, index: number, mac: string, mtu: number) {
     this.index = index;
@@ -134,6 +188,12 @@ export class Stack {
   private readonly scratchPtr: number;
   /** Set when the core aborted: the instance is unusable afterwards. */
   failure: Error | undefined;
+  /**
+   * Whether this core carries IPv6 (abi_features bit 1): IPv6 pcbs,
+   * dual-stack (`'::'`) listeners and IPv6 addresses. Without it the host
+   * APIs refuse IPv6 with EAFNOSUPPORT and `'::'` listens on IPv4 only.
+   */
+  readonly ipv6: boolean;
 
   private constructor(core: Core, opts: StackOptions) {
     this.core = core;
@@ -157,6 +217,7 @@ export class Stack {
     }
     ex.asip_init(this.now(), (opts.seed ?? randomSeed()) >>> 0);
     this.layout = readLayout(core.memory, ex.abi_layout());
+    this.ipv6 = typeof ex.abi_features === "function" && (ex.abi_features() & 2) !== 0;
     this.scratchPtr = ex.abi_scratch();
     this.u8 = new Uint8Array(core.memory.buffer);
     this.u32 = new Uint32Array(core.memory.buffer);
@@ -169,11 +230,20 @@ export class Stack {
       i.netmask = IpAddress.fromCore4(mask).toString();
       i.gateway = IpAddress.fromCore4(gw).toString();
     });
-    this.on(EV.NETIF_IP6, (handle, _p, slot, state, addr, _valid, _pref, _index, flags) => {
+    this.on(EV.NETIF_IP6, (handle, _p, slot, state, addr, valid, pref, _index, flags) => {
       const i = this.interfaces.get(handle);
       if (!i || (flags & EV_FLAG_IP6) === 0) return;
+      const before = i.ip6.get(slot);
+      let now: Ip6AddressState | undefined;
       if (state === 0) i.ip6.delete(slot);
-      else i.ip6.set(slot, { address: this.readAddr(addr).toString(), state });
+      else {
+        now = {
+          address: this.readAddr(addr).toString(), state, stateName: ip6StateName(state),
+          prefix: this.ip6Prefix(handle, slot), validLifetime: valid >>> 0, preferredLifetime: pref >>> 0,
+        };
+        i.ip6.set(slot, now);
+      }
+      for (const w of i.ip6Watchers) w(slot, now, before);
     });
   }
 
@@ -371,6 +441,17 @@ export class Stack {
     return p;
   }
 
+  /**
+   * As {@link addrArg}, but an unspecified address is written as
+   * IPADDR_TYPE_ANY: the wildcard of both families, which a dual-stack pcb
+   * (ip_type 46) binds to take IPv4 and IPv6 alike (lwIP's IP_ANY_TYPE).
+   */
+  addrArgDual(ip: IpAddress, slot = 0): number {
+    const p = this.addrArg(ip, slot);
+    if (ip.isUnspecified()) this.mem32()[(p >>> 2) + 4] = IPADDR_TYPE_ANY;
+    return p;
+  }
+
   /** Where exports that return an address write it (scratch address slot 5). */
   addrOut(): number {
     return this.scratchPtr + ADDR_AREA + 5 * IP_ADDR_SIZE;
@@ -418,10 +499,119 @@ export class Stack {
       check(this.guard(() => this.ex.netif_config_vlan(idx, opts.vlan)), "addInterface");
     }
     if (opts.ip) this.configIp4(idx, opts.ip, opts.gateway, "addInterface");
+    const ip6 = typeof opts.ip6 === "string" ? [opts.ip6] : Array.isArray(opts.ip6) ? opts.ip6 : [];
+    const v6on = (opts.ip6 !== undefined && opts.ip6 !== false) || opts.slaac !== undefined;
+    if (v6on) {
+      if (!this.ipv6) throw new TypeError("addInterface: ip6/slaac need a core with IPv6 (this one has none; build with ASIP_IPV6=1)");
+      this.configIp6(iface, { on: true, slaac: opts.slaac ?? true, temporary: !!opts.temporary, iid: opts.iid === "eui64" ? 1 : 0 }, "addInterface");
+    }
+    for (const cidr of ip6) this.addAddress6(iface, cidr, { dad: opts.dad });
+    if (opts.gateway6 !== undefined) {
+      const g = IpAddress.parse(opts.gateway6);
+      if (g.family !== 6) throw new TypeError(`addInterface: not an IPv6 gateway: ${opts.gateway6}`);
+      const gw = this.ip6Export("netif_ip6_gateway", "addInterface");
+      check(this.guard(() => gw(idx, this.addrArg(g), false)), "addInterface");
+    }
     const isDefault = opts.default ?? (opts.gateway !== undefined || this.interfaces.size === 1);
     check(this.guard(() => this.ex.netif_set_state(idx, true, true, isDefault)), "addInterface");
     this.drainNow();
     return iface;
+  }
+
+  /**
+   * Adds a static IPv6 address ("ADDR/PREFIX", prefix default 64) to an
+   * interface; it is tentative until DAD passes (watch `iface.ip6`).
+   * `dad: false` skips DAD (Linux's `nodad`). Returns the address slot.
+   * An Error naming the err_t when the core refuses (ERR_MEM: no free slot).
+   */
+  addAddress6(iface: Interface, cidr: string, opts: { dad?: boolean } = {}): number {
+    const add = this.ip6Export("netif_ip6_add", "addAddress6");
+    const { address, prefix } = parseCidr(cidr);
+    if (address.family !== 6 || address.isV4Mapped()) throw new TypeError(`addAddress6: not an IPv6 address: ${cidr}`);
+    // An address turns IPv6 on (link-local, router solicitation; SLAAC as Linux's default).
+    if (!iface.ip6Config.on) this.configIp6(iface, { on: true, slaac: true, temporary: false, iid: 0 }, "addAddress6");
+    const slot = check(this.guard(() => add(iface.index, this.addrArg(address), prefix, opts.dad === false ? 1 : 0)), "addAddress6");
+    this.drainNow();
+    return slot;
+  }
+
+  /** Removes an IPv6 address from an interface. ERR_VAL when it has none. */
+  removeAddress6(iface: Interface, address: string): void {
+    const rm = this.ip6Export("netif_ip6_remove", "removeAddress6");
+    const a = IpAddress.parse(address.replace(/\/\d+$/, ""));
+    if (a.family !== 6) throw new TypeError(`removeAddress6: not an IPv6 address: ${address}`);
+    check(this.guard(() => rm(iface.index, this.addrArg(a))), "removeAddress6");
+    this.drainNow();
+  }
+
+  /**
+   * Joins IPv6 multicast group `group` (MLD, RFC 3810) on interface index
+   * `ifindex` (0: every interface with MLD). Joins are counted: each needs
+   * its leave. UDP pcbs bound to the group's port then receive its datagrams.
+   */
+  joinGroup6(group: string, ifindex = 0): void {
+    const f = this.ip6Export("ip6_join_group", "joinGroup6");
+    const g = IpAddress.parse(group);
+    if (g.family !== 6 || !g.isMulticast()) throw new TypeError(`joinGroup6: not an IPv6 multicast address: ${group}`);
+    check(this.guard(() => f(ifindex >>> 0, this.addrArg(g))), "joinGroup6");
+    this.drainNow();
+  }
+
+  /** Leaves a group joined with {@link joinGroup6}. ERR_VAL when not joined. */
+  leaveGroup6(group: string, ifindex = 0): void {
+    const f = this.ip6Export("ip6_leave_group", "leaveGroup6");
+    const g = IpAddress.parse(group);
+    if (g.family !== 6 || !g.isMulticast()) throw new TypeError(`leaveGroup6: not an IPv6 multicast address: ${group}`);
+    check(this.guard(() => f(ifindex >>> 0, this.addrArg(g))), "leaveGroup6");
+    this.drainNow();
+  }
+
+  /** SLAAC on or off on an interface (RFC 4862); turning it on turns IPv6 on there. */
+  setSlaac(iface: Interface, on: boolean): void {
+    const c = iface.ip6Config;
+    this.configIp6(iface, { ...c, on: c.on || on, slaac: on }, "setSlaac");
+    this.drainNow();
+  }
+
+  /** IPv6 autoconfiguration of an interface (netif_ip6_config: IP6_CONFIG_AUTO 1, IP6_CONFIG_SLAAC 2, IP6_CONFIG_TEMPORARY 4). */
+  private configIp6(iface: Interface, c: { on: boolean; slaac: boolean; temporary: boolean; iid: number }, what: string): void {
+    const f = this.ip6Export("netif_ip6_config", what);
+    check(this.guard(() => f(iface.index, (c.on ? 1 : 0) | (c.slaac ? 2 : 0) | (c.temporary ? 4 : 0), c.iid)), what);
+    iface.ip6Config = { ...c };
+  }
+
+  /** Resolves once `iface` has a preferred IPv6 address matching `filter` (default: any); rejects after `timeoutMs`. */
+  async waitAddress6(iface: Interface, filter: (address: string) => boolean = () => true, timeoutMs = 10000): Promise<string> {
+    const find = () => iface.ip6Addresses.find((s) => s.stateName === "preferred" && filter(s.address))?.address;
+    const now = find();
+    if (now !== undefined) return now;
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => { stop(); reject(new Error("waitAddress6: timed out")); }, timeoutMs);
+      const stop = iface.watchIp6(() => {
+        const a = find();
+        if (a === undefined) return;
+        clearTimeout(timer);
+        stop();
+        resolve(a);
+      });
+    });
+  }
+
+  /** An export of the core's IPv6 configuration ABI, or a clear Error when this core lacks it. */
+  private ip6Export(name: string, what: string): (...a: unknown[]) => number {
+    if (!this.ipv6) throw new Error(`${what}: this core has no IPv6 (abi_features; build with ASIP_IPV6=1)`);
+    const f = this.ex[name];
+    if (typeof f !== "function") throw new Error(`${what}: this core has IPv6 but no ${name} export (IPv6 address configuration is not in this build)`);
+    return f as (...a: unknown[]) => number;
+  }
+
+  /** The on-link prefix length of IPv6 slot `slot` of netif `idx` (netif_ip6_get), when the core reports it. */
+  private ip6Prefix(idx: number, slot: number): number | undefined {
+    const get = this.ex.netif_ip6_get;
+    if (typeof get !== "function") return undefined;
+    const out = this.scratchPtr + ADDR_AREA - 64; // 36 bytes below the address slots (the scratch's first half is free here)
+    if (get(idx, slot, out) < 0) return undefined;
+    return this.mem()[out + 21];
   }
 
   /** Sets or changes an interface's IPv4 address. */

@@ -27,7 +27,7 @@ function newest(dir, ext) {
 export async function buildWasm(force = false) {
   mkdirSync("build", { recursive: true });
   const src = Math.max(newest("assembly", ".ts"), statSync("asconfig.json").mtimeMs);
-  for (const target of ["release", "mvp", "debug"]) {
+  for (const target of ["release", "mvp", "ipv4", "debug"]) {
     const out = target === "release" ? "build/asip.wasm" : `build/asip-${target}.wasm`;
     if (!force && existsSync(out) && statSync(out).mtimeMs > src) continue;
     const { error, stderr } = await asc.main(["--target", target], {});

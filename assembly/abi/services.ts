@@ -14,7 +14,7 @@ export function service_udp_echo_stop(handle: usize): void {
   udp_echo_stop(handle);
 }
 
-/** Turns IPv4 forwarding between netifs on (≠ 0) or off. */
+/** Turns forwarding between netifs on (≠ 0) or off, IPv4 and IPv6 alike (RFC 1812, RFC 8200 §3). */
 export function ip_forwarding(on: u32): void {
   ip4_set_forwarding(on != 0);
 }

@@ -27,10 +27,11 @@
 import { pbuf, pbuf_free, pbuf_copy_partial, pbuf_cat } from "../core/pbuf";
 import { err_t, ERR_OK, ERR_MEM, ERR_VAL } from "../core/err";
 import { mem_malloc, mem_free } from "../core/mem";
-import { ip_addr, ip_addr_set_ip4, IP_ADDR_SIZE } from "../ip_addr";
+import { ip_addr, ip_addr_set_any, IP_ADDR_SIZE } from "../ip_addr";
+import { SERVICE_IP_TYPE } from "./services";
 import { SOF_REUSEADDR } from "../udp";
 import {
-  tcp_pcb, tcp_new, tcp_arg, tcp_bind, tcp_listen_with_backlog, tcp_accept, tcp_write, tcp_output,
+  tcp_pcb, tcp_new_ip_type, tcp_arg, tcp_bind, tcp_listen_with_backlog, tcp_accept, tcp_write, tcp_output,
   tcp_recved, tcp_sndbuf, tcp_recv, tcp_sent, tcp_err, tcp_poll, tcp_close, tcp_abort,
   TCP_WRITE_FLAG_COPY, TCP_WRITE_FLAG_MORE, tcp_set_syn_queue,
 } from "../tcp/tcp";
@@ -139,10 +140,10 @@ const any_addr: usize = memory.data(<i32>IP_ADDR_SIZE, 8);
 /** Starts service `kind` on `port`. Returns the listen pcb (> 0) or an err_t. */
 export function tcp_service_start(kind: u32, port: u16): isize {
   tables_init();
-  const pcb = tcp_new();
+  const pcb = tcp_new_ip_type(SERVICE_IP_TYPE);
   if (pcb == null) return ERR_MEM;
   pcb.so_options |= SOF_REUSEADDR;
-  ip_addr_set_ip4(changetype<ip_addr>(any_addr), 0);
+  ip_addr_set_any(changetype<ip_addr>(any_addr), SERVICE_IP_TYPE);
   const err = tcp_bind(pcb, changetype<ip_addr>(any_addr), port);
   if (err != ERR_OK) {
     tcp_abort(pcb);

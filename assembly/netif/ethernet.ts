@@ -6,8 +6,7 @@
 //   802.1Q (IEEE 802.1Q-2018 §9.6) inserts TPID 0x8100 + TCI (PCP/DEI/VID)
 //   before the EtherType.
 //
-// Received frames are demultiplexed by EtherType (IPv4, ARP; IPv6 when it
-// lands) after stripping the header; a frame for another station's unicast
+// Received frames are demultiplexed by EtherType (IPv4, ARP, IPv6) after stripping the header; a frame for another station's unicast
 // MAC is dropped. Output pads frames to the 60-byte minimum (IEEE 802.3
 // §4.2.3.3, FCS excluded).
 
@@ -17,6 +16,9 @@ import { STATS_INC, Proto, Ctr } from "../core/stats";
 import { netif, netif_hwaddr, netif_linkoutput } from "./netif";
 import { etharp_input } from "./etharp";
 import { ip4_input } from "../ipv4/ip4";
+import { ip6_input } from "../ipv6/ip6";
+import { mld6_mac_filter } from "../ipv6/mld6";
+import { LWIP_IPV6 } from "../config";
 
 export const ETH_HWADDR_LEN: u32 = 6;
 export const SIZEOF_ETH_HDR: u32 = 14;
@@ -120,7 +122,15 @@ export function ethernet_input(p: pbuf, n: netif): err_t {
   if (load<u8>(dest) & 1) {
     // Group address: broadcast or multicast (IEEE 802 I/G bit).
     if (mac_eq(dest, ethbroadcast)) p.flags |= PBUF_FLAG_LLBCAST;
-    else p.flags |= PBUF_FLAG_LLMCAST;
+    else {
+      // IPv6 multicast (33:33:…, RFC 2464 §7): only groups we listen to.
+      if (LWIP_IPV6 && load<u16>(dest) == 0x3333 && !mld6_mac_filter(n, dest)) {
+        STATS_INC(Proto.LINK, Ctr.DROP);
+        pbuf_free(p);
+        return ERR_OK;
+      }
+      p.flags |= PBUF_FLAG_LLMCAST;
+    }
   } else if (!mac_eq(dest, netif_hwaddr(n))) {
     // Unicast for another station (a TAP or switch may flood it to us).
     STATS_INC(Proto.LINK, Ctr.DROP);
@@ -132,17 +142,21 @@ export function ethernet_input(p: pbuf, n: netif): err_t {
       pbuf_remove_header(p, hlen);
       return ip4_input(p, n);
     }
+    case ETHTYPE_IPV6: {
+      if (!LWIP_IPV6) break;
+      pbuf_remove_header(p, hlen);
+      return ip6_input(p, n);
+    }
     case ETHTYPE_ARP: {
       pbuf_remove_header(p, hlen);
       return etharp_input(p, n);
     }
-    default: {
-      STATS_INC(Proto.LINK, Ctr.PROTERR);
-      STATS_INC(Proto.LINK, Ctr.DROP);
-      pbuf_free(p);
-      return ERR_OK;
-    }
+    default: break;
   }
+  STATS_INC(Proto.LINK, Ctr.PROTERR);
+  STATS_INC(Proto.LINK, Ctr.DROP);
+  pbuf_free(p);
+  return ERR_OK;
 }
 
 /**

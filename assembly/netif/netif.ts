@@ -16,8 +16,8 @@
 //              Ethernet, ip_input (by version) on links that carry bare IP
 //   output4    IPv4 to a next hop: etharp_output on Ethernet (ARP), straight
 //              to linkoutput on IP links and the loopback
-//   output6    IPv6 to a next hop: nothing yet on Ethernet (Neighbor
-//              Discovery, RFC 4861, plugs in here), linkoutput on IP links
+//   output6    IPv6 to a next hop: nd6_output on Ethernet (Neighbor
+//              Discovery, RFC 4861), linkoutput on IP links
 //   linkoutput a whole frame to the wire: the host's TX ring, or the
 //              loopback queue
 //
@@ -37,8 +37,10 @@
 //   +44 loop_first usize   +48 loop_last usize   +52 loop_count u32 (loopback queue)
 //   +56 input  +60 output4  +64 output6  +68 linkoutput   (function references)
 //   +72 IPv6 address slots (LWIP_IPV6 only), NETIF_IP6_SLOT bytes each:
-//       +0 addr ip_addr (20)  +20 state u8 (IP6_ADDR_*)  +24 valid_life u32
-//       +28 pref_life u32  (seconds left; IP6_ADDR_LIFE_STATIC = no timer)
+//       +0 addr ip_addr (20)  +20 state u8 (IP6_ADDR_*)  +21 prefix_len u8
+//       (on-link prefix, 0 = none)  +22 origin u8 (IP6_ORIGIN_*)  +24 valid_life u32
+//       +28 pref_life u32  (seconds left; IP6_ADDR_LIFE_STATIC = no timer; only
+//       SLAAC addresses tick, ipv6/slaac.ts)
 
 import { pbuf, pbuf_free, pbuf_alloc, pbuf_copy, pbuf_type, pbuf_layer } from "../core/pbuf";
 import { err_t, ERR_OK, ERR_MEM, ERR_IF, ERR_ARG } from "../core/err";
@@ -53,6 +55,8 @@ import {
 import { ethernet_input } from "./ethernet";
 import { etharp_netif_changed, etharp_cleanup_netif, etharp_output } from "./etharp";
 import { ip_input, ip_netif_addr_changed } from "../ip";
+import { nd6_output, nd6_netif_changed, nd6_cleanup_netif } from "../ipv6/nd6";
+import { mld6_cleanup_netif } from "../ipv6/mld6";
 
 export const NETIF_MAX: i32 = 8;
 /** Highest if_idx (the loopback netif is 1, host netifs 2..NETIF_LAST_IDX). */
@@ -108,6 +112,16 @@ export const IP6_ADDR_PREFERRED: u8 = 0x30;
 export const IP6_ADDR_DEPRECATED: u8 = 0x10;
 /** DAD found another node using it: never used (RFC 4862 §5.4.5). */
 export const IP6_ADDR_DUPLICATED: u8 = 0x40;
+// Where a slot's address came from (low 4 bits), and flags.
+export const IP6_ORIGIN_STATIC: u8 = 0;
+export const IP6_ORIGIN_LINKLOCAL: u8 = 1;
+export const IP6_ORIGIN_SLAAC: u8 = 2;
+/** A temporary address (RFC 8981). */
+export const IP6_ORIGIN_TEMP: u8 = 3;
+/** Skip DAD for this address (a host's choice, like Linux's `nodad`). */
+export const IP6_ORIGIN_NODAD: u8 = 0x10;
+/** Its solicited-node group has been joined (ipv6/slaac.ts). */
+export const IP6_ORIGIN_JOINED: u8 = 0x80;
 /** Lifetime of a static address: it never expires (no timer). */
 export const IP6_ADDR_LIFE_STATIC: u32 = 0;
 /** RFC 4862 §5.5.3: an all-ones lifetime is infinity. */
@@ -264,7 +278,7 @@ export function netif_add(mac: usize, mtu: u32): netif | null {
   memory.copy(netif_hwaddr(n), mac, 6);
   n.input = changetype<usize>(ethernet_input);
   n.output4 = changetype<usize>(etharp_output);
-  n.output6 = changetype<usize>(netif_no_output6);
+  n.output6 = LWIP_IPV6 ? changetype<usize>(nd6_output) : changetype<usize>(netif_no_output6);
   n.flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET | NETIF_FLAG_IGMP | NETIF_FLAG_MLD6;
   report(n, NetifReason.ADDED);
   return n;
@@ -353,6 +367,7 @@ export function netif_set_link_down(n: netif): void {
 
 function netif_state_changed_hooks(n: netif): void {
   etharp_netif_changed(n);
+  if (LWIP_IPV6) nd6_netif_changed(n);
 }
 
 function netif_addr_changed_hooks(n: netif, old: ip_addr): void {
@@ -363,6 +378,14 @@ function netif_addr_changed_hooks(n: netif, old: ip_addr): void {
 
 function netif_remove_hooks(n: netif): void {
   etharp_cleanup_netif(n); // static entries too: a new netif may reuse the index
+  if (LWIP_IPV6) {
+    nd6_cleanup_netif(n);
+    mld6_cleanup_netif(n);
+    for (let i = 0; i < LWIP_IPV6_NUM_ADDRESSES; i++) {
+      if (netif_ip6_addr_state(n, i) != IP6_ADDR_INVALID) netif_ip6_addr_set_state(n, i, IP6_ADDR_INVALID);
+      store<u16>(slot(n, i), 0, 21);
+    }
+  }
 }
 
 // ---- input and output ---------------------------------------------------------
@@ -427,7 +450,7 @@ function netif_ip_output6(n: netif, p: pbuf, nexthop: usize): err_t {
   return netif_linkoutput(n, p);
 }
 
-/** output6 of a kind that cannot send IPv6 yet (Ethernet until Neighbor Discovery, RFC 4861, lands). */
+/** output6 of Ethernet in builds without IPv6. */
 function netif_no_output6(n: netif, p: pbuf, nexthop: usize): err_t {
   STATS_INC(Proto.IP6, Ctr.RTERR);
   return ERR_IF;
@@ -515,7 +538,7 @@ export function netif_poll(): u32 {
 }
 
 // ---- IPv6 address slots (LWIP_IPV6) -------------------------------------------------------
-// Addresses come and go through SLAAC and DAD (RFC 4862) once ipv6/ lands;
+// Addresses come and go through SLAAC and DAD (RFC 4862, ipv6/slaac.ts);
 // a host may also set them. Slots hold the address as an ip_addr (scoped
 // addresses carry this netif's index as their zone, RFC 4007), its state and
 // its lifetimes. An address that stops being valid, or changes, is reported
@@ -529,6 +552,12 @@ export function netif_ip6_addr(n: netif, i: i32): ip_addr { return changetype<ip
 export function netif_ip6_addr_state(n: netif, i: i32): u8 { return LWIP_IPV6 ? load<u8>(slot(n, i), 20) : IP6_ADDR_INVALID; }
 export function netif_ip6_addr_valid_life(n: netif, i: i32): u32 { return load<u32>(slot(n, i), 24); }
 export function netif_ip6_addr_pref_life(n: netif, i: i32): u32 { return load<u32>(slot(n, i), 28); }
+/** On-link prefix length given with slot `i`'s address (0 = none). */
+export function netif_ip6_addr_prefix_len(n: netif, i: i32): u8 { return LWIP_IPV6 ? load<u8>(slot(n, i), 21) : 0; }
+export function netif_ip6_addr_set_prefix_len(n: netif, i: i32, len: u8): void { if (LWIP_IPV6) store<u8>(slot(n, i), len, 21); }
+/** Where slot `i`'s address came from (IP6_ORIGIN_*, with flags). */
+export function netif_ip6_addr_origin(n: netif, i: i32): u8 { return LWIP_IPV6 ? load<u8>(slot(n, i), 22) : 0; }
+export function netif_ip6_addr_set_origin(n: netif, i: i32, o: u8): void { if (LWIP_IPV6) store<u8>(slot(n, i), o, 22); }
 
 function report6(n: netif, i: i32): void {
   const a = netif_ip6_addr(n, i);
@@ -607,21 +636,59 @@ function slot_find(n: netif, a: ip_addr, valid_only: bool): i32 {
 }
 
 /**
- * A source address of `n` for `dst` (lwIP ip6_select_source_address, first
- * rules of RFC 6724 §5): a valid address of the same scope (link-local for
- * link-local destinations, else a global one), preferred over deprecated.
- * Null when `n` has none; ipv6/ refines the choice.
+ * A source address of `n` for `dst` (lwIP ip6_select_source_address; RFC
+ * 6724 §5's rules that matter to a host): the destination itself when it is
+ * ours (rule 1); never a tentative or duplicated address; an address whose
+ * scope is at least the destination's and as small as possible (rule 2:
+ * link-local for link-local and link-scope multicast destinations, else a
+ * global one); preferred over deprecated (rule 3); temporary addresses
+ * first (rule 7); then the longest matching prefix (rule 8). Null when `n` has none.
  */
 export function netif_ip6_select_src(n: netif, dst: ip_addr): ip_addr | null {
   if (!LWIP_IPV6) return null;
-  const want_ll = ip6_addr_islinklocal(ip_2_ip6(dst));
+  const d = ip_2_ip6(dst);
+  const dscope = scope_of(d);
   let best: i32 = -1;
+  let best_scope: u8 = 0, best_pref = false;
+  let best_match: u32 = 0;
   for (let i = 0; i < LWIP_IPV6_NUM_ADDRESSES; i++) {
     const st = netif_ip6_addr_state(n, i);
     if (!ip6_addr_isvalid(st)) continue;
-    if (ip6_addr_islinklocal(ip_2_ip6(netif_ip6_addr(n, i))) != want_ll) continue;
-    if (st == IP6_ADDR_PREFERRED) return netif_ip6_addr(n, i);
-    if (best < 0) best = i;
+    const a = slot(n, i);
+    if (load<u64>(a) == load<u64>(d) && load<u64>(a, 8) == load<u64>(d, 8)) return netif_ip6_addr(n, i);
+    const sc = scope_of(a);
+    const pref = st == IP6_ADDR_PREFERRED;
+    const m = common_prefix(a, d);
+    if (best < 0) { best = i; best_scope = sc; best_pref = pref; best_match = m; continue; }
+    // Rule 2: prefer the smallest scope that is not below the destination's.
+    if (sc != best_scope) {
+      const ok = sc >= dscope, best_ok = best_scope >= dscope;
+      if (ok != best_ok ? ok : (ok ? sc < best_scope : sc > best_scope)) { best = i; best_scope = sc; best_pref = pref; best_match = m; }
+      continue;
+    }
+    if (pref != best_pref) { if (pref) { best = i; best_pref = pref; best_match = m; } continue; }
+    // Rule 7: temporary addresses first (they exist only where the host asked for them, RFC 8981 §3.6).
+    const temp = (load<u8>(a, 22) & 0x0f) == IP6_ORIGIN_TEMP;
+    const best_temp = (load<u8>(slot(n, best), 22) & 0x0f) == IP6_ORIGIN_TEMP;
+    if (temp != best_temp) { if (temp) { best = i; best_match = m; } continue; }
+    if (m > best_match) { best = i; best_match = m; }
   }
-  return best >= 0 ? netif_ip6_addr(n, best) : null;
+  if (best < 0) return null;
+  // A link-local source cannot reach beyond the link (RFC 4007 §9).
+  if (best_scope < dscope && best_scope <= 2) return null;
+  return netif_ip6_addr(n, best);
+}
+
+/** RFC 4291 §2.7 scope: multicast's own, 2 for link-local unicast, 1 for ::1, 14 (global) otherwise. */
+function scope_of(a: usize): u8 {
+  if (ip6_addr_ismulticast(a)) return load<u8>(a, 1) & 0x0f;
+  if (ip6_addr_islinklocal(a)) return 2;
+  if ((load<u64>(a) | load<u32>(a, 8)) == 0 && load<u32>(a, 12) == 0x01000000) return 1;
+  return 14;
+}
+
+/** Bits in common at the start of two addresses (RFC 6724 §2.2 CommonPrefixLen, up to 64). */
+function common_prefix(a: usize, b: usize): u32 {
+  const x = bswap<u64>(load<u64>(a)) ^ bswap<u64>(load<u64>(b));
+  return <u32>clz<u64>(x);
 }

@@ -9,9 +9,14 @@
  * s.bind(7);
  * ```
  *
- * Differences from Node, all because asip is IPv4-only for now or has no
- * resolver: 'udp6' is refused with EAFNOSUPPORT; addresses are IPv4 literals
- * or "localhost"; multicast membership (IGMP) is ENOSYS. Messages are
+ * `'udp6'` sockets need a core with IPv6 (`stack.ipv6`; EAFNOSUPPORT
+ * otherwise). As on Linux, a `'udp6'` socket is dual-stack unless
+ * `ipv6Only`: bound to `'::'` it receives IPv4 datagrams too, from
+ * IPv4-mapped addresses (rinfo `{ address: '::ffff:192.0.2.1', family:
+ * 'IPv6' }`), and sends to `::ffff:a.b.c.d` over IPv4 (bindings/api/family.ts).
+ *
+ * Differences from Node: no resolver (addresses are literals or
+ * "localhost"); multicast membership (IGMP, MLD) is ENOSYS. Messages are
  * Buffers copied out of the core (the core's buffer is released at once).
  * A bound, ref'd socket keeps the process alive, like Node's.
  *
@@ -24,12 +29,13 @@ import { isLocalAddress } from "./addr.js";
 import { AsipError } from "../abi.js";
 import { IpAddress } from "../ip-address.js";
 import { rawApiFor, UDP_MAX_PAYLOAD, type UdpPcbLike } from "./raw.js";
+import { familyName, socketAddress, coreAddress, pcbPlan, connectIpType, type FamilyName } from "./family.js";
 import { errno, nodeError, nodeErrorFromErr, nodeCodeError, Refs, RefHandle, type NodeSystemError } from "./errno.js";
 
 /** What `rinfo` of a 'message' event holds. */
 export interface RemoteInfo {
   address: string;
-  family: "IPv4";
+  family: FamilyName;
   port: number;
   size: number;
 }
@@ -69,6 +75,20 @@ export function resolve4(host: string, syscall: string): string {
   throw e;
 }
 
+/**
+ * The address text of `host` for a socket of `family`: "localhost" is
+ * 127.0.0.1 or ::1; a family-6 socket takes IPv6 text only (IPv4 peers as
+ * ::ffff:a.b.c.d; an IPv4 literal is EINVAL as in Node), a family-4 one
+ * IPv4 only.
+ */
+export function resolveFor(family: 4 | 6, host: string, syscall: string): string {
+  if (host === "localhost") return family === 4 ? "127.0.0.1" : "::1";
+  const a = IpAddress.tryParse(host);
+  if (a?.family === family) return host;
+  if (a) throw nodeError(errno.EINVAL, syscall, host);
+  return resolve4(host, syscall); // ENOTFOUND
+}
+
 /** True when `ip` is ANY, loopback, or an address of one of the stack's interfaces (else bind fails with EADDRNOTAVAIL). */
 export { isLocalAddress };
 
@@ -96,7 +116,11 @@ function toBuffers(msg: Msg): Buffer[] {
 
 /** A node:dgram Socket on an asip stack. */
 export class Socket extends EventEmitter {
-  readonly type: "udp4";
+  readonly type: "udp4" | "udp6";
+  private readonly fam: 4 | 6;
+  private readonly v6only: boolean;
+  /** IPv6 groups joined ("group%ifindex"), left at close. */
+  private readonly groups = new Set<string>();
   private state = State.UNBOUND;
   private pcb: UdpPcbLike | undefined;
   private connectState: 0 | 1 | 2 = 0; // none, connecting, connected
@@ -114,7 +138,9 @@ export class Socket extends EventEmitter {
   /** @internal */
   constructor(private readonly api: DgramApi, opts: SocketOptions) {
     super();
-    this.type = "udp4";
+    this.type = opts.type;
+    this.fam = opts.type === "udp6" ? 6 : 4;
+    this.v6only = !!opts.ipv6Only;
     this.reuseAddr = !!opts.reuseAddr;
     this.recvBufSize = opts.recvBufferSize ?? 212992;
     this.sendBufSize = opts.sendBufferSize ?? 212992;
@@ -153,7 +179,7 @@ export class Socket extends EventEmitter {
     if (cb) this.once("listening", cb);
     let ip: string;
     try {
-      ip = resolve4(addr ?? "0.0.0.0", "bind");
+      ip = resolveFor(this.fam, addr ?? (this.fam === 6 ? "::" : "0.0.0.0"), "bind");
     } catch (e) {
       queueMicrotask(() => this.emit("error", e));
       return this;
@@ -166,31 +192,38 @@ export class Socket extends EventEmitter {
 
   /** Synchronous bind; returns the error to report, if any. */
   private doBind(ip: string, port: number): NodeSystemError | undefined {
+    const plan = pcbPlan(this.fam, IpAddress.parse(ip), this.v6only);
+    if (!plan) return nodeError(errno.EINVAL, "bind", ip, port);
     if (!isLocalAddress(this.api.stack, ip)) return nodeError(errno.EADDRNOTAVAIL, "bind", ip, port);
     let pcb: UdpPcbLike;
     try {
-      pcb = this.api.raw.udp.new();
+      pcb = this.api.raw.udp.new({ ipType: plan.ipType });
     } catch (e) {
       return nodeErrorFromErr((e as AsipError).err ?? -1, "bind", ip, port);
     }
     try {
       if (this.reuseAddr) pcb.reuseaddr = true;
-      pcb.bind(ip, port);
+      pcb.bind(plan.ip, port);
     } catch (e) {
       pcb.remove();
       return nodeErrorFromErr((e as AsipError).err ?? -6, "bind", ip, port);
     }
     pcb.recv((data, from, fromPort) => {
       if (this.listenerCount("message") === 0) return;
-      const rinfo: RemoteInfo = { address: from, family: "IPv4", port: fromPort, size: data.length };
+      const address = socketAddress(from, this.fam);
+      const rinfo: RemoteInfo = { address, family: familyName(address), port: fromPort, size: data.length };
       this.emit("message", Buffer.from(data), rinfo);
     });
     pcb.err((e) => {
       // Linux reports ICMP errors only on connected sockets (ip(7)
       // IP_RECVERR off): Node then emits 'error' from recvmsg.
       if (this.connectState !== 2 || !this.remote) return;
-      if (e.addr !== this.remote.address || e.port !== this.remote.port) return;
-      const code = e.type === 3 && (e.code === 2 || e.code === 3) ? errno.ECONNREFUSED : e.type === 3 ? errno.EHOSTUNREACH : errno.EIO;
+      if (socketAddress(e.addr, this.fam) !== this.remote.address || e.port !== this.remote.port) return;
+      // ICMP destination unreachable (3) protocol/port, or ICMPv6's (1) port unreachable (4): refused.
+      const v6 = e.addr.includes(":");
+      const unreach = v6 ? e.type === 1 : e.type === 3;
+      const refused = unreach && (v6 ? e.code === 4 : e.code === 2 || e.code === 3);
+      const code = refused ? errno.ECONNREFUSED : unreach ? errno.EHOSTUNREACH : errno.EIO;
       this.emit("error", nodeError(code, "recvmsg"));
     });
     this.pcb = pcb;
@@ -224,8 +257,9 @@ export class Socket extends EventEmitter {
   /** Binds to ANY:0 if not bound yet (Node does so for send/connect). */
   private implicitBind(): NodeSystemError | undefined {
     if (this.state !== State.UNBOUND) return undefined;
-    const err = this.doBind("0.0.0.0", 0);
-    if (!err) this.whenBound("0.0.0.0", 0);
+    const any = this.fam === 6 ? "::" : "0.0.0.0";
+    const err = this.doBind(any, 0);
+    if (!err) this.whenBound(any, 0);
     return err;
   }
 
@@ -247,18 +281,21 @@ export class Socket extends EventEmitter {
     };
     let ip: string;
     try {
-      ip = resolve4(addr ?? "127.0.0.1", "connect");
+      ip = resolveFor(this.fam, addr ?? (this.fam === 6 ? "::1" : "127.0.0.1"), "connect");
     } catch (e) {
       return fail(e as Error);
     }
+    const dst = IpAddress.parse(ip);
+    if (connectIpType(this.fam, dst, this.v6only) === undefined) return fail(nodeError(errno.ENETUNREACH, "connect", ip, portNum));
     const be = this.implicitBind();
     if (be) return fail(be);
     try {
-      this.pcb!.connect(ip, portNum);
+      this.pcb!.connect(coreAddress(dst).toString(), portNum);
     } catch (e) {
       return fail(nodeErrorFromErr((e as AsipError).err ?? -6, "connect", ip, portNum));
     }
-    this.remote = { address: ip, port: portNum };
+    // getpeername's text: RFC 5952 form.
+    this.remote = { address: dst.toString(), port: portNum };
     this.connectState = 2;
     queueMicrotask(() => { if (this.connectState === 2) this.emit("connect"); });
   }
@@ -330,10 +367,16 @@ export class Socket extends EventEmitter {
         throw nodeCodeError("ERR_INVALID_ARG_TYPE", `The "address" argument must be of type string. Received ${typeof address}`, "TypeError");
       }
       try {
-        dstIp = resolve4((address as string | undefined) || "127.0.0.1", "send");
+        dstIp = resolveFor(this.fam, (address as string | undefined) || (this.fam === 6 ? "::1" : "127.0.0.1"), "send");
       } catch (e) {
         return this.sendDone(cb, e as Error);
       }
+    }
+    if (this.fam === 6) {
+      // A family-6 socket reaches IPv4 peers through their mapped addresses (not when IPv6-only: ENETUNREACH).
+      const d = IpAddress.parse(dstIp);
+      if (connectIpType(6, d, this.v6only) === undefined) return this.sendDone(cb, nodeError(errno.ENETUNREACH, "send", dstIp, dstPort));
+      dstIp = coreAddress(d).toString();
     }
     const be = this.implicitBind();
     if (be) return this.sendDone(cb, be);
@@ -364,6 +407,16 @@ export class Socket extends EventEmitter {
     this.state = State.CLOSED;
     this.connectState = 0;
     this.refh.hold(false);
+    // Linux drops a socket's memberships when it closes.
+    const st = this.api.stack as unknown as { leaveGroup6?: (g: string, i: number) => unknown };
+    for (const key of this.groups) {
+      const [g, i] = key.split("%");
+      try {
+        const r = st.leaveGroup6?.(g, Number(i));
+        if (r instanceof Promise) r.catch(() => {});
+      } catch { /* stack gone */ }
+    }
+    this.groups.clear();
     if (this.pcb) {
       const pcb = this.pcb;
       this.pcb = undefined;
@@ -379,16 +432,17 @@ export class Socket extends EventEmitter {
   }
 
   /** The bound address; EBADF when not bound. */
-  address(): { address: string; family: "IPv4"; port: number } {
+  address(): { address: string; family: FamilyName; port: number } {
     const pcb = this.boundPcb("getsockname");
-    return { address: pcb.localAddress, family: "IPv4", port: pcb.localPort };
+    const address = socketAddress(pcb.localAddress, this.fam);
+    return { address, family: familyName(address), port: pcb.localPort };
   }
 
   /** The connected remote; ERR_SOCKET_DGRAM_NOT_CONNECTED otherwise. */
-  remoteAddress(): { address: string; family: "IPv4"; port: number } {
+  remoteAddress(): { address: string; family: FamilyName; port: number } {
     this.healthCheck();
     if (this.connectState !== 2) throw nodeCodeError("ERR_SOCKET_DGRAM_NOT_CONNECTED", "Not connected");
-    return { address: this.remote!.address, family: "IPv4", port: this.remote!.port };
+    return { address: this.remote!.address, family: familyName(this.remote!.address), port: this.remote!.port };
   }
 
   setBroadcast(flag: boolean): void {
@@ -426,14 +480,57 @@ export class Socket extends EventEmitter {
     this.boundPcb("setMulticastInterface");
   }
 
-  /** IGMP is not in asip yet. */
-  addMembership(_group: string, _iface?: string): void {
-    this.healthCheck();
-    throw nodeError(errno.ENOSYS, "addMembership");
+  /**
+   * Joins a multicast group: IPv6 groups on 'udp6' sockets through MLD
+   * (RFC 3810) on a core with it; `iface` is Node's `'::%ZONE'` (or a zone
+   * alone: an interface name or index), else every interface. Left on
+   * dropMembership or close. IPv4 groups (IGMP) are ENOSYS: not in asip yet.
+   */
+  addMembership(group: string, iface?: string): void {
+    this.membership(true, group, iface);
   }
-  dropMembership(_group: string, _iface?: string): void {
+  dropMembership(group: string, iface?: string): void {
+    this.membership(false, group, iface);
+  }
+
+  private membership(join: boolean, group: string, iface: string | undefined): void {
+    const syscall = join ? "addMembership" : "dropMembership";
     this.healthCheck();
-    throw nodeError(errno.ENOSYS, "dropMembership");
+    if (typeof group !== "string") throw nodeCodeError("ERR_INVALID_ARG_TYPE", `The "multicastAddress" argument must be of type string. Received ${typeof group}`, "TypeError");
+    const g = IpAddress.tryParse(group);
+    if (!g || !g.isMulticast()) throw nodeError(errno.EINVAL, syscall);
+    if (g.family === 4) throw nodeError(errno.ENOSYS, syscall);
+    if (this.fam !== 6) throw nodeError(errno.EINVAL, syscall);
+    const st = this.api.stack as unknown as {
+      joinGroup6?: (g: string, i: number) => unknown; leaveGroup6?: (g: string, i: number) => unknown; zoneIndex?: (z: string) => number;
+    };
+    // In-thread the core must have MLD (ip6_join_group); a Worker's core answers for itself.
+    const inThread = !("remoteRaw" in st);
+    const hasMld = typeof (this.api.stack as { ex?: Record<string, unknown> }).ex?.ip6_join_group === "function";
+    if (!st.joinGroup6 || !st.leaveGroup6 || (inThread && !hasMld)) throw nodeError(errno.ENOSYS, syscall);
+    let ifindex = 0;
+    if (iface !== undefined) {
+      const zone = iface.includes("%") ? iface.slice(iface.indexOf("%") + 1) : iface;
+      try {
+        ifindex = st.zoneIndex ? st.zoneIndex(zone) : Number(zone);
+      } catch {
+        throw nodeError(errno.EINVAL, syscall);
+      }
+    }
+    const key = `${g.toString()}%${ifindex}`;
+    if (join && this.groups.has(key)) throw nodeError(errno.EADDRINUSE, syscall);
+    if (!join && !this.groups.has(key)) throw nodeError(errno.EADDRNOTAVAIL, syscall);
+    const call = () => (join ? st.joinGroup6! : st.leaveGroup6!).call(st, g.toString(), ifindex);
+    let r: unknown;
+    try {
+      r = call();
+    } catch (e) {
+      throw e instanceof AsipError ? nodeErrorFromErr(e.err, syscall) : e;
+    }
+    // Worker mode: the core answers later; a refusal is an 'error' event.
+    if (r instanceof Promise) r.catch((e: unknown) => this.emit("error", e instanceof AsipError ? nodeErrorFromErr(e.err, syscall) : e));
+    if (join) this.groups.add(key);
+    else this.groups.delete(key);
   }
   addSourceSpecificMembership(): void {
     throw nodeError(errno.ENOSYS, "addSourceSpecificMembership");
@@ -491,10 +588,10 @@ export class DgramApi {
   /** node:dgram createSocket: `'udp4'` or `{ type: 'udp4', reuseAddr, signal, … }`; `listener` is added for 'message'. */
   createSocket(type: "udp4" | "udp6" | SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void): Socket {
     const opts: SocketOptions = typeof type === "string" ? { type } : { ...type };
-    if (opts.type === "udp6") {
+    if (opts.type === "udp6" && !(this.stack as { ipv6?: boolean }).ipv6) {
       throw nodeError(errno.EAFNOSUPPORT, "socket");
     }
-    if (opts.type !== "udp4") {
+    if (opts.type !== "udp4" && opts.type !== "udp6") {
       throw nodeCodeError("ERR_SOCKET_BAD_TYPE", "Bad socket type specified. Valid types are: udp4, udp6", "TypeError");
     }
     const s = new Socket(this, opts);

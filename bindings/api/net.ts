@@ -37,9 +37,18 @@
  * (`code`, negative `errno`, `syscall`, `address`, `port`). Argument errors
  * are Node's ERR_* (ERR_SOCKET_BAD_PORT, ERR_INVALID_ARG_TYPE, …).
  *
- * Differences from Node, because asip is IPv4-only for now and has no
- * resolver: hosts are IPv4 literals or "localhost" (else ENOTFOUND), IPv6 is
- * EAFNOSUPPORT; no IPC paths, no `fd`, no `handle`.
+ * Both families, as Node on Linux: on a core with IPv6 (`stack.ipv6`), a
+ * server listening without a host or on `'::'` is dual-stack and reports
+ * `{ address: '::', family: 'IPv6' }`; the IPv4 peers it accepts appear as
+ * IPv4-mapped addresses (remoteAddress `::ffff:192.0.2.1`, remoteFamily
+ * `'IPv6'`), unless `ipv6Only`. `net.connect({ host: '2001:db8::1' })`
+ * connects over IPv6 and a `::ffff:a.b.c.d` host over IPv4 from a family-6
+ * socket (bindings/api/family.ts has the rules). On an IPv4-only core, IPv6
+ * hosts are EAFNOSUPPORT and `'::'` listens on IPv4 (0.0.0.0).
+ *
+ * Differences from Node: no resolver (hosts are literals or "localhost",
+ * else ENOTFOUND; `family: 6` makes "localhost" ::1); no IPC paths, no
+ * `fd`, no `handle`.
  *
  * @module
  */
@@ -52,6 +61,9 @@ import { AsipError, ERR } from "../abi.js";
 import { rawApiFor, tcpListenExclusive, type RawApiLike, type TcpPcbLike, recvedSafe } from "./raw.js";
 import { errno, nodeError, nodeErrorFromErr, nodeCodeError, Refs, RefHandle, type NodeSystemError } from "./errno.js";
 import { resolve4, isLocalAddress } from "./dgram.js";
+import { IpAddress } from "../ip-address.js";
+import { familyName, socketAddress, coreAddress, pcbPlan, connectIpType, type FamilyName } from "./family.js";
+import type { IpType } from "./raw-args.js";
 
 export { isIP, isIPv4, isIPv6 };
 
@@ -77,14 +89,26 @@ function validateMsecs(ms: unknown, name: string): number {
   return ms;
 }
 
-/** The host of connect/listen: "localhost" or an IPv4 literal; IPv6 is EAFNOSUPPORT, a name ENOTFOUND. */
-function hostArg(host: unknown, syscall: string): string {
-  if (host === undefined || host === null || host === "") return "127.0.0.1";
+/**
+ * The host of connect/listen: "localhost" (::1 with `family` 6, else
+ * 127.0.0.1), an IPv4 literal, or an IPv6 literal (EAFNOSUPPORT on a core
+ * without IPv6); a name is ENOTFOUND.
+ */
+function hostArg(host: unknown, syscall: string, ipv6: boolean, family?: number): string {
+  if (host === undefined || host === null || host === "" || host === "localhost") return family === 6 && ipv6 ? "::1" : "127.0.0.1";
   if (typeof host !== "string") {
     throw nodeCodeError("ERR_INVALID_ARG_TYPE", `The "options.host" property must be of type string. Received type ${typeof host}`, "TypeError");
   }
-  if (isIPv6(host)) throw nodeError(errno.EAFNOSUPPORT, syscall, host);
+  if (isIPv6(host)) {
+    if (!ipv6) throw nodeError(errno.EAFNOSUPPORT, syscall, host);
+    return host;
+  }
   return resolve4(host, syscall);
+}
+
+/** Does the stack behind `api` carry IPv6 (a Stack's `ipv6`, or a Worker's view of it)? */
+function hasIpv6(api: NetApi): boolean {
+  return !!(api.stack as { ipv6?: boolean }).ipv6;
 }
 
 // ---- Socket --------------------------------------------------------------------------------------
@@ -128,7 +152,7 @@ export type NetConnectOpts = TcpConnectOpts & SocketConstructorOpts;
 
 export interface AddressInfo {
   address: string;
-  family: "IPv4";
+  family: FamilyName;
   port: number;
 }
 
@@ -186,6 +210,8 @@ export class Socket extends Duplex {
   private timeoutMs = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private local: AddressInfo | undefined;
+  /** The socket's family: 6 when it connected to an IPv6 (or IPv4-mapped) host or was accepted by a family-6 listener. */
+  private fam: 4 | 6 = 4;
   private remote: AddressInfo | undefined;
   private peerAddr: { host: string; port: number } | undefined;
   private hadError = false;
@@ -274,8 +300,8 @@ export class Socket extends Duplex {
     }
     const port = validatePort(opts.port, false);
     if (opts.localPort !== undefined) validatePort(opts.localPort);
-    if (opts.family !== undefined && opts.family !== 0 && opts.family !== 4) {
-      throw nodeError(errno.EAFNOSUPPORT, "connect", String(opts.host), port);
+    if (opts.family !== undefined && opts.family !== null && opts.family !== 0 && opts.family !== 4 && opts.family !== 6) {
+      throw nodeCodeError("ERR_INVALID_ARG_VALUE", `The property 'options.family' must be one of: 0, 4, 6. Received ${String(opts.family)}`, "TypeError");
     }
     if (opts.noDelay) this.noDelayWanted = true;
     if (opts.keepAlive) this.keepAliveWanted = { on: true, delay: opts.keepAliveInitialDelay ?? 0 };
@@ -289,14 +315,14 @@ export class Socket extends Duplex {
       if (this.destroyed) return;
       let host: string;
       try {
-        host = hostArg(opts.host, "connect");
+        host = hostArg(opts.host, "connect", hasIpv6(this.api), opts.family);
       } catch (e) {
         this.connecting = false;
         this.destroy(e as Error);
         return;
       }
       this.peerAddr = { host, port };
-      this.emit("lookup", null, host, 4, opts.host ?? "localhost");
+      this.emit("lookup", null, host, isIPv6(host) ? 6 : 4, opts.host ?? "localhost");
       this.startConnect(host, port, opts.localAddress, opts.localPort);
     });
     return this;
@@ -304,9 +330,31 @@ export class Socket extends Duplex {
 
   private startConnect(host: string, port: number, localAddress?: string, localPort?: number): void {
     const raw = this.api.raw;
+    const dst = IpAddress.parse(host);
+    this.fam = dst.family;
+    const ipType: IpType = connectIpType(dst.family, dst, false)!;
+    let local: string | undefined;
+    if (localAddress !== undefined || localPort !== undefined) {
+      // Node binds the local end in the peer's family (bind6 for an IPv6 or mapped peer).
+      const la = localAddress ?? (dst.family === 6 ? "::" : "0.0.0.0");
+      const a = IpAddress.tryParse(la);
+      const plan = a ? pcbPlan(dst.family, a, ipType === 6) : undefined;
+      if (!a || !plan || (ipType === 46 && plan.ipType !== 46)) {
+        this.connecting = false;
+        this.destroy(nodeError(errno.EINVAL, "bind", la, localPort));
+        return;
+      }
+      if (!isLocalAddress(this.api.stack, la)) {
+        this.connecting = false;
+        this.destroy(nodeError(errno.EADDRNOTAVAIL, "bind", la, localPort));
+        return;
+      }
+      // A mapped peer's pcb is bound to an IPv4 address ('::' means any IPv4 one there).
+      local = ipType === 46 && plan.ip === "::" ? "0.0.0.0" : plan.ip;
+    }
     let pcb: TcpPcbLike;
     try {
-      pcb = raw.tcp.new();
+      pcb = raw.tcp.new(ipType);
     } catch (e) {
       this.connecting = false;
       this.destroy(this.sysErr(e, "connect", host, port));
@@ -314,13 +362,9 @@ export class Socket extends Duplex {
     }
     this.pcb = pcb;
     try {
-      if (localAddress !== undefined || localPort !== undefined) {
-        const la = localAddress ?? "0.0.0.0";
-        if (!isIPv4(la) || !isLocalAddress(this.api.stack, la)) throw nodeError(errno.EADDRNOTAVAIL, "bind", la, localPort);
-        pcb.bind(la, localPort ?? 0);
-      }
+      if (local !== undefined) pcb.bind(local, localPort ?? 0);
       this.install(pcb);
-      pcb.connect(host, port, (err) => {
+      pcb.connect(coreAddress(dst).toString(), port, (err) => {
         if (err) return; // failures arrive through err() (the pcb is gone)
         this.onConnected();
       });
@@ -338,8 +382,9 @@ export class Socket extends Duplex {
     return e as Error;
   }
 
-  /** @internal Wires an accepted connection (server side). */
-  attach(pcb: TcpPcbLike): void {
+  /** @internal Wires an accepted connection (server side) of a listener of `family`. */
+  attach(pcb: TcpPcbLike, family: 4 | 6 = 4): void {
+    this.fam = family;
     this.pcb = pcb;
     this.hadHandle = true;
     this.install(pcb);
@@ -357,8 +402,9 @@ export class Socket extends Duplex {
   private onConnected(accepted = false): void {
     const pcb = this.pcb!;
     this.connecting = false;
-    this.local = { address: pcb.localAddress, family: "IPv4", port: pcb.localPort };
-    this.remote = { address: pcb.remoteAddress, family: "IPv4", port: pcb.remotePort };
+    const la = socketAddress(pcb.localAddress, this.fam), ra = socketAddress(pcb.remoteAddress, this.fam);
+    this.local = { address: la, family: familyName(la), port: pcb.localPort };
+    this.remote = { address: ra, family: familyName(ra), port: pcb.remotePort };
     if (this.noDelayWanted !== undefined) pcb.nagle = !this.noDelayWanted;
     if (this.keepAliveWanted) pcb.keepalive(this.keepAliveWanted.on, this.keepAliveWanted.delay);
     this.resetTimer();
@@ -749,10 +795,10 @@ export class Socket extends Duplex {
   }
   get localAddress(): string | undefined { return this.local?.address; }
   get localPort(): number | undefined { return this.local?.port; }
-  get localFamily(): string | undefined { return this.local ? "IPv4" : undefined; }
+  get localFamily(): string | undefined { return this.local?.family; }
   get remoteAddress(): string | undefined { return this.remote?.address; }
   get remotePort(): number | undefined { return this.remote?.port; }
-  get remoteFamily(): string | undefined { return this.remote ? "IPv4" : undefined; }
+  get remoteFamily(): string | undefined { return this.remote?.family; }
   /** Bytes received. */
   get bytesRead(): number { return this.readBytes; }
   /** Bytes handed to the core plus those still buffered (Node counts both). */
@@ -812,6 +858,8 @@ export class Server extends EventEmitter {
   private readonly refh: RefHandle;
   private wantRef = true;
   private addr: AddressInfo | undefined;
+  /** The listener's family: 6 for '::' and IPv6 hosts (its IPv4 peers are IPv4-mapped). */
+  private fam: 4 | 6 = 4;
   private closing = false;
 
   constructor(api: NetApi, opts: ServerOpts = {}, listener?: (s: Socket) => void) {
@@ -852,11 +900,21 @@ export class Server extends EventEmitter {
       return this;
     }
     o.signal?.addEventListener("abort", () => this.close(), { once: true });
+    // Node listens on '::' when no host is given, and on '0.0.0.0' where there is no IPv6.
+    const ipv6 = hasIpv6(this.api);
     let ip: string;
-    const hostStr = o.host ?? "0.0.0.0";
+    const hostStr = o.host ?? (ipv6 ? "::" : "0.0.0.0");
     try {
-      ip = hostStr === "::" || hostStr === "" ? "0.0.0.0" : hostArg(hostStr, "listen");
+      ip = (hostStr === "::" || hostStr === "") && !ipv6 ? "0.0.0.0" : hostStr === "" ? "::" : hostArg(hostStr, "listen", ipv6);
     } catch (e) {
+      process.nextTick(() => this.emit("error", e));
+      return this;
+    }
+    const addr = IpAddress.parse(ip);
+    const family = addr.family;
+    const plan = pcbPlan(family, addr, !!o.ipv6Only);
+    if (!plan) {
+      const e = nodeError(errno.EINVAL, "listen", ip, p);
       process.nextTick(() => this.emit("error", e));
       return this;
     }
@@ -865,10 +923,12 @@ export class Server extends EventEmitter {
       process.nextTick(() => this.emit("error", e));
       return this;
     }
+    // getsockname's text: RFC 5952 form for IPv6.
+    const shown = family === 6 ? addr.toString() : ip;
     const raw = this.api.raw;
     let pcb: TcpPcbLike;
     try {
-      pcb = raw.tcp.new();
+      pcb = raw.tcp.new(plan.ipType);
     } catch (e) {
       process.nextTick(() => this.emit("error", nodeErrorFromErr((e as AsipError).err ?? ERR.ERR_MEM, "listen", ip, p)));
       return this;
@@ -882,7 +942,7 @@ export class Server extends EventEmitter {
       return err;
     };
     try {
-      tcpListenExclusive(pcb, ip, p, backlogN, !!o.exclusive);
+      tcpListenExclusive(pcb, plan.ip, p, backlogN, !!o.exclusive);
     } catch (e) {
       try { pcb.close(); } catch { try { pcb.abort(); } catch { /* gone */ } }
       const err = fail(e);
@@ -890,6 +950,7 @@ export class Server extends EventEmitter {
       return this;
     }
     this.pcb = pcb;
+    this.fam = family;
     this.closing = false;
     pcb.accept((child) => this.onAccept(child));
     this.refh.hold(this.wantRef);
@@ -899,7 +960,7 @@ export class Server extends EventEmitter {
       ready.then(
         (r) => {
           if (this.pcb !== pcb) return;
-          this.addr = { address: ip, family: "IPv4", port: r.localPort };
+          this.addr = { address: shown, family: familyName(shown), port: r.localPort };
           this.emit("listening");
         },
         (e) => {
@@ -910,7 +971,7 @@ export class Server extends EventEmitter {
         });
       return this;
     }
-    this.addr = { address: ip, family: "IPv4", port: pcb.localPort };
+    this.addr = { address: shown, family: familyName(shown), port: pcb.localPort };
     process.nextTick(() => {
       if (this.pcb === pcb) this.emit("listening");
     });
@@ -920,8 +981,9 @@ export class Server extends EventEmitter {
   private onAccept(child: TcpPcbLike): void {
     if (this.maxConnections !== undefined && this.conns.size >= this.maxConnections) {
       // Node closes it at once (and emits 'drop', Node 18.6+).
-      const data = { localAddress: child.localAddress, localPort: child.localPort, localFamily: "IPv4",
-        remoteAddress: child.remoteAddress, remotePort: child.remotePort, remoteFamily: "IPv4" };
+      const la = socketAddress(child.localAddress, this.fam), ra = socketAddress(child.remoteAddress, this.fam);
+      const data = { localAddress: la, localPort: child.localPort, localFamily: familyName(la),
+        remoteAddress: ra, remotePort: child.remotePort, remoteFamily: familyName(ra) };
       try { child.close(); } catch { try { child.abort(); } catch { /* gone */ } }
       this.emit("drop", data);
       return;
@@ -936,7 +998,7 @@ export class Server extends EventEmitter {
     this.conns.add(s);
     if (this.opts.noDelay) s.setNoDelay(true);
     if (this.opts.keepAlive) s.setKeepAlive(true, this.opts.keepAliveInitialDelay ?? 0);
-    s.attach(child);
+    s.attach(child, this.fam);
     if (this.opts.pauseOnConnect) s.pause();
     this.emit("connection", s);
   }

@@ -27,7 +27,13 @@
  * buffers are few (a receive mailbox holds at most `recvmboxSize` of them).
  *
  * Types: NETCONN_TCP, NETCONN_UDP, NETCONN_UDPLITE, NETCONN_UDPNOCHKSUM and
- * NETCONN_RAW.
+ * NETCONN_RAW, and with IPv6 (cores built with it, `stack.ipv6`) their
+ * `_IPV6` twins (type | NETCONN_TYPE_IPV6). As in lwIP, an IPv6 TCP or UDP
+ * netconn is dual-stack: its pcb is IPADDR_TYPE_ANY, and bind(null or "::")
+ * takes both families unless {@link Netconn.setIpv6Only} (lwIP
+ * netconn_set_ipv6only) was called first; addresses stay what they are (an
+ * IPv4 peer is "a.b.c.d": mapping to ::ffff: is the sockets layer's). A
+ * NETCONN_RAW_IPV6 pcb is IPv6 only.
  *
  * TCP (lwIP api_msg.c semantics): `connect` resolves when the handshake
  * completes — or, nonblocking, throws ERR_INPROGRESS at once and reports
@@ -62,6 +68,17 @@ export const NETCONN_UDP = 0x20;
 export const NETCONN_UDPLITE = 0x21;
 export const NETCONN_UDPNOCHKSUM = 0x22;
 export const NETCONN_RAW = 0x40;
+/** The IPv6 flag of a netconn type (lwIP NETCONN_TYPE_IPV6). */
+export const NETCONN_TYPE_IPV6 = 0x08;
+export const NETCONN_TCP_IPV6 = NETCONN_TCP | NETCONN_TYPE_IPV6;
+export const NETCONN_UDP_IPV6 = NETCONN_UDP | NETCONN_TYPE_IPV6;
+export const NETCONN_UDPLITE_IPV6 = NETCONN_UDPLITE | NETCONN_TYPE_IPV6;
+export const NETCONN_UDPNOCHKSUM_IPV6 = NETCONN_UDPNOCHKSUM | NETCONN_TYPE_IPV6;
+export const NETCONN_RAW_IPV6 = NETCONN_RAW | NETCONN_TYPE_IPV6;
+/** lwIP NETCONNTYPE_ISIPV6. */
+export function netconnTypeIsIpv6(type: number): boolean {
+  return (type & NETCONN_TYPE_IPV6) !== 0;
+}
 
 /** netconn_write flags. */
 export const NETCONN_NOFLAG = 0x00;
@@ -302,6 +319,7 @@ export class Netconn {
   /** The last ICMP error about a datagram we sent. */
   icmpError: NetconnIcmpError | undefined;
   private remote: { ip: IpAddress; port: number } | undefined;
+  private v6only = false;
   /** The callback (lwIP netconn_new_with_callback). */
   callback: NetconnCallback | undefined;
 
@@ -310,8 +328,11 @@ export class Netconn {
     this.type = type;
     this.callback = callback;
     const raw = api.raw;
-    if (type === NETCONN_TCP) {
-      this.tcp = accepted ?? raw.tcp.new();
+    const v6 = netconnTypeIsIpv6(type);
+    if (v6 && !api.stack.ipv6) throw asipErr(ERR.ERR_VAL, "netconn.new: this core has no IPv6");
+    const base = type & ~NETCONN_TYPE_IPV6;
+    if (base === NETCONN_TCP) {
+      this.tcp = accepted ?? raw.tcp.new(v6 ? 46 : 4);
       this.h = this.tcp.handle;
       if (accepted) {
         this.tcpState = "connected";
@@ -324,14 +345,14 @@ export class Netconn {
       raw.tcpPcbs.set(this.h, { ev: (t, p, a, b, c, d, e, index, flags) => this.tcpEv(pcb, t, p, a, b, c, d, e, index, flags) });
       return;
     }
-    if ((type & 0xf0) === NETCONN_UDP) {
-      if (type !== NETCONN_UDP && type !== NETCONN_UDPLITE && type !== NETCONN_UDPNOCHKSUM) throw asipErr(ERR.ERR_VAL, "netconn.new");
-      this.udp = raw.udp.new({ lite: type === NETCONN_UDPLITE });
+    if ((base & 0xf0) === NETCONN_UDP) {
+      if (base !== NETCONN_UDP && base !== NETCONN_UDPLITE && base !== NETCONN_UDPNOCHKSUM) throw asipErr(ERR.ERR_VAL, "netconn.new");
+      this.udp = raw.udp.new({ lite: base === NETCONN_UDPLITE, ipType: v6 ? 46 : 4 });
       this.h = this.udp.handle;
-      if (type === NETCONN_UDPNOCHKSUM) api.stack.ex.udp_host_set_nochksum(this.h, 1);
-    } else if (type === NETCONN_RAW) {
+      if (base === NETCONN_UDPNOCHKSUM) api.stack.ex.udp_host_set_nochksum(this.h, 1);
+    } else if (base === NETCONN_RAW) {
       if (!Number.isInteger(proto) || proto < 0 || proto > 255) throw new RangeError(`netconn.new: protocol out of range: ${proto}`);
-      this.rawpcb = raw.ip.new(proto);
+      this.rawpcb = raw.ip.new(proto, { ipType: v6 ? 6 : 4 });
       this.h = this.rawpcb.handle;
     } else {
       throw asipErr(ERR.ERR_VAL, `netconn.new: unknown type 0x${type.toString(16)}`);
@@ -483,7 +504,7 @@ export class Netconn {
       try { child.abort(); } catch { /* gone */ }
       return;
     }
-    const conn = new Netconn(this.api, NETCONN_TCP, 0, this.callback, child);
+    const conn = new Netconn(this.api, this.type, 0, this.callback, child);
     conn.nonblocking = false;
     const w = this.acceptWaiters.shift();
     if (w) {
@@ -497,10 +518,27 @@ export class Netconn {
     this.event(NETCONN_EVT_RCVPLUS, 0);
   }
 
-  /** netconn_bind: `addr` null or "0.0.0.0" = any; `port` 0 = ephemeral (UDP). */
+  /**
+   * lwIP netconn_set_ipv6only: an IPv6 netconn bound to "::" afterwards
+   * takes IPv6 only (before bind; ERR_VAL on an IPv4 netconn).
+   */
+  setIpv6Only(on: boolean): void {
+    this.live("setIpv6Only");
+    if (!netconnTypeIsIpv6(this.type)) throw asipErr(ERR.ERR_VAL, "netconn.setIpv6Only: not an IPv6 netconn");
+    this.v6only = !!on;
+    if (this.tcp) this.tcp.v6only = this.v6only;
+    if (this.udp) this.udp.v6only = this.v6only;
+  }
+
+  /** lwIP netconn_get_ipv6only. */
+  getIpv6Only(): boolean {
+    return this.v6only;
+  }
+
+  /** netconn_bind: `addr` null = any ("::" on an IPv6 netconn, else "0.0.0.0"); `port` 0 = ephemeral (UDP). */
   bind(addr: string | null, port = 0): void {
     this.live("bind");
-    const ip = addr ?? "0.0.0.0";
+    const ip = addr ?? (netconnTypeIsIpv6(this.type) ? "::" : "0.0.0.0");
     if (this.tcp) {
       if (this.tcpState === "dead") throw asipErr(this.pendingErr || ERR.ERR_CLSD, "netconn.bind");
       this.tcp.bind(ip, portArg(port, "netconn.bind"));

@@ -37,7 +37,9 @@ export class TcpApi {
     const s = this.api.stack;
     const h: number = s.guard(() => s.ex.tcp_host_new(t));
     if (h === 0) throw new AsipError(-1, "tcp.new");
-    return new TcpPcb(this.api, h);
+    const pcb = new TcpPcb(this.api, h);
+    pcb.ipType = t as IpType;
+    return pcb;
   }
 }
 
@@ -52,6 +54,14 @@ export class TcpPcb extends TcpPcbCallbacks<TcpPcb> implements TcpPcbLike, Dispa
    * acknowledged — backpressure on the sender.
    */
   autoRecved = true;
+  /**
+   * The family it was made with (tcp.new's ipType; accepted connections 4).
+   * On a dual-stack pcb (46), bind("::") takes both families (lwIP's
+   * IP_ANY_TYPE); a pcb of type 6 bound to "::" takes IPv6 only.
+   */
+  ipType: IpType = 4;
+  /** On a dual-stack pcb: bind("::") takes IPv6 only (lwIP's NETCONN_FLAG_IPV6_V6ONLY, IPV6_V6ONLY). */
+  v6only = false;
   /** Bytes received and bytes written so far. */
   bytesReceived = 0;
   bytesWritten = 0;
@@ -86,7 +96,8 @@ export class TcpPcb extends TcpPcbCallbacks<TcpPcb> implements TcpPcbLike, Dispa
   bind(ip: string, port: number): this {
     const a = addrArg(ip, "tcp.bind");
     portArg(port, "tcp.bind");
-    this.call("bind", (ex, h) => ex.tcp_host_bind(h, this.api.stack.addrArg(a), port));
+    const s = this.api.stack;
+    this.call("bind", (ex, h) => ex.tcp_host_bind(h, this.ipType === 46 && !this.v6only ? s.addrArgDual(a) : s.addrArg(a), port));
     return this;
   }
 

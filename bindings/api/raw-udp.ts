@@ -8,7 +8,7 @@
 import { AsipError, EV, EV_FLAG_IP6, check } from "../abi.js";
 import { IpAddress } from "../ip-address.js";
 import type { RawApi } from "./raw.js";
-import { addrArg, portArg, byteArg, dataArg, ipTypeArg, icmpName, SOF_REUSEADDR, SOF_BROADCAST, UDP_MAX_PAYLOAD } from "./raw-args.js";
+import { addrArg, portArg, byteArg, dataArg, ipTypeArg, type IpType, icmpName, SOF_REUSEADDR, SOF_BROADCAST, UDP_MAX_PAYLOAD } from "./raw-args.js";
 import { UdpPcbCallbacks, coreCall, coreRemove } from "./raw-pcb.js";
 import type { Dispatch, UdpPcbLike, UdpRecvMeta, UdpNewOptions } from "./raw-types.js";
 
@@ -52,6 +52,7 @@ export class UdpApi {
     const h: number = s.guard(() => s.ex.udp_host_new(t, opts.lite ? 1 : 0));
     if (h === 0) throw new AsipError(-1, "udp.new");
     const pcb = new UdpPcb(this.api, h);
+    pcb.ipType = t as IpType;
     this.api.pcbs.set(h, pcb);
     return pcb;
   }
@@ -63,6 +64,13 @@ export class UdpPcb extends UdpPcbCallbacks implements UdpPcbLike, Dispatch {
   private remotePortNum = 0;
   private connected = false;
   private readonly info = new UdpRecvInfo();
+  /**
+   * The family it was made with (udp.new's ipType). On a dual-stack pcb
+   * (46), bind("::") takes both families (lwIP's IP_ANY_TYPE).
+   */
+  ipType: IpType = 4;
+  /** On a dual-stack pcb: bind("::") takes IPv6 only (lwIP's NETCONN_FLAG_IPV6_V6ONLY, IPV6_V6ONLY). */
+  v6only = false;
 
   /** @internal */
   constructor(private readonly api: RawApi, h: number) {
@@ -89,7 +97,8 @@ export class UdpPcb extends UdpPcbCallbacks implements UdpPcbLike, Dispatch {
   bind(ip: string, port: number): this {
     const a = addrArg(ip, "udp.bind");
     portArg(port, "udp.bind");
-    this.call("bind", (ex, h) => ex.udp_host_bind(h, this.api.stack.addrArg(a), port));
+    const s = this.api.stack;
+    this.call("bind", (ex, h) => ex.udp_host_bind(h, this.ipType === 46 && !this.v6only ? s.addrArgDual(a) : s.addrArg(a), port));
     return this;
   }
 

@@ -20,7 +20,10 @@
  *
  * Buffers are Uint8Arrays the caller owns: `recv(fd, buf)` fills `buf`
  * (its length is C's `len`) and returns the count. Socket addresses are
- * `{ family: AF_INET, addr: "a.b.c.d", port }`. fd_sets are `Set<number>`
+ * `{ family: AF_INET, addr: "a.b.c.d", port }` (struct sockaddr_in) or
+ * `{ family: AF_INET6, addr: "2001:db8::1", port, flowinfo, scopeId }`
+ * (struct sockaddr_in6; scopeId is the netif index of a link-local
+ * address's zone). fd_sets are `Set<number>`
  * (FD_SET = add, FD_ISSET = has); select() rewrites them in place like C.
  *
  * Types: SOCK_STREAM (TCP), SOCK_DGRAM (UDP, UDP-Lite) and SOCK_RAW.
@@ -47,20 +50,26 @@ import { IpAddress } from "../ip-address.js";
 import { errno, errToErrno, SocketError } from "./errno.js";
 import {
   netconnApi, Netconn, NetconnApi, Netbuf, NETCONN_UDP, NETCONN_UDPLITE, NETCONN_RAW, NETCONN_TCP, NETCONN_EVT_ERROR,
-  NETCONN_MORE, NETCONN_DONTBLOCK,
+  NETCONN_MORE, NETCONN_DONTBLOCK, NETCONN_TYPE_IPV6,
 } from "./netconn.js";
 import { ERR } from "../abi.js";
 import { isLocalAddress } from "./addr.js";
+import { socketAddress } from "./family.js";
 import { UDP_MAX_PAYLOAD } from "./raw.js";
 
 // ---- constants (Linux values) ----------------------------------------------------------------
 
 export const AF_UNSPEC = 0, AF_INET = 2, AF_INET6 = 10;
-export const PF_INET = AF_INET;
+export const PF_INET = AF_INET, PF_INET6 = AF_INET6;
 export const SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_RAW = 3;
 export const SOCK_NONBLOCK = 0o4000, SOCK_CLOEXEC = 0o2000000;
 export const IPPROTO_IP = 0, IPPROTO_ICMP = 1, IPPROTO_TCP = 6, IPPROTO_UDP = 17, IPPROTO_UDPLITE = 136;
 export const INADDR_ANY = "0.0.0.0", INADDR_LOOPBACK = "127.0.0.1", INADDR_BROADCAST = "255.255.255.255";
+export const IN6ADDR_ANY = "::", IN6ADDR_LOOPBACK = "::1";
+/** Level IPPROTO_IPV6 (41) and its options (Linux values, ipv6(7)). */
+export const IPPROTO_IPV6 = 41;
+export const IPV6_UNICAST_HOPS = 16, IPV6_MULTICAST_HOPS = 18, IPV6_MULTICAST_LOOP = 19, IPV6_JOIN_GROUP = 20,
+  IPV6_LEAVE_GROUP = 21, IPV6_V6ONLY = 26;
 
 export const SOL_SOCKET = 1;
 export const SO_REUSEADDR = 2, SO_TYPE = 3, SO_ERROR = 4, SO_BROADCAST = 6, SO_SNDBUF = 7, SO_RCVBUF = 8,
@@ -78,11 +87,15 @@ export const F_GETFL = 3, F_SETFL = 4, O_NONBLOCK = 0o4000;
 export const POLLIN = 0x001, POLLPRI = 0x002, POLLOUT = 0x004, POLLERR = 0x008, POLLHUP = 0x010, POLLNVAL = 0x020,
   POLLRDNORM = 0x040, POLLWRNORM = 0x100;
 
-/** A socket address (struct sockaddr_in). */
+/** A socket address: struct sockaddr_in (AF_INET) or sockaddr_in6 (AF_INET6). */
 export interface SockAddr {
   family: number;
   addr: string;
   port: number;
+  /** sockaddr_in6's sin6_flowinfo (ignored on input; 0 on output). */
+  flowinfo?: number;
+  /** sockaddr_in6's sin6_scope_id: the netif index of a link-local address's zone (0 = none). */
+  scopeId?: number;
 }
 
 /** struct linger */
@@ -106,10 +119,24 @@ export interface PollFd {
   revents: number;
 }
 
-type OptVal = number | Linger | boolean;
+/** struct ipv6_mreq (IPV6_JOIN_GROUP / IPV6_LEAVE_GROUP): the group and an interface index (0: every interface). */
+export interface Ipv6Mreq {
+  multiaddr: string;
+  interface: number;
+}
+
+type OptVal = number | Linger | boolean | Ipv6Mreq;
 
 interface Sock {
   fd: number;
+  /** AF_INET or AF_INET6. */
+  domain: number;
+  /** IPV6_V6ONLY (AF_INET6; Linux's default net.ipv6.bindv6only = 0). */
+  v6only: boolean;
+  /** IPV6_UNICAST_HOPS as set (-1: the default, 64). */
+  hops: number;
+  /** IPv6 groups joined ("group%ifindex"), left at close. */
+  groups?: Set<string>;
   type: number;
   protocol: number;
   conn: Netconn;
@@ -192,32 +219,62 @@ export class SocketsApi {
     return s;
   }
 
-  private addrOf(sa: SockAddr | undefined, syscall: string): { ip: string; port: number } {
+  /**
+   * The address of `sa` for socket `s`, as the core takes it (`ip`): an
+   * AF_INET6 socket takes sockaddr_in6 only (EINVAL for bind, EAFNOSUPPORT
+   * otherwise, as Linux), with IPv4 peers as IPv4-mapped addresses, which
+   * become IPv4 here (`mapped`; bindings/api/family.ts); a scope id becomes
+   * the zone of a link-local address.
+   */
+  private addrOf(s: Sock, sa: SockAddr | undefined, syscall: string): { ip: string; port: number; mapped: boolean; text: string } {
     if (!sa || typeof sa !== "object") this.fail(errno.EFAULT, syscall);
-    if (sa.family !== AF_INET) this.fail(sa.family === AF_INET6 ? errno.EAFNOSUPPORT : errno.EAFNOSUPPORT, syscall);
+    if (sa.family !== s.domain) this.fail(s.domain === AF_INET6 && syscall === "bind" ? errno.EINVAL : errno.EAFNOSUPPORT, syscall);
     if (!Number.isInteger(sa.port) || sa.port < 0 || sa.port > 65535) this.fail(errno.EINVAL, syscall);
-    if (IpAddress.tryParse(sa.addr)?.family !== 4) this.fail(errno.EINVAL, syscall);
-    return { ip: sa.addr, port: sa.port };
+    const a = typeof sa.addr === "string" && !sa.addr.includes("%") ? IpAddress.tryParse(sa.addr) : undefined;
+    if (a?.family !== (s.domain === AF_INET6 ? 6 : 4)) this.fail(errno.EINVAL, syscall);
+    if (s.domain === AF_INET) return { ip: sa.addr, port: sa.port, mapped: false, text: sa.addr };
+    if (a.isV4Mapped()) return { ip: a.toV4()!.toString(), port: sa.port, mapped: true, text: a.toString() };
+    const scope = sa.scopeId ?? 0;
+    if (!Number.isInteger(scope) || scope < 0) this.fail(errno.EINVAL, syscall);
+    const ip = scope !== 0 && a.isLinkLocal() ? `${a.toString()}%${scope}` : a.toString();
+    return { ip, port: sa.port, mapped: false, text: ip };
+  }
+
+  /** The sockaddr of `addr` (core text) for socket `s`: sockaddr_in6 with IPv4 as ::ffff:a.b.c.d on AF_INET6 sockets. */
+  private sockaddr(s: Sock, addr: string, port: number): SockAddr {
+    if (s.domain === AF_INET) return { family: AF_INET, addr, port };
+    const pct = addr.indexOf("%");
+    const zone = pct < 0 ? "" : addr.slice(pct + 1);
+    let scopeId = 0;
+    if (zone) {
+      try { scopeId = this.stack.zoneIndex?.(zone) ?? Number(zone); } catch { scopeId = 0; }
+    }
+    return { family: AF_INET6, addr: socketAddress(pct < 0 ? addr : addr.slice(0, pct), 6), port, flowinfo: 0, scopeId };
   }
 
   // ---- creation -------------------------------------------------------------------------------
 
-  /** socket(2): AF_INET with SOCK_DGRAM (UDP, UDP-Lite) or SOCK_RAW; `| SOCK_NONBLOCK` allowed. */
+  /**
+   * socket(2): AF_INET, or AF_INET6 on a core with IPv6, with SOCK_STREAM,
+   * SOCK_DGRAM (UDP, UDP-Lite) or SOCK_RAW; `| SOCK_NONBLOCK` allowed. An
+   * AF_INET6 socket is dual-stack until IPV6_V6ONLY (ipv6(7)).
+   */
   socket(domain: number, type: number, protocol = 0): number {
-    if (domain !== AF_INET) this.fail(errno.EAFNOSUPPORT, "socket");
+    if (domain !== AF_INET && (domain !== AF_INET6 || !this.stack.ipv6)) this.fail(errno.EAFNOSUPPORT, "socket");
+    const v6 = domain === AF_INET6 ? NETCONN_TYPE_IPV6 : 0;
     const nonblock = (type & SOCK_NONBLOCK) !== 0;
     const base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
     let conn: Netconn;
     try {
       if (base === SOCK_DGRAM) {
         if (protocol !== 0 && protocol !== IPPROTO_UDP && protocol !== IPPROTO_UDPLITE) this.fail(errno.EPROTONOSUPPORT, "socket");
-        conn = this.nc.new(protocol === IPPROTO_UDPLITE ? NETCONN_UDPLITE : NETCONN_UDP);
+        conn = this.nc.new((protocol === IPPROTO_UDPLITE ? NETCONN_UDPLITE : NETCONN_UDP) | v6);
       } else if (base === SOCK_RAW) {
         if (!Number.isInteger(protocol) || protocol <= 0 || protocol > 255) this.fail(errno.EPROTONOSUPPORT, "socket");
-        conn = this.nc.newWithProto(NETCONN_RAW, protocol);
+        conn = this.nc.newWithProto(NETCONN_RAW | v6, protocol);
       } else if (base === SOCK_STREAM) {
         if (protocol !== 0 && protocol !== IPPROTO_TCP) this.fail(errno.EPROTONOSUPPORT, "socket");
-        conn = this.nc.new(NETCONN_TCP);
+        conn = this.nc.new(NETCONN_TCP | v6);
       } else {
         this.fail(errno.ESOCKTNOSUPPORT, "socket");
       }
@@ -227,7 +284,7 @@ export class SocketsApi {
     }
     const fd = this.nextFd++;
     const s: Sock = {
-      fd, type: base, protocol: base === SOCK_DGRAM ? (protocol || IPPROTO_UDP) : base === SOCK_STREAM ? IPPROTO_TCP : protocol, conn, nonblock,
+      fd, domain, v6only: false, hops: -1, type: base, protocol: base === SOCK_DGRAM ? (protocol || IPPROTO_UDP) : base === SOCK_STREAM ? IPPROTO_TCP : protocol, conn, nonblock,
       soError: 0, rcvTimeo: 0, sndTimeo: 0, rcvBuf: 212992, sndBuf: 212992, reuse: false, broadcast: false,
       keepalive: false, linger: { onoff: 0, linger: 0 }, ttl: 64, tos: 0, bound: false, shutRd: false, shutWr: false,
       wakers: new Set(), rxOff: 0, connecting: false, listening: false, nodelay: false, keepIdle: 7200, keepIntvl: 75, keepCnt: 9,
@@ -242,10 +299,13 @@ export class SocketsApi {
   /** bind(2) */
   bind(fd: number, sa: SockAddr): number {
     const s = this.get(fd, "bind");
-    const { ip, port } = this.addrOf(sa, "bind");
+    const { ip, port, mapped } = this.addrOf(s, sa, "bind");
     if (s.bound && s.type !== SOCK_RAW) this.fail(errno.EINVAL, "bind");
+    // ipv6(7): an IPv6-only socket cannot take an IPv4-mapped address.
+    if (mapped && (s.v6only || s.type === SOCK_RAW)) this.fail(errno.EINVAL, "bind");
     if (!isLocalAddress(this.stack, ip)) this.fail(errno.EADDRNOTAVAIL, "bind");
     try {
+      if (s.domain === AF_INET6 && s.type !== SOCK_RAW) s.conn.setIpv6Only(s.v6only);
       s.conn.bind(ip, port);
     } catch (e) {
       this.fromAsip(e, "bind");
@@ -265,7 +325,8 @@ export class SocketsApi {
       }
       return 0;
     }
-    const { ip, port } = this.addrOf(sa, "connect");
+    const { ip, port, mapped } = this.addrOf(s, sa, "connect");
+    if (mapped && (s.v6only || s.type === SOCK_RAW)) this.fail(errno.ENETUNREACH, "connect");
     if (s.type === SOCK_STREAM) return this.tcpConnect(s, ip, port);
     try {
       if (s.type === SOCK_DGRAM && port === 0) this.fail(errno.EINVAL, "connect");
@@ -354,7 +415,7 @@ export class SocketsApi {
         const nfd = this.adopt(c, s);
         if (addr) {
           const r = c.remoteAddr;
-          Object.assign(addr, { family: AF_INET, addr: r ? r.ip.toString() : "0.0.0.0", port: r?.port ?? 0 });
+          Object.assign(addr, this.sockaddr(s, r ? r.ip.toString() : s.domain === AF_INET6 ? "::" : "0.0.0.0", r?.port ?? 0));
         }
         return nfd;
       }
@@ -370,7 +431,8 @@ export class SocketsApi {
   private adopt(conn: Netconn, from: Sock): number {
     const fd = this.nextFd++;
     const s: Sock = {
-      fd, type: SOCK_STREAM, protocol: IPPROTO_TCP, conn, nonblock: false, soError: 0, rcvTimeo: from.rcvTimeo,
+      fd, domain: from.domain, v6only: from.v6only, hops: from.hops,
+      type: SOCK_STREAM, protocol: IPPROTO_TCP, conn, nonblock: false, soError: 0, rcvTimeo: from.rcvTimeo,
       sndTimeo: from.sndTimeo, rcvBuf: from.rcvBuf, sndBuf: from.sndBuf, reuse: from.reuse, broadcast: false,
       keepalive: from.keepalive, linger: { ...from.linger }, ttl: from.ttl, tos: from.tos, bound: true, shutRd: false,
       shutWr: false, wakers: new Set(), rxOff: 0, connecting: false, listening: false, nodelay: from.nodelay,
@@ -391,7 +453,7 @@ export class SocketsApi {
     const s = this.get(fd, "getsockname");
     try {
       const a = s.conn.getaddr(true);
-      return { family: AF_INET, addr: a.addr, port: a.port };
+      return this.sockaddr(s, a.addr, a.port);
     } catch (e) {
       this.fromAsip(e, "getsockname");
     }
@@ -402,7 +464,7 @@ export class SocketsApi {
     const s = this.get(fd, "getpeername");
     const r = s.conn.remoteAddr;
     if (!r) this.fail(errno.ENOTCONN, "getpeername");
-    return { family: AF_INET, addr: r.ip.toString(), port: r.port };
+    return this.sockaddr(s, r.ip.toString(), r.port);
   }
 
   // ---- receiving ---------------------------------------------------------------------------------
@@ -442,11 +504,11 @@ export class SocketsApi {
     if (s.type === SOCK_STREAM) {
       const n = await this.tcpRecv(s, iov, flags, syscall);
       const r = s.conn.remoteAddr;
-      return { n, from: { family: AF_INET, addr: r ? r.ip.toString() : "0.0.0.0", port: r?.port ?? 0 }, trunc: false };
+      return { n, from: this.sockaddr(s, r ? r.ip.toString() : s.domain === AF_INET6 ? "::" : "0.0.0.0", r?.port ?? 0), trunc: false };
     }
     for (;;) {
       this.pendingError(s, syscall);
-      if (s.shutRd || s.conn.closed) return { n: 0, from: { family: AF_INET, addr: "0.0.0.0", port: 0 }, trunc: false };
+      if (s.shutRd || s.conn.closed) return { n: 0, from: this.sockaddr(s, s.domain === AF_INET6 ? "::" : "0.0.0.0", 0), trunc: false };
       const b = s.conn.peek();
       if (b) {
         let n: number;
@@ -462,7 +524,7 @@ export class SocketsApi {
             n += k;
           }
         }
-        const from: SockAddr = { family: AF_INET, addr: b.fromaddr, port: b.fromport };
+        const from: SockAddr = this.sockaddr(s, b.fromaddr, b.fromport);
         if ((flags & MSG_PEEK) === 0) {
           // Dequeue (the rest of a datagram that did not fit is discarded: udp(7)).
           const got = await s.conn.recv();
@@ -646,7 +708,8 @@ export class SocketsApi {
     if (s.shutWr) this.fail(errno.EPIPE, syscall);
     let ip: IpAddress, port: number;
     if (to) {
-      const a = this.addrOf(to, syscall);
+      const a = this.addrOf(s, to, syscall);
+      if (a.mapped && (s.v6only || s.type === SOCK_RAW)) this.fail(errno.ENETUNREACH, syscall);
       ip = IpAddress.parse(a.ip);
       port = a.port;
       if (s.type === SOCK_DGRAM && port === 0) this.fail(errno.EINVAL, syscall);
@@ -724,6 +787,11 @@ export class SocketsApi {
     const s = this.get(fd, "close");
     this.socks.delete(fd);
     this.byConn.delete(s.conn);
+    // Linux drops a socket's memberships when it closes.
+    for (const key of s.groups ?? []) {
+      const [g, i] = key.split("%");
+      try { this.stack.leaveGroup6(g, Number(i)); } catch { /* gone */ }
+    }
     if (s.rxBuf) {
       s.rxBuf.delete();
       s.rxBuf = undefined;
@@ -775,6 +843,12 @@ export class SocketsApi {
       switch (name) {
         case IP_TTL: return s.ttl;
         case IP_TOS: return s.tos;
+      }
+    } else if (level === IPPROTO_IPV6) {
+      if (s.domain !== AF_INET6) this.fail(errno.EOPNOTSUPP, "getsockopt"); // as Linux
+      switch (name) {
+        case IPV6_V6ONLY: return s.v6only ? 1 : 0;
+        case IPV6_UNICAST_HOPS: return s.hops === -1 ? 64 : s.hops;
       }
     } else if (level === IPPROTO_TCP) {
       if (s.type !== SOCK_STREAM) this.fail(errno.ENOPROTOOPT, "getsockopt");
@@ -842,7 +916,8 @@ export class SocketsApi {
           }
           case SO_LINGER: {
             if (typeof value !== "object" || value === null) this.fail(errno.EINVAL, "setsockopt");
-            s.linger = { onoff: value.onoff ? 1 : 0, linger: Math.max(0, value.linger | 0) };
+            const l = value as Linger;
+            s.linger = { onoff: l.onoff ? 1 : 0, linger: Math.max(0, l.linger | 0) };
             return 0;
           }
           case SO_NO_CHECK:
@@ -871,6 +946,51 @@ export class SocketsApi {
             if (s.type !== SOCK_RAW) this.fail(errno.ENOPROTOOPT, "setsockopt");
             s.conn.rawPcb!.setFlags(int() !== 0, false);
             return 0;
+        }
+      } else if (level === IPPROTO_IPV6) {
+        if (s.domain !== AF_INET6) this.fail(errno.ENOPROTOOPT, "setsockopt");
+        switch (name) {
+          case IPV6_V6ONLY:
+            // ipv6(7): only before the socket has a local port.
+            if (s.bound || s.listening || s.connecting || s.conn.tcpPhase === "connected") this.fail(errno.EINVAL, "setsockopt");
+            s.v6only = int() !== 0;
+            return 0;
+          case IPV6_UNICAST_HOPS: {
+            // The pcb's hop limit (its TTL field serves both families); -1 = the default, 64.
+            const v = int();
+            if (v < -1 || v > 255) this.fail(errno.EINVAL, "setsockopt");
+            s.hops = v;
+            s.ttl = v === -1 ? 64 : v;
+            (pcb ?? s.conn.rawPcb)?.setTtlTos(s.ttl, s.tos);
+            if (tpcb && tpcb.handle !== 0) tpcb.setTtlTos(s.ttl, s.tos);
+            return 0;
+          }
+          case IPV6_JOIN_GROUP:
+          case IPV6_LEAVE_GROUP: {
+            // MLD (RFC 3810) in cores that have it (ip6_join_group).
+            if (s.type !== SOCK_DGRAM && s.type !== SOCK_RAW) this.fail(errno.ENOPROTOOPT, "setsockopt");
+            if (typeof this.stack.ex.ip6_join_group !== "function") this.fail(errno.ENOPROTOOPT, "setsockopt");
+            const m = value as Ipv6Mreq;
+            if (!m || typeof m !== "object" || typeof m.multiaddr !== "string") this.fail(errno.EFAULT, "setsockopt");
+            const g = IpAddress.tryParse(m.multiaddr);
+            const ifindex = m.interface ?? 0;
+            if (!g || g.family !== 6 || !g.isMulticast() || !Number.isInteger(ifindex) || ifindex < 0) this.fail(errno.EINVAL, "setsockopt");
+            const key = `${g.toString()}%${ifindex}`;
+            s.groups ??= new Set();
+            const join = name === IPV6_JOIN_GROUP;
+            if (join && s.groups.has(key)) this.fail(errno.EADDRINUSE, "setsockopt");
+            if (!join && !s.groups.has(key)) this.fail(errno.EADDRNOTAVAIL, "setsockopt");
+            try {
+              if (join) this.stack.joinGroup6(g.toString(), ifindex);
+              else this.stack.leaveGroup6(g.toString(), ifindex);
+            } catch (e) {
+              if (e instanceof TypeError) this.fail(errno.EINVAL, "setsockopt");
+              this.fromAsip(e, "setsockopt");
+            }
+            if (join) s.groups.add(key);
+            else s.groups.delete(key);
+            return 0;
+          }
         }
       } else if (level === IPPROTO_TCP) {
         if (s.type !== SOCK_STREAM) this.fail(errno.ENOPROTOOPT, "setsockopt");
@@ -1008,15 +1128,23 @@ export class SocketsApi {
 
   // ---- addresses as text ---------------------------------------------------------------------------
 
-  /** inet_pton(3): 1 and the 4 bytes for a valid dotted quad, 0 otherwise (AF_INET6: EAFNOSUPPORT). */
+  /** inet_pton(3): the 4 bytes of a dotted quad (AF_INET) or the 16 of an IPv6 address (AF_INET6), 0 for invalid text. */
   inet_pton(af: number, src: string): Uint8Array | 0 {
+    if (af === AF_INET6) {
+      const a = typeof src === "string" && !src.includes("%") ? IpAddress.tryParse(src) : undefined;
+      return a?.family === 6 ? a.bytes() : 0;
+    }
     if (af !== AF_INET) this.fail(errno.EAFNOSUPPORT, "inet_pton");
     if (!/^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(src)) return 0;
     return Uint8Array.from(src.split(".").map(Number));
   }
 
-  /** inet_ntop(3): 4 bytes → "a.b.c.d". */
+  /** inet_ntop(3): 4 bytes → "a.b.c.d" (AF_INET), 16 bytes → RFC 5952 text (AF_INET6). */
   inet_ntop(af: number, src: Uint8Array): string {
+    if (af === AF_INET6) {
+      if (!(src instanceof Uint8Array) || src.length < 16) this.fail(errno.ENOSPC, "inet_ntop");
+      return IpAddress.fromBytes(src.subarray(0, 16)).toString();
+    }
     if (af !== AF_INET) this.fail(errno.EAFNOSUPPORT, "inet_ntop");
     if (!(src instanceof Uint8Array) || src.length < 4) this.fail(errno.ENOSPC, "inet_ntop");
     return `${src[0]}.${src[1]}.${src[2]}.${src[3]}`;

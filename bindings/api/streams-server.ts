@@ -7,10 +7,17 @@
  */
 import type { StreamsApi } from "./streams.js";
 import { addrArg, portArg, type TcpPcbLike } from "./raw.js";
+import { pcbPlan } from "./family.js";
 import { TCPSocket, type TCPSocketOptions } from "./streams-tcp.js";
 
 export interface TCPServerSocketOptions {
+  /**
+   * Default "0.0.0.0". "::" (on a core with IPv6) is dual-stack unless
+   * `ipv6Only`: IPv4 clients arrive with ::ffff:a.b.c.d remote addresses.
+   */
   localAddress?: string;
+  /** With localAddress "::": IPv6 only. */
+  ipv6Only?: boolean;
   /** 0 or none: ephemeral. */
   localPort?: number;
   /** Pending connections (1..255, default 128). */
@@ -41,13 +48,15 @@ export class TCPServerSocket implements AsyncIterable<TCPSocket> {
     this.opened = new Promise<TCPServerSocketOpenInfo>((resolve, reject) => {
       try {
         if (opts.signal?.aborted) throw opts.signal.reason;
-        const local = opts.localAddress ?? "0.0.0.0";
-        addrArg(local, "TCPServerSocket");
+        const la = addrArg(opts.localAddress ?? "0.0.0.0", "TCPServerSocket");
+        const local = la.toString();
         const lport = portArg(opts.localPort ?? 0, "TCPServerSocket");
         const backlog = opts.backlog ?? 128;
-        const pcb = api.raw.tcp.new();
+        const plan = pcbPlan(la.family, la, !!opts.ipv6Only);
+        if (!plan) throw new TypeError(`TCPServerSocket: cannot listen on ${local}${opts.ipv6Only ? " with ipv6Only" : ""}`);
+        const pcb = api.raw.tcp.new(plan.ipType);
         try {
-          pcb.bind(local, lport);
+          pcb.bind(plan.ip, lport);
           pcb.listen(Math.min(255, Math.max(1, backlog)));
         } catch (e) {
           try { pcb.close(); } catch { pcb.abort(); }
@@ -68,7 +77,7 @@ export class TCPServerSocket implements AsyncIterable<TCPSocket> {
             child.abort();
             return;
           }
-          c.enqueue(new TCPSocket(api, child.remoteAddress, child.remotePort, opts.connection ?? {}, child));
+          c.enqueue(new TCPSocket(api, child.remoteAddress, child.remotePort, opts.connection ?? {}, child, la.family));
         });
         if (opts.signal) {
           const sig = opts.signal;

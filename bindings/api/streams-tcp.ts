@@ -9,6 +9,7 @@
 import { AsipError } from "../abi.js";
 import type { StreamsApi } from "./streams.js";
 import { addrArg, portArg, recvedSafe, type TcpPcbLike } from "./raw.js";
+import { socketAddress, coreAddress, pcbPlan, connectIpType } from "./family.js";
 import {
   RESOLVED, doneResult, TcpReader, TcpIterator, TcpReadable, TcpWriter, TcpWritable, type WaitingRead,
 } from "./streams-tcp-io.js";
@@ -54,6 +55,8 @@ export class TCPSocket {
   readonly opened: Promise<TCPSocketOpenInfo>;
   readonly closed: Promise<void>;
   private pcb: TcpPcbLike | undefined;
+  /** 6 for a connection to an IPv6 or IPv4-mapped address, or accepted by an IPv6 listener: IPv4 ends read as ::ffff:a.b.c.d. */
+  private fam: 4 | 6 = 4;
   private rctl: ReadableByteStreamController | undefined;
   private closedResolve!: () => void;
   private closedReject!: (e: unknown) => void;
@@ -95,7 +98,8 @@ export class TCPSocket {
   private lastFlush = 0;
 
   /** @internal `accepted`: a connection from a listener. */
-  constructor(api: StreamsApi, remoteAddress: string, remotePort: number, opts: TCPSocketOptions = {}, accepted?: TcpPcbLike) {
+  constructor(api: StreamsApi, remoteAddress: string, remotePort: number, opts: TCPSocketOptions = {}, accepted?: TcpPcbLike, family: 4 | 6 = 4) {
+    this.fam = family;
     this.api = api;
     this.hwm = opts.readableHighWaterMark ?? TCP_HWM;
     this.whwm = opts.writableHighWaterMark ?? TCP_HWM;
@@ -116,14 +120,24 @@ export class TCPSocket {
         this.install(accepted, opts);
         this.open(opts);
       } else {
-        addrArg(remoteAddress, "TCPSocket");
+        // An IPv6 remote makes an IPv6 socket; an IPv4-mapped one reaches its IPv4 address (bindings/api/family.ts).
+        const dst = addrArg(remoteAddress, "TCPSocket");
         portArg(remotePort, "TCPSocket", true);
-        const pcb = api.raw.tcp.new();
+        this.fam = dst.family;
+        const ipType = connectIpType(dst.family, dst, false)!;
+        let local: string | undefined;
+        if (opts.localAddress !== undefined || opts.localPort !== undefined) {
+          const la = addrArg(opts.localAddress ?? (dst.family === 6 ? "::" : "0.0.0.0"), "TCPSocket");
+          const plan = pcbPlan(dst.family, la, ipType === 6);
+          if (!plan || (ipType === 46 && plan.ipType !== 46)) throw new TypeError(`TCPSocket: local address ${opts.localAddress} cannot reach ${remoteAddress}`);
+          local = ipType === 46 && plan.ip === "::" ? "0.0.0.0" : plan.ip;
+        }
+        const pcb = api.raw.tcp.new(ipType);
         this.pcb = pcb;
         try {
-          if (opts.localAddress !== undefined || opts.localPort !== undefined) pcb.bind(opts.localAddress ?? "0.0.0.0", portArg(opts.localPort ?? 0, "TCPSocket"));
+          if (local !== undefined) pcb.bind(local, portArg(opts.localPort ?? 0, "TCPSocket"));
           this.install(pcb, opts);
-          pcb.connect(remoteAddress, remotePort, (err) => {
+          pcb.connect(coreAddress(dst).toString(), remotePort, (err) => {
             if (!err) this.open(opts);
           });
         } catch (e) {
@@ -220,8 +234,8 @@ export class TCPSocket {
       },
     }, new ByteLengthQueuingStrategy({ highWaterMark: this.whwm }), this);
     this.openedResolve({
-      readable, writable, remoteAddress: pcb.remoteAddress, remotePort: pcb.remotePort,
-      localAddress: pcb.localAddress, localPort: pcb.localPort,
+      readable, writable, remoteAddress: socketAddress(pcb.remoteAddress, this.fam), remotePort: pcb.remotePort,
+      localAddress: socketAddress(pcb.localAddress, this.fam), localPort: pcb.localPort,
     });
   }
 

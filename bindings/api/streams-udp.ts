@@ -7,6 +7,8 @@
  */
 import type { StreamsApi } from "./streams.js";
 import { addrArg, portArg, type UdpPcbLike } from "./raw.js";
+import { socketAddress, coreAddress, pcbPlan, connectIpType } from "./family.js";
+import type { IpAddress } from "../ip-address.js";
 
 /** A datagram (Direct Sockets' UDPMessage). */
 export interface UDPMessage {
@@ -23,8 +25,14 @@ export interface ReceivedUDPMessage {
 }
 
 export interface UDPSocketOptions {
-  /** Local address to bind (default "0.0.0.0"). */
+  /**
+   * Local address to bind (default "0.0.0.0", or "::" when `remoteAddress`
+   * is IPv6). An IPv6 socket ("::", an IPv6 remote) is dual-stack unless
+   * `ipv6Only`: it reaches IPv4 peers as ::ffff:a.b.c.d and names them so.
+   */
   localAddress?: string;
+  /** With localAddress "::": IPv6 only. */
+  ipv6Only?: boolean;
   /** Local port (default 0: ephemeral). */
   localPort?: number;
   /** "Connected" mode: the only peer, and the default destination. */
@@ -77,19 +85,26 @@ export class UDPSocket {
     this.opened = new Promise<UDPSocketOpenInfo>((resolve, reject) => {
       try {
         if (opts.signal?.aborted) throw opts.signal.reason;
-        const local = opts.localAddress ?? "0.0.0.0";
-        addrArg(local, "UDPSocket");
-        const lport = portArg(opts.localPort ?? 0, "UDPSocket");
         const connected = opts.remoteAddress !== undefined;
+        let remote: IpAddress | undefined;
         if (connected) {
-          addrArg(opts.remoteAddress!, "UDPSocket");
+          remote = addrArg(opts.remoteAddress!, "UDPSocket");
           portArg(opts.remotePort ?? -1, "UDPSocket", true);
         }
-        const pcb = api.raw.udp.new();
+        const local = opts.localAddress ?? (remote?.family === 6 ? "::" : "0.0.0.0");
+        const la = addrArg(local, "UDPSocket");
+        const lport = portArg(opts.localPort ?? 0, "UDPSocket");
+        const fam = la.family;
+        const plan = pcbPlan(fam, la, !!opts.ipv6Only);
+        if (!plan) throw new TypeError(`UDPSocket: cannot bind ${local}${opts.ipv6Only ? " with ipv6Only" : ""}`);
+        if (remote && connectIpType(fam, remote, !!opts.ipv6Only) === undefined) {
+          throw new TypeError(`UDPSocket: a socket bound to ${local} cannot reach ${opts.remoteAddress}`);
+        }
+        const pcb = api.raw.udp.new({ ipType: plan.ipType });
         try {
-          pcb.bind(local, lport);
+          pcb.bind(plan.ip, lport);
           if (opts.broadcast) pcb.broadcast = true;
-          if (connected) pcb.connect(opts.remoteAddress!, opts.remotePort!);
+          if (connected) pcb.connect(coreAddress(remote!).toString(), opts.remotePort!);
         } catch (e) {
           pcb.remove();
           throw e;
@@ -112,7 +127,7 @@ export class UDPSocket {
             this.dropped++;
             return;
           }
-          c.enqueue({ data: data.slice(), remoteAddress: addr, remotePort: port });
+          c.enqueue({ data: data.slice(), remoteAddress: socketAddress(addr, fam), remotePort: port });
         });
         const writable = new WritableStream<UDPMessage>({
           write: (m) => {
@@ -121,7 +136,8 @@ export class UDPSocket {
             if (!m || typeof m !== "object") throw new TypeError("write a UDPMessage { data, remoteAddress?, remotePort? }");
             const data = bytesOf(m.data);
             if (m.remoteAddress !== undefined || m.remotePort !== undefined) {
-              p.sendto(data, m.remoteAddress ?? opts.remoteAddress ?? "", m.remotePort ?? opts.remotePort ?? -1);
+              const to = addrArg(m.remoteAddress ?? opts.remoteAddress ?? "", "UDPSocket.write");
+              p.sendto(data, coreAddress(to).toString(), m.remotePort ?? opts.remotePort ?? -1);
             } else if (connected) {
               p.send(data);
             } else {
@@ -142,7 +158,7 @@ export class UDPSocket {
           sig.addEventListener("abort", () => this.abort(sig.reason), { once: true });
         }
         const info = (): UDPSocketOpenInfo => ({
-          readable, writable, localAddress: pcb.localAddress, localPort: pcb.localPort,
+          readable, writable, localAddress: socketAddress(pcb.localAddress, fam), localPort: pcb.localPort,
           ...(connected ? { remoteAddress: opts.remoteAddress, remotePort: opts.remotePort } : {}),
         });
         const ready = pcb.ready;

@@ -1,17 +1,21 @@
 /**
  * The `asip` command line.
  *
- *   asip up --tap NAME [--netns NS] --ip ADDR/PREFIX [--gateway ADDR] [--mtu N] [--mac MAC]
- *           [--pcap FILE] [--tap NAME …] [--forward] [--serve LIST] [--variant release|mvp|debug]
- *           [--pool NAME=N …] [--heap BYTES]
+ *   asip up --tap NAME [--netns NS] --ip ADDR/PREFIX [--ip6 ADDR/PREFIX …] [--no-slaac] [--gateway ADDR]
+ *           [--mtu N] [--mac MAC] [--pcap FILE] [--tap NAME …] [--forward] [--serve LIST]
+ *           [--variant release|mvp|ipv4|debug] [--pool NAME=N …] [--heap BYTES]
  *
  * Runs a stack on one or more TAP devices until SIGINT/SIGTERM. Interface
- * options apply to the `--tap` before them. Prints `asip up ADDR on NAME`
- * for each interface once it is ready, and the stack's stats when it stops.
+ * options apply to the `--tap` before them. Prints the lines of
+ * ../shared/CLI.md: `asip up ADDR/PREFIX on NAME` for each address once it
+ * is usable (an IPv6 one, the link-local one included, once DAD has passed),
+ * `asip conflict ADDR on NAME` when DAD finds an address in use, `asip down
+ * ADDR/PREFIX on NAME` when one goes, and the stack's stats when it stops.
  *
  * @module
  */
-import { Stack } from "../stack.js";
+import { Stack, type Interface, type Ip6AddressState } from "../stack.js";
+import { parseCidr } from "../ip-address.js";
 import { TapDevice } from "../netif/tap.js";
 import { PcapWriter, capture } from "../netif/pcap.js";
 import type { LinkDriver } from "../netif/driver.js";
@@ -40,13 +44,20 @@ interface IfaceArgs {
   vlan?: number;
   /** virtio-net header with checksum offload and TSO (TapDeviceOptions.offload). */
   offload?: boolean;
+  /** Static IPv6 addresses (--ip6, repeatable). */
+  ip6: string[];
+  /** --no-slaac */
+  noSlaac?: boolean;
 }
 
 const HELP = `usage:
-  asip up --tap NAME [--netns NS] --ip ADDR/PREFIX [--gateway ADDR] [--mtu N] [--mac MAC] [--vlan VID] [--offload] [--pcap FILE]
-          [--tap NAME ...] [--forward] [--serve LIST] [--variant release|mvp|debug] [--pool NAME=N ...] [--heap BYTES]
+  asip up --tap NAME [--netns NS] --ip ADDR/PREFIX [--ip6 ADDR/PREFIX ...] [--no-slaac] [--gateway ADDR] [--mtu N] [--mac MAC]
+          [--vlan VID] [--offload] [--pcap FILE] [--tap NAME ...] [--forward] [--serve LIST] [--variant release|mvp|ipv4|debug]
+          [--pool NAME=N ...] [--heap BYTES]
       Run a stack on TAP devices until SIGINT/SIGTERM (then one {"stats": ...} line); SIGUSR1 prints that line and goes on.
       Interface options follow their --tap.
+      --ip6 adds a static IPv6 address (repeatable; a link-local one is always formed); --no-slaac ignores
+      Router Advertisements' prefixes. Both need a core with IPv6.
       --offload: virtio-net headers with checksum offload and TSO: 64 KiB frames through the TAP (asip's MTU 65535).
       --serve takes a comma-separated list of services (${SERVICE_NAMES.join(", ")}), e.g. udp-echo:7.
       --pool sets a pool's element count (${MEMP_NAMES.join(", ")}); defaults here:
@@ -83,7 +94,19 @@ function parseUp(argv: string[]): {
       return v;
     };
     switch (a) {
-      case "--tap": ifaces.push({ tap: val() }); break;
+      case "--tap": ifaces.push({ tap: val(), ip6: [] }); break;
+      case "--ip6": {
+        const v = val();
+        let ok = false;
+        try {
+          const c = parseCidr(v);
+          ok = c.address.family === 6 && !c.address.isV4Mapped() && !c.address.isMulticast() && !c.address.isUnspecified() && !c.address.isLoopback() && c.address.zone === undefined;
+        } catch { ok = false; }
+        if (!ok) throw new Error(`--ip6 takes a unicast IPv6 ADDR/PREFIX, not ${v}`);
+        cur().ip6.push(v);
+        break;
+      }
+      case "--no-slaac": cur().noSlaac = true; break;
       case "--netns": cur().netns = val(); break;
       case "--ip": cur().ip = val(); break;
       case "--gateway": cur().gateway = val(); break;
@@ -118,19 +141,30 @@ function parseUp(argv: string[]): {
 async function up(argv: string[]): Promise<void> {
   const opts = parseUp(argv);
   const stack = await Stack.create({ variant: opts.variant, pools: opts.pools, heapSize: opts.heap });
+  if (!stack.ipv6 && opts.ifaces.some((ia) => ia.ip6.length > 0 || ia.noSlaac)) {
+    await stack.close();
+    throw new Error(`--ip6 and --no-slaac need a core with IPv6 (--variant ${opts.variant} has none)`);
+  }
   const taps: TapDevice[] = [];
   const pcaps: PcapWriter[] = [];
   for (const ia of opts.ifaces) {
     const tap = await TapDevice.open(ia.tap, { netns: ia.netns, offload: ia.offload });
     taps.push(tap);
     await tap.waitUp();
+    const v6 = stack.ipv6 && (ia.ip6.length > 0 || !!ia.noSlaac || typeof stack.ex.netif_ip6_config === "function");
     let driver: LinkDriver = tap;
     if (ia.pcap) {
       const w = await PcapWriter.toFile(ia.pcap);
       pcaps.push(w);
       driver = capture(tap, w);
     }
-    stack.addInterface(driver, { ip: ia.ip, gateway: ia.gateway, mtu: ia.mtu ?? tap.mtu, mac: ia.mac, vlan: ia.vlan });
+    const iface = stack.addInterface(driver, {
+      ip: ia.ip, gateway: ia.gateway, mtu: ia.mtu ?? tap.mtu, mac: ia.mac, vlan: ia.vlan,
+      // ../shared/CLI.md: on a core with IPv6 every interface forms a link-local address; SLAAC unless --no-slaac.
+      // (A core with the IPv6 seam but no IPv6 configuration, netif_ip6_config, runs IPv4 only unless asked.)
+      ...(v6 ? { ip6: ia.ip6.length > 0 ? ia.ip6 : true, slaac: !ia.noSlaac } : {}),
+    });
+    if (v6) printIp6Lines(iface, ia.tap, ia.ip6);
   }
   if (opts.forward) stack.ex.ip_forwarding(1);
   startServices(stack, opts.serve);
@@ -150,6 +184,38 @@ async function up(argv: string[]): Promise<void> {
   await stack.close();
   for (const w of pcaps) await w.close();
   console.log(JSON.stringify({ stats }, null, 0));
+}
+
+/**
+ * The IPv6 lines of ../shared/CLI.md for one interface: `asip up
+ * ADDR/PREFIX on NAME` when an address becomes preferred (DAD passed; the
+ * link-local and SLAAC ones too), `asip conflict ADDR on NAME` when DAD
+ * finds it in use, `asip down ADDR/PREFIX on NAME` when a printed one goes.
+ */
+function printIp6Lines(iface: Interface, name: string, statics: string[]): void {
+  const shown = new Map<number, string>();
+  const prefixOf = (s: Ip6AddressState): number => {
+    if (s.prefix !== undefined && s.prefix > 0) return s.prefix;
+    const given = statics.map((c) => parseCidr(c)).find((c) => c.address.toString() === s.address.split("%")[0]);
+    return given?.prefix ?? 64;
+  };
+  const show = (slot: number, now: Ip6AddressState | undefined, before: Ip6AddressState | undefined) => {
+    const addr = now?.address.split("%")[0];
+    const was = shown.get(slot);
+    if (was !== undefined && (!now || now.stateName === "invalid" || now.stateName === "duplicated" || addr !== was.split("/")[0])) {
+      console.log(`asip down ${was} on ${name}`);
+      shown.delete(slot);
+    }
+    if (!now) return;
+    if (now.stateName === "duplicated" && before?.stateName !== "duplicated") console.log(`asip conflict ${addr} on ${name}`);
+    if ((now.stateName === "preferred" || now.stateName === "deprecated") && !shown.has(slot)) {
+      const line = `${addr}/${prefixOf(now)}`;
+      shown.set(slot, line);
+      console.log(`asip up ${line} on ${name}`);
+    }
+  };
+  for (const [slot, s] of iface.ip6) show(slot, s, undefined);
+  iface.watchIp6(show);
 }
 
 function maskBits(mask: string): number {

@@ -21,7 +21,7 @@
  * ## MessagePort RPC (async API)
  * Parent → core, first: `{type:"init", stack, interfaces, arp, tcpTimeWaitMs}`
  * (ports of "port" links in the transfer list); core → parent:
- * `{type:"ready", interfaces:[{index, mac, ip}]}` or `{type:"error", e}`.
+ * `{type:"ready", interfaces:[{index, mac, ip}], ipv6}` or `{type:"error", e}`.
  * Then any number of `{type:"call", id, m, a, bin?}` → `{type:"result", id,
  * ok, v, out?, bin?, e?}`, answered in completion order (a recv that waits
  * does not hold up other calls). `m` is the sockets method name, a service
@@ -89,6 +89,7 @@ import {
 } from "./protocol.js";
 import type { InitMessage } from "./core-worker.js";
 import { Stack } from "../stack.js";
+import { IpAddress } from "../ip-address.js";
 import { streamsApi, type StreamsApi } from "../api/streams.js";
 import type { NetApi } from "../api/net.js";
 import type { DgramApi } from "../api/dgram.js";
@@ -107,7 +108,7 @@ export type { LoggedFrame } from "./link-admin.js";
 /** Options of {@link StackWorker.start}: what the core worker builds. */
 export interface StackWorkerOptions extends Omit<InitMessage, "type"> {
   /** Shortcut for stack.variant. */
-  variant?: "release" | "mvp" | "debug";
+  variant?: "release" | "mvp" | "ipv4" | "debug";
   /** URL of core-worker.js (default: next to this module). */
   workerUrl?: URL | string;
   /**
@@ -159,11 +160,19 @@ function scatter(iov: Uint8Array[], src: Uint8Array | undefined): void {
 /** Helpers both socket flavours share (no call to the core). */
 class LocalHelpers {
   inet_pton(af: number, src: string): Uint8Array | 0 {
+    if (af === 10) {
+      const a = typeof src === "string" && !src.includes("%") ? IpAddress.tryParse(src) : undefined;
+      return a?.family === 6 ? a.bytes() : 0;
+    }
     if (af !== 2) throw new SocketError(E.EAFNOSUPPORT, "inet_pton");
     if (!/^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(src)) return 0;
     return Uint8Array.from(src.split(".").map(Number));
   }
   inet_ntop(af: number, src: Uint8Array): string {
+    if (af === 10) {
+      if (!(src instanceof Uint8Array) || src.length < 16) throw new SocketError(E.ENOSPC, "inet_ntop");
+      return IpAddress.fromBytes(src.subarray(0, 16)).toString();
+    }
     if (af !== 2) throw new SocketError(E.EAFNOSUPPORT, "inet_ntop");
     if (!(src instanceof Uint8Array) || src.length < 4) throw new SocketError(E.ENOSPC, "inet_ntop");
     return `${src[0]}.${src[1]}.${src[2]}.${src[3]}`;
@@ -337,8 +346,19 @@ export class WorkerSockets extends LocalHelpers {
  */
 class RemoteStackView {
   readonly remoteRaw: RemoteRaw;
-  constructor(rpc: RpcPort, readonly ifaces: { index: number; mac: string; ip: string }[]) {
+  constructor(private readonly rpc: RpcPort, readonly ifaces: { index: number; mac: string; ip: string }[], readonly ipv6: boolean) {
     this.remoteRaw = new RemoteRaw(rpc);
+  }
+  /** Stack.joinGroup6 in the core (asynchronous here: a refusal rejects). */
+  joinGroup6(group: string, ifindex = 0): Promise<void> {
+    return this.rpc.call("joinGroup6", [group, ifindex]).then(() => {});
+  }
+  leaveGroup6(group: string, ifindex = 0): Promise<void> {
+    return this.rpc.call("leaveGroup6", [group, ifindex]).then(() => {});
+  }
+  zoneIndex(zone: string): number {
+    if (/^\d+$/.test(zone)) return Number(zone);
+    throw new TypeError(`no interface for zone ${JSON.stringify(zone)} (Worker mode: give the interface index)`);
   }
 }
 
@@ -356,9 +376,14 @@ export class WorkerApis {
   private readonly view: RemoteStackView;
   private nc: RemoteNetconnApi | undefined;
 
-  constructor(/** @internal */ readonly rpc: RpcPort, interfaces: { index: number; mac: string; ip: string }[]) {
+  constructor(/** @internal */ readonly rpc: RpcPort, interfaces: { index: number; mac: string; ip: string }[], ipv6 = false) {
     this.sockets = new WorkerSockets(rpc);
-    this.view = new RemoteStackView(rpc, interfaces);
+    this.view = new RemoteStackView(rpc, interfaces, ipv6);
+  }
+
+  /** Whether the worker's core carries IPv6 (as {@link Stack.ipv6}). */
+  get ipv6(): boolean {
+    return this.view.ipv6;
   }
 
   /** lwIP's raw API over the port: TCP and UDP pcbs with callbacks. */
@@ -408,8 +433,9 @@ export class StackWorker extends WorkerApis {
     readonly interfaces: InterfaceInfo[],
     /** Resolves when the worker thread has ended. */
     readonly exited: Promise<number>,
+    ipv6: boolean,
   ) {
-    super(rpc, interfaces);
+    super(rpc, interfaces, ipv6);
   }
 
   /** Starts a core worker and builds its stack and interfaces. */
@@ -440,9 +466,9 @@ export class StackWorker extends WorkerApis {
       port = w as unknown as PortLike;
       exited = new Promise(() => {}); // browsers have no exit event; close() terminates.
     }
-    const ready = new Promise<{ interfaces: StackWorker["interfaces"] }>((resolve, reject) => {
-      onMessage(port, (m: { type?: string; e?: unknown; interfaces?: StackWorker["interfaces"] }) => {
-        if (m?.type === "ready") resolve({ interfaces: m.interfaces ?? [] });
+    const ready = new Promise<{ interfaces: StackWorker["interfaces"]; ipv6: boolean }>((resolve, reject) => {
+      onMessage(port, (m: { type?: string; e?: unknown; interfaces?: StackWorker["interfaces"]; ipv6?: boolean }) => {
+        if (m?.type === "ready") resolve({ interfaces: m.interfaces ?? [], ipv6: !!m.ipv6 });
         else if (m?.type === "error") reject(fromWire(m.e as never));
       });
       (worker as { once?: (ev: string, f: (e: Error) => void) => void }).once?.("error", reject);
@@ -456,11 +482,15 @@ export class StackWorker extends WorkerApis {
       throw e;
     }
     const rpc = new RpcPort(port);
-    const h = new StackWorker(worker, rpc, r.interfaces, exited);
+    const h = new StackWorker(worker, rpc, r.interfaces, exited, r.ipv6);
     // The core's own events: a mailbox attached through another port.
     rpc.on("core", (ev) => {
       const sab = ev.a?.[0];
       if (ev.k === "mailbox" && sab instanceof SharedArrayBuffer) h.track(sab);
+    });
+    rpc.on("iface", (ev) => {
+      const info = h.interfaces.find((x) => x.index === ev.h);
+      if (info && ev.k === "ip6") info.ip6 = ev.a?.[0] as InterfaceInfo["ip6"];
     });
     rpc.on("link", (ev) => {
       if (ev.k !== "control") return;
@@ -503,6 +533,17 @@ export class StackWorker extends WorkerApis {
     this.interfaces.push(info);
     return info;
   }
+
+  /** A static IPv6 address on interface `index` (as {@link Stack.addAddress6}); `interfaces[…].ip6` follows its state. */
+  async addAddress6(index: number, cidr: string, opts: { dad?: boolean } = {}): Promise<number> {
+    return (await this.rpc.call("addAddress6", [index, cidr, opts])).v;
+  }
+
+  /** As {@link Stack.removeAddress6}. */
+  async removeAddress6(index: number, address: string): Promise<void> { await this.rpc.call("removeAddress6", [index, address]); }
+
+  /** As {@link Stack.setSlaac}. */
+  async setSlaac(index: number, on: boolean): Promise<void> { await this.rpc.call("setSlaac", [index, on]); }
 
   /** Link up or down on interface `index` (as {@link Stack.setLink}). */
   async setLink(index: number, up: boolean): Promise<void> { await this.rpc.call("setLink", [index, up]); }
@@ -609,10 +650,10 @@ export class StackWorker extends WorkerApis {
 /**
  * The APIs over a port from {@link StackWorker.port}, in any thread with an
  * event loop (give it the worker's `interfaces` for net/dgram's local-address
- * checks).
+ * checks, and its `ipv6`).
  */
-export function attachPort(port: MessagePort, interfaces: { index: number; mac: string; ip: string }[] = []): WorkerApis {
-  return new WorkerApis(new RpcPort(port as unknown as PortLike), interfaces);
+export function attachPort(port: MessagePort, interfaces: { index: number; mac: string; ip: string }[] = [], ipv6 = false): WorkerApis {
+  return new WorkerApis(new RpcPort(port as unknown as PortLike), interfaces, ipv6);
 }
 
 // ---- the blocking API (SharedArrayBuffer mailbox) --------------------------------------------

@@ -91,7 +91,7 @@ class CoreWorker {
     });
   }
 
-  private async init(m: InitMessage): Promise<{ interfaces: InterfaceInfo[] }> {
+  private async init(m: InitMessage): Promise<{ interfaces: InterfaceInfo[]; ipv6: boolean }> {
     this.stack = await Stack.create(m.stack ?? {});
     const stack = this.stack;
     const out = [];
@@ -99,7 +99,7 @@ class CoreWorker {
     for (const e of m.arp ?? []) stack.addStaticArp(e.ip, e.mac);
     if (m.tcpTimeWaitMs !== undefined) stack.raw.tcp.setTimeWait(m.tcpTimeWaitMs);
     stack.kick();
-    return { interfaces: out };
+    return { interfaces: out, ipv6: stack.ipv6 };
   }
 
   /** Builds an interface from its description (at init, or later by the addInterface call). */
@@ -122,8 +122,12 @@ class CoreWorker {
         if (!this.closed) this.parent.postMessage({ type: "ev", ch: "link", h: i.index, k: "control", a: [msg] });
       });
     }
+    // IPv6 addresses change on their own (DAD, SLAAC, lifetimes): the parent's copy follows.
+    i.watchIp6(() => {
+      if (!this.closed) this.parent.postMessage({ type: "ev", ch: "iface", h: i.index, k: "ip6", a: [i.ip6Addresses] });
+    });
     this.stack.kick();
-    return { index: i.index, mac: i.mac, ip: i.ip, ...(config ? { config } : {}) };
+    return { index: i.index, mac: i.mac, ip: i.ip, ip6: i.ip6Addresses, ...(config ? { config } : {}) };
   }
 
   private iface(index: unknown) {
@@ -297,6 +301,11 @@ class CoreWorker {
       // Interfaces and links.
       case "addInterface": return { v: await this.addInterface(a[0] as InterfaceDescription) };
       case "setLink": stack.setLink(this.iface(a[0]), !!a[1]); return { v: 0 };
+      case "addAddress6": return { v: stack.addAddress6(this.iface(a[0]), a[1], a[2] ?? {}) };
+      case "removeAddress6": stack.removeAddress6(this.iface(a[0]), a[1]); return { v: 0 };
+      case "setSlaac": stack.setSlaac(this.iface(a[0]), !!a[1]); return { v: 0 };
+      case "joinGroup6": stack.joinGroup6(a[0], a[1] ?? 0); return { v: 0 };
+      case "leaveGroup6": stack.leaveGroup6(a[0], a[1] ?? 0); return { v: 0 };
       case "removeInterface": {
         const i = this.iface(a[0]);
         this.links.delete(i.index);

@@ -108,6 +108,8 @@ class NetconnService implements CoreService {
         return {};
       case "bind": this.conn(h, m).bind(a[1] ?? null, a[2] ?? 0); return {};
       case "bindIf": this.conn(h, m).bindIf(a[1]); return {};
+      case "setIpv6Only": this.conn(h, m).setIpv6Only(!!a[1]); return {};
+      case "getIpv6Only": return { v: this.conn(h, m).getIpv6Only() };
       case "connect": await this.conn(h, m).connect(a[1], a[2] ?? 0); return {};
       case "disconnect": this.conn(h, m).disconnect(); return {};
       case "listen": this.conn(h, m).listen(a[1] ?? 255); return {};

@@ -8,7 +8,7 @@
  */
 import { AsipError } from "../abi.js";
 import { SocketError } from "../api/errno.js";
-import type { InterfaceOptions } from "../stack.js";
+import type { InterfaceOptions, Ip6AddressState } from "../stack.js";
 
 // ---- SharedArrayBuffer mailbox (one per blocking client thread) -----------------------------
 
@@ -169,6 +169,12 @@ export interface InterfaceInfo {
   index: number;
   mac: string;
   ip: string;
+  /**
+   * Its IPv6 addresses (cores with IPv6), kept current in the StackWorker
+   * that made the worker by "iface" events as DAD, SLAAC and lifetimes
+   * change them.
+   */
+  ip6?: Ip6AddressState[];
   /** A websocket link's `config` from the relay. */
   config?: Record<string, unknown>;
 }

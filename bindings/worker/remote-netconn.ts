@@ -39,7 +39,7 @@
  */
 import { AsipError, ERR } from "../abi.js";
 import {
-  NETCONN_TCP, NETCONN_UDP, NETCONN_UDPLITE, NETCONN_UDPNOCHKSUM, NETCONN_RAW, NETCONN_COPY,
+  NETCONN_TCP, NETCONN_UDP, NETCONN_UDPLITE, NETCONN_UDPNOCHKSUM, NETCONN_RAW, NETCONN_COPY, NETCONN_TYPE_IPV6,
   type NetconnIcmpError,
 } from "../api/netconn.js";
 import type { EventMessage } from "./protocol.js";
@@ -200,8 +200,12 @@ export class RemoteNetconn {
     return (await this.c(m, a)).v as T;
   }
 
-  /** netconn_bind: `addr` null or "0.0.0.0" = any; `port` 0 = ephemeral. */
+  /** netconn_bind: `addr` null = any ("::" on an IPv6 netconn, else "0.0.0.0"); `port` 0 = ephemeral. */
   bind(addr: string | null, port = 0): Promise<void> { return this.v("bind", [addr, port]); }
+  /** netconn_set_ipv6only (IPv6 netconns, before bind). */
+  setIpv6Only(on: boolean): Promise<void> { return this.v("setIpv6Only", [!!on]); }
+  /** netconn_get_ipv6only */
+  getIpv6Only(): Promise<boolean> { return this.v("getIpv6Only"); }
   /** netconn_bind_if */
   bindIf(index: number): Promise<void> { return this.v("bindIf", [index]); }
   /** netconn_connect (TCP: resolves when connected; nonblocking: ERR_INPROGRESS, then SENDPLUS or ERROR). */
@@ -332,8 +336,9 @@ export class RemoteNetconnApi {
   newWithProto(type: number, proto: number, callback?: RemoteNetconnCallback): RemoteNetconn {
     // The checks the local constructor makes, here, so they throw at once as there.
     const known = [NETCONN_TCP, NETCONN_UDP, NETCONN_UDPLITE, NETCONN_UDPNOCHKSUM, NETCONN_RAW];
-    if (!known.includes(type)) throw new AsipError(ERR.ERR_VAL, type >= 0 && (type & 0xf0) === NETCONN_UDP ? "netconn.new" : `netconn.new: unknown type 0x${Number(type).toString(16)}`);
-    if (type === NETCONN_RAW && (!Number.isInteger(proto) || proto < 0 || proto > 255)) throw new RangeError(`netconn.new: protocol out of range: ${proto}`);
+    const base = type & ~NETCONN_TYPE_IPV6;
+    if (!known.includes(base)) throw new AsipError(ERR.ERR_VAL, base >= 0 && (base & 0xf0) === NETCONN_UDP ? "netconn.new" : `netconn.new: unknown type 0x${Number(type).toString(16)}`);
+    if (base === NETCONN_RAW && (!Number.isInteger(proto) || proto < 0 || proto > 255)) throw new RangeError(`netconn.new: protocol out of range: ${proto}`);
     const c = new RemoteNetconn(this, this.nextHandle(), type, callback);
     this.track(c);
     // No wait for the answer: the next call on `c` follows it on the port; if

@@ -4,10 +4,12 @@
  * is what a microcontroller host looks like, minus the TAP.
  *
  *   asip-c [--netns NS] --tap NAME --ip A.B.C.D/PREFIX [--gateway A.B.C.D]
- *          [--mac aa:bb:cc:dd:ee:ff] [--mtu N] [--udp-echo PORT]
+ *          [--ip6 ADDR/PREFIX ...] [--mac aa:bb:cc:dd:ee:ff] [--mtu N] [--udp-echo PORT]
  *
- * Prints "asip-c up ADDR on NAME" when ready; runs until SIGINT/SIGTERM and
- * then prints frames in/out.
+ * Prints "asip-c up ADDR on NAME" when ready, and "asip-c up ADDR/PREFIX on
+ * NAME" for each IPv6 address (the link-local one too) once DAD has passed;
+ * runs until SIGINT/SIGTERM and then prints frames in/out. IPv6 is on when
+ * --ip6 is given (netif_ip6_config, netif_ip6_add: docs/abi.md).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -79,6 +81,8 @@ static uint32_t ip4(const char *s) {
 int main(int argc, char **argv) {
   const char *ns = NULL, *tap = NULL, *cidr = NULL, *gw = NULL, *mac_s = "02:00:00:00:c0:02";
   uint32_t mtu = 1500, udp_echo = 0;
+  const char *cidr6[4];
+  int n6 = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!v) { fprintf(stderr, "%s needs a value\n", a); return 2; }
@@ -89,6 +93,10 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--mac")) mac_s = v;
     else if (!strcmp(a, "--mtu")) mtu = (uint32_t)atoi(v);
     else if (!strcmp(a, "--udp-echo")) udp_echo = (uint32_t)atoi(v);
+    else if (!strcmp(a, "--ip6")) {
+      if (n6 == 4) { fprintf(stderr, "at most 4 --ip6\n"); return 2; }
+      cidr6[n6++] = v;
+    }
     else { fprintf(stderr, "unknown option %s\n", a); return 2; }
     i++;
   }
@@ -132,6 +140,27 @@ int main(int argc, char **argv) {
   int32_t idx = (int32_t)Z_asipZ_netif_add_ethernet(&core, scratch, mtu);
   if (idx < 0) { fprintf(stderr, "netif_add_ethernet: %d\n", idx); return 1; }
   Z_asipZ_netif_config_ip4(&core, (uint32_t)idx, ip4(addr), mask, gw ? ip4(gw) : 0);
+  if (n6) {
+    /* IPv6 on: a link-local address, router solicitation, SLAAC (IP6_CONFIG_AUTO | IP6_CONFIG_SLAAC). */
+    int32_t r = (int32_t)Z_asipZ_netif_ip6_config(&core, (uint32_t)idx, 3, 0);
+    if (r < 0) { fprintf(stderr, "netif_ip6_config: %d\n", r); return 1; }
+  }
+  for (int k = 0; k < n6; k++) {
+    /* The 20-byte ip_addr (docs/abi.md): 16 address bytes, type 6, zone 0. */
+    char a6[64];
+    snprintf(a6, sizeof a6, "%s", cidr6[k]);
+    char *sl = strchr(a6, '/');
+    int plen = sl ? atoi(sl + 1) : 64;
+    if (sl) *sl = 0;
+    struct in6_addr x;
+    if (inet_pton(AF_INET6, a6, &x) != 1 || plen < 0 || plen > 128) { fprintf(stderr, "bad address %s\n", cidr6[k]); return 2; }
+    uint32_t at = scratch + 128;
+    memcpy(MEM + at, &x, 16);
+    memset(MEM + at + 16, 0, 4);
+    MEM[at + 16] = 6;
+    int32_t r = (int32_t)Z_asipZ_netif_ip6_add(&core, (uint32_t)idx, at, (uint32_t)plen, 0);
+    if (r < 0) { fprintf(stderr, "netif_ip6_add %s: %d\n", cidr6[k], r); return 1; }
+  }
   Z_asipZ_netif_set_state(&core, (uint32_t)idx, 1, 1, 1);
   if (udp_echo) {
     int32_t h = (int32_t)Z_asipZ_service_udp_echo(&core, udp_echo);
@@ -143,7 +172,20 @@ int main(int argc, char **argv) {
   static uint8_t frame[65536 + 64];
   unsigned long rx = 0, tx = 0, rx_nobuf = 0;
   int32_t next = -1;
+  uint32_t shown6 = 0; /* IPv6 slots already printed */
   while (!stop) {
+    /* IPv6 addresses that became preferred (0x30) since the last turn: netif_ip6_get, 36 bytes per slot. */
+    for (int32_t slot = 0; n6 && slot < 8; slot++) {
+      uint32_t at = scratch + 128;
+      int32_t st = (int32_t)Z_asipZ_netif_ip6_get(&core, (uint32_t)idx, slot, at);
+      if (st < 0) break;
+      if ((st & 0x30) != 0x30 || (shown6 & (1u << slot))) continue;
+      char txt[INET6_ADDRSTRLEN];
+      inet_ntop(AF_INET6, MEM + at, txt, sizeof txt);
+      printf("asip-c up %s/%u on %s\n", txt, MEM[at + 21] ? MEM[at + 21] : 64, tap);
+      fflush(stdout);
+      shown6 |= 1u << slot;
+    }
     /* Frames from the kernel. */
     for (int n = 0; n < 256; n++) {
       ssize_t len = read(fd, frame, sizeof frame);

@@ -51,7 +51,7 @@ if (workerData.role === "echo") {
   const refused = errOf(() => so.connect(fd, { family: AF_INET, addr: B, port: 4242 }));
   so.close(fd);
   const badf = errOf(() => so.recv(999, new Uint8Array(10)));
-  const afno = errOf(() => so.socket(10, SOCK_STREAM, 0));
+  const afno = errOf(() => so.socket(1, SOCK_STREAM, 0)); // AF_UNIX: no such family in asip
   report({ refused, badf, afno, errno: so.errno });
 } else if (workerData.role === "blocked") {
   // Blocks in accept() until the core shuts down; then one more call, which

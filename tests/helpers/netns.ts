@@ -336,7 +336,7 @@ export function createNetns(opts: NetnsOptions = {}, t?: { after(fn: () => unkno
 // A TCP checksum field of 0xFFFF is valid (negative zero, RFC 1624 §3; the
 // kernel sends it after incremental updates) though tshark marks it bad.
 export const BAD_FRAME_FILTER =
-  "ip.checksum.status==0 || icmp.checksum.status==0 || (tcp.checksum.status==0 && tcp.checksum!=0xffff) || udp.checksum.status==0 || _ws.malformed";
+  "ip.checksum.status==0 || icmp.checksum.status==0 || icmpv6.checksum.status==0 || (tcp.checksum.status==0 && tcp.checksum!=0xffff) || udp.checksum.status==0 || _ws.malformed";
 
 /**
  * Reads a capture with tshark, checksum validation on for IP, UDP and TCP

@@ -32,9 +32,9 @@ export interface PeerFixture {
   finish(): Promise<string[]>;
 }
 
-/** One namespace per entry of `nets`; asip takes `asipIp` on each TAP. */
+/** One namespace per entry of `nets`; asip takes `asipIp` (and `ip6`: IPv6 on, with these static addresses) on each TAP. */
 export async function peerStack(
-  nets: Array<{ ns?: NetnsOptions; asipIp: string; gateway?: string; mtu?: number }>,
+  nets: Array<{ ns?: NetnsOptions; asipIp?: string; gateway?: string; mtu?: number; ip6?: boolean | string[]; slaac?: boolean; dad?: boolean }>,
   t?: { after(fn: () => unknown): void },
 ): Promise<PeerFixture> {
   const dir = mkdtempSync(path.join(tmpdir(), "asip-peer-"));
@@ -48,7 +48,7 @@ export async function peerStack(
     const kcap = await ns.startCapture(path.join(dir, `kernel-${i}.pcap`));
     const pcapFile = path.join(dir, `asip-${i}.pcap`);
     const pcap = await PcapWriter.toFile(pcapFile);
-    const iface = stack.addInterface(capture(tap, pcap), { ip: n.asipIp, gateway: n.gateway, mtu: n.mtu ?? tap.mtu });
+    const iface = stack.addInterface(capture(tap, pcap), { ip: n.asipIp, gateway: n.gateway, mtu: n.mtu ?? tap.mtu, ip6: n.ip6, slaac: n.slaac, dad: n.dad });
     sides.push({ ns, tap, iface, kcap, pcap, pcapFile });
   }
   let finished = false;

@@ -21,7 +21,7 @@ after(async () => {
 });
 
 /** Two core workers on one link, and their heap/pool baselines (asked inside the workers). */
-export async function twoWorkers(variant: "release" | "mvp") {
+export async function twoWorkers(variant: "release" | "mvp" | "ipv4") {
   const ch = new MessageChannel();
   const [a, b] = await Promise.all([
     StackWorker.start({ variant, interfaces: [{ link: { type: "port", port: ch.port1 as never }, ip: `${A}/24`, mac: MAC_A }], arp: [{ ip: B, mac: MAC_B }], tcpTimeWaitMs: 20 }),

@@ -9,7 +9,8 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import type { NetApi } from "../../bindings/api/net.js";
 import type { StreamsApi } from "../../bindings/api/streams.js";
-import { NETCONN_TCP, NETCONN_MORE } from "../../bindings/api/netconn.js";
+import { NETCONN_TCP, NETCONN_TCP_IPV6, NETCONN_MORE } from "../../bindings/api/netconn.js";
+import { IpAddress } from "../../bindings/ip-address.js";
 import * as S from "../../bindings/api/sockets.js";
 import type { SocketError } from "../../bindings/api/errno.js";
 import type { AsipError } from "../../bindings/abi.js";
@@ -32,6 +33,24 @@ export interface Apis {
 type Pcb = any;
 
 export type Stop = () => Promise<void>;
+
+/**
+ * The family dimension: IPv4 (servers on 0.0.0.0, clients to B), or IPv6
+ * (servers on "::", dual-stack; clients are IPv6 sockets of each API
+ * connecting to `target`: an IPv6 address of B, or B's IPv4-mapped address,
+ * which carries the connection over IPv4 through the same IPv6 APIs).
+ */
+export interface Fam {
+  v6: boolean;
+  target: string;
+}
+export const FAM4: Fam = { v6: false, target: B };
+/** For a raw or netconn client (they do not map): the address to connect to, and the raw pcb family. */
+export function rawTarget(f: Fam): { ip: string; ipType: 4 | 6 | 46 } {
+  if (!f.v6) return { ip: f.target, ipType: 4 };
+  const a = IpAddress.parse(f.target);
+  return a.isV4Mapped() ? { ip: a.toV4()!.toString(), ipType: 46 } : { ip: a.toString(), ipType: 6 };
+}
 
 // ---- echo servers ------------------------------------------------------------------------------
 
@@ -59,15 +78,15 @@ export function rawEcho(child: Pcb): void {
   child.err(() => {});
 }
 
-export const servers: Record<string, (s: Apis, port: number) => Promise<Stop>> = {
-  async raw(s, port) {
-    const l = s.raw.tcp.new().bind("0.0.0.0", port).listen(16);
+export const servers: Record<string, (s: Apis, port: number, f?: Fam) => Promise<Stop>> = {
+  async raw(s, port, f = FAM4) {
+    const l = (f.v6 ? s.raw.tcp.new(46).bind("::", port) : s.raw.tcp.new().bind("0.0.0.0", port)).listen(16);
     l.accept(rawEcho);
     await l.ready; // Worker mode: the listener exists in the core once this resolves
     return async () => l.close();
   },
-  async netconn(s, port) {
-    const l = s.netconn.new(NETCONN_TCP);
+  async netconn(s, port, f = FAM4) {
+    const l = s.netconn.new(f.v6 ? NETCONN_TCP_IPV6 : NETCONN_TCP);
     await l.bind(null, port);
     await l.listen(16);
     const serve = async (c: any) => {
@@ -100,11 +119,11 @@ export const servers: Record<string, (s: Apis, port: number) => Promise<Stop>> =
       await loop;
     };
   },
-  async sockets(s, port) {
+  async sockets(s, port, f = FAM4) {
     const so = s.sockets;
-    const fd = await so.socket(S.AF_INET, S.SOCK_STREAM, 0);
+    const fd = await so.socket(f.v6 ? S.AF_INET6 : S.AF_INET, S.SOCK_STREAM, 0);
     await so.setsockopt(fd, S.SOL_SOCKET, S.SO_REUSEADDR, 1);
-    await so.bind(fd, { family: S.AF_INET, addr: "0.0.0.0", port });
+    await so.bind(fd, f.v6 ? { family: S.AF_INET6, addr: "::", port } : { family: S.AF_INET, addr: "0.0.0.0", port });
     await so.listen(fd, 16);
     const serve = async (cfd: number) => {
       const buf = new Uint8Array(16384);
@@ -133,13 +152,13 @@ export const servers: Record<string, (s: Apis, port: number) => Promise<Stop>> =
       await loop;
     };
   },
-  async net(s, port) {
+  async net(s, port, f = FAM4) {
     const srv = s.net.createServer((c) => c.pipe(c));
-    await new Promise<void>((r) => srv.listen(port, r));
+    await new Promise<void>((r) => srv.listen(port, f.v6 ? "::" : "0.0.0.0", r));
     return () => new Promise<void>((r) => srv.close(() => r()));
   },
-  async streams(s, port) {
-    const srv = s.streams.listen({ localPort: port });
+  async streams(s, port, f = FAM4) {
+    const srv = s.streams.listen({ localPort: port, ...(f.v6 ? { localAddress: "::" } : {}) });
     await srv.opened;
     const loop = (async () => {
       for await (const conn of srv) {
@@ -155,10 +174,11 @@ export const servers: Record<string, (s: Apis, port: number) => Promise<Stop>> =
 
 // ---- clients: send `data`, half-close, return everything received until EOF ----------------------
 
-export const clients: Record<string, (s: Apis, port: number, data: Uint8Array) => Promise<Uint8Array>> = {
-  raw(s, port, data) {
+export const clients: Record<string, (s: Apis, port: number, data: Uint8Array, f?: Fam) => Promise<Uint8Array>> = {
+  raw(s, port, data, f = FAM4) {
+    const t = rawTarget(f);
     return new Promise((resolve, reject) => {
-      const p = s.raw.tcp.new();
+      const p = s.raw.tcp.new(t.ipType);
       const got: Uint8Array[] = [];
       let off = 0;
       const pump = () => {
@@ -177,12 +197,12 @@ export const clients: Record<string, (s: Apis, port: number, data: Uint8Array) =
         } else got.push(d.slice());
       });
       p.sent(pump);
-      p.connect(B, port, (e: AsipError | null) => (e ? reject(e) : pump()));
+      p.connect(t.ip, port, (e: AsipError | null) => (e ? reject(e) : pump()));
     });
   },
-  async netconn(s, port, data) {
-    const c = s.netconn.new(NETCONN_TCP);
-    await c.connect(B, port);
+  async netconn(s, port, data, f = FAM4) {
+    const c = s.netconn.new(f.v6 ? NETCONN_TCP_IPV6 : NETCONN_TCP);
+    await c.connect(rawTarget(f).ip, port);
     const got: Uint8Array[] = [];
     const reader = (async () => {
       try {
@@ -201,10 +221,10 @@ export const clients: Record<string, (s: Apis, port: number, data: Uint8Array) =
     await c.delete();
     return Buffer.concat(got);
   },
-  async sockets(s, port, data) {
+  async sockets(s, port, data, f = FAM4) {
     const so = s.sockets;
-    const fd = await so.socket(S.AF_INET, S.SOCK_STREAM, 0);
-    await so.connect(fd, { family: S.AF_INET, addr: B, port });
+    const fd = await so.socket(f.v6 ? S.AF_INET6 : S.AF_INET, S.SOCK_STREAM, 0);
+    await so.connect(fd, { family: f.v6 ? S.AF_INET6 : S.AF_INET, addr: f.target, port });
     const got: Uint8Array[] = [];
     const reader = (async () => {
       const buf = new Uint8Array(65536);
@@ -220,9 +240,9 @@ export const clients: Record<string, (s: Apis, port: number, data: Uint8Array) =
     await so.close(fd);
     return Buffer.concat(got);
   },
-  net(s, port, data) {
+  net(s, port, data, f = FAM4) {
     return new Promise((resolve, reject) => {
-      const c = s.net.connect(port, B);
+      const c = s.net.connect(port, f.target);
       const got: Buffer[] = [];
       c.on("data", (d: Buffer) => got.push(d));
       c.on("error", reject);
@@ -230,8 +250,8 @@ export const clients: Record<string, (s: Apis, port: number, data: Uint8Array) =
       c.end(data);
     });
   },
-  async streams(s, port, data) {
-    const conn = s.streams.connect(B, port);
+  async streams(s, port, data, f = FAM4) {
+    const conn = s.streams.connect(f.target, port);
     const { readable, writable } = await conn.opened;
     const w = writable.getWriter();
     const reader = (async () => {
@@ -256,14 +276,14 @@ for (let i = 0; i < ECHO_DATA.length; i++) ECHO_DATA[i] = (i * 131 + (i >>> 10))
  * Every API's echo server on `b` (ports from 7101 up) serves every API's
  * client on `a`: 25 pairs, byte-exact, half-close then EOF.
  */
-export async function tcpEchoMatrix(a: Apis, b: Apis, data: Uint8Array = ECHO_DATA): Promise<void> {
+export async function tcpEchoMatrix(a: Apis, b: Apis, data: Uint8Array = ECHO_DATA, f: Fam = FAM4): Promise<void> {
   let port = 7100;
   for (const sname of Object.keys(servers)) {
-    const stop = await servers[sname](b, ++port);
+    const stop = await servers[sname](b, ++port, f);
     for (const cname of Object.keys(clients)) {
-      const got = await clients[cname](a, port, data);
-      assert.equal(got.length, data.length, `${cname} → ${sname}: length`);
-      assert.ok(Buffer.from(got).equals(data), `${cname} → ${sname}: bytes`);
+      const got = await clients[cname](a, port, data, f);
+      assert.equal(got.length, data.length, `${cname} → ${sname} (${f.target}): length`);
+      assert.ok(Buffer.from(got).equals(data), `${cname} → ${sname} (${f.target}): bytes`);
     }
     await stop();
   }

@@ -112,9 +112,12 @@ test("dgram on asip behaves like Node's dgram (kernel loopback): same results an
 });
 
 for (const variant of VARIANTS) {
-  test(`${variant}: dgram errors: udp6 and bad types refused, bind to a foreign address, ICMP refusal on a connected socket`, async () => {
+  test(`${variant}: dgram errors: bad types refused, bind to a foreign address, ICMP refusal on a connected socket`, async () => {
     const { a, b, baseA, baseB } = await setup(variant);
-    assert.throws(() => a.dgram.createSocket("udp6"), { code: "EAFNOSUPPORT" });
+    // 'udp6' is a socket on cores with IPv6 (release, mvp; EAFNOSUPPORT on the ipv4 build: api_ip6_dgram.test.ts).
+    const u6 = a.dgram.createSocket("udp6");
+    assert.equal(u6.type, "udp6");
+    u6.close();
     assert.throws(() => a.dgram.createSocket("tcp" as "udp4"), { code: "ERR_SOCKET_BAD_TYPE" });
     const s = a.dgram.createSocket("udp4");
     const e = await new Promise<Error & { code: string; errno: number; syscall: string }>((r) => {
@@ -272,7 +275,7 @@ for (const variant of VARIANTS) {
         return e.errno;
       }
     };
-    assert.equal(en(() => so.socket(S.AF_INET6, S.SOCK_DGRAM)), errno.EAFNOSUPPORT);
+    assert.equal(en(() => so.socket(1 /* AF_UNIX */, S.SOCK_DGRAM)), errno.EAFNOSUPPORT);
     assert.equal(en(() => so.socket(S.AF_INET, S.SOCK_STREAM, S.IPPROTO_UDP)), errno.EPROTONOSUPPORT);
     assert.equal(en(() => so.socket(S.AF_INET, 9)), errno.ESOCKTNOSUPPORT);
     assert.equal(en(() => so.bind(99, { family: S.AF_INET, addr: "0.0.0.0", port: 1 })), errno.EBADF);

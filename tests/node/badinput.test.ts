@@ -26,7 +26,8 @@ for (const variant of VARIANTS) {
     const base = baseline(s);
     const sent: Uint8Array[] = [];
     const iface = s.addInterface({ send: (f) => void sent.push(f.slice()), onReceive() {}, close() {} },
-      { ip: "192.0.2.2/24", mac: "02:00:00:00:00:02" });
+      { ip: "192.0.2.2/24", mac: "02:00:00:00:00:02", ip6: ["2001:db8::2/64"], dad: false });
+    s.advance(1000);
     for (const e of corpus) {
       const frame = Buffer.from(e.hex, "hex");
       const before = discards(s.stats());
@@ -35,9 +36,10 @@ for (const variant of VARIANTS) {
       assert.equal(s.failure, undefined, `${e.name}: the core trapped`);
       if (e.expect === "drop") assert.ok(discards(s.stats()) > before, `${e.name} (${e.why}) was not counted as dropped`);
     }
-    // Reassembly and ARP state time out; then everything is back.
-    for (let i = 0; i < 40; i++) s.advance(1000);
+    // Reassembly (IPv6: 60 s), ARP and ND state time out; then everything is back.
+    for (let i = 0; i < 70; i++) s.advance(1000);
     await s.removeInterface(iface);
+    for (let i = 0; i < 3; i++) s.advance(1000);
     assertNoLeaks(s, base, variant);
     assert.equal(s.stats().mem.illegal, 0);
     await s.close();

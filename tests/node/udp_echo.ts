@@ -8,8 +8,9 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import type { DgramApi } from "../../bindings/api/dgram.js";
 import type { StreamsApi } from "../../bindings/api/streams.js";
-import { NETCONN_UDP } from "../../bindings/api/netconn.js";
-import { AF_INET, SOCK_DGRAM } from "../../bindings/api/sockets.js";
+import { NETCONN_UDP, NETCONN_UDP_IPV6 } from "../../bindings/api/netconn.js";
+import { AF_INET, AF_INET6, SOCK_DGRAM } from "../../bindings/api/sockets.js";
+import { FAM4, rawTarget, type Fam } from "./api_echo.js";
 import { until } from "../helpers/stacks.js";
 
 /** A Stack or a StackWorker's APIs (raw, netconn, sockets typed loosely: values in-thread, Promises or remote objects in Worker mode). */
@@ -26,15 +27,15 @@ const B = "192.0.2.2";
 type Stop = () => Promise<void>;
 
 /** Echo servers: start on `stack` at `port`, return a stopper. */
-export const udpServers: Record<string, (s: UdpApis, port: number) => Promise<Stop>> = {
-  async raw(s, port) {
-    const pcb = s.raw.udp.new().bind("0.0.0.0", port);
+export const udpServers: Record<string, (s: UdpApis, port: number, f?: Fam) => Promise<Stop>> = {
+  async raw(s, port, f = FAM4) {
+    const pcb = f.v6 ? s.raw.udp.new({ ipType: 46 }).bind("::", port) : s.raw.udp.new().bind("0.0.0.0", port);
     pcb.recv((data: Uint8Array, addr: string, p: number) => pcb.sendto(data, addr, p));
     await pcb.ready; // Worker mode: bound in the core once this resolves
     return async () => pcb.remove();
   },
-  async netconn(s, port) {
-    const conn = s.netconn.new(NETCONN_UDP);
+  async netconn(s, port, f = FAM4) {
+    const conn = s.netconn.new(f.v6 ? NETCONN_UDP_IPV6 : NETCONN_UDP);
     await conn.bind(null, port);
     const loop = (async () => {
       for (;;) {
@@ -55,10 +56,10 @@ export const udpServers: Record<string, (s: UdpApis, port: number) => Promise<St
       await conn.delete();
     };
   },
-  async sockets(s, port) {
+  async sockets(s, port, f = FAM4) {
     const so = s.sockets;
-    const fd = await so.socket(AF_INET, SOCK_DGRAM, 0);
-    await so.bind(fd, { family: AF_INET, addr: "0.0.0.0", port });
+    const fd = await so.socket(f.v6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
+    await so.bind(fd, f.v6 ? { family: AF_INET6, addr: "::", port } : { family: AF_INET, addr: "0.0.0.0", port });
     const buf = new Uint8Array(65536);
     const loop = (async () => {
       for (;;) {
@@ -78,14 +79,14 @@ export const udpServers: Record<string, (s: UdpApis, port: number) => Promise<St
       await loop;
     };
   },
-  async dgram(s, port) {
-    const sock = s.dgram.createSocket("udp4");
+  async dgram(s, port, f = FAM4) {
+    const sock = s.dgram.createSocket(f.v6 ? "udp6" : "udp4");
     sock.on("message", (msg, rinfo) => sock.send(msg, rinfo.port, rinfo.address));
     await new Promise<void>((r) => sock.bind(port, r));
     return () => new Promise<void>((r) => sock.close(() => r()));
   },
-  async streams(s, port) {
-    const u = s.streams.udp({ localPort: port });
+  async streams(s, port, f = FAM4) {
+    const u = s.streams.udp({ localPort: port, ...(f.v6 ? { localAddress: "::" } : {}) });
     const { readable, writable } = await u.opened;
     const w = writable.getWriter();
     const loop = (async () => {
@@ -104,22 +105,24 @@ export const udpServers: Record<string, (s: UdpApis, port: number) => Promise<St
 };
 
 /** Clients: send each payload to B:port, one at a time, and return what came back. */
-export const udpClients: Record<string, (s: UdpApis, port: number, msgs: Uint8Array[]) => Promise<Uint8Array[]>> = {
-  async raw(s, port, msgs) {
-    const pcb = s.raw.udp.new().bind("0.0.0.0", 0);
+export const udpClients: Record<string, (s: UdpApis, port: number, msgs: Uint8Array[], f?: Fam) => Promise<Uint8Array[]>> = {
+  async raw(s, port, msgs, f = FAM4) {
+    const t = rawTarget(f);
+    const pcb = s.raw.udp.new({ ipType: t.ipType }).bind(t.ipType === 4 ? "0.0.0.0" : "::", 0);
     const got: Uint8Array[] = [];
     pcb.recv((d: Uint8Array) => got.push(d.slice()));
     for (const m of msgs) {
       const n = got.length;
-      pcb.sendto(m, B, port);
+      pcb.sendto(m, t.ip, port);
       await until(() => got.length > n, 2000, "raw echo");
     }
     pcb.remove();
     return got;
   },
-  async netconn(s, port, msgs) {
-    const conn = s.netconn.new(NETCONN_UDP);
-    await conn.connect(B, port);
+  async netconn(s, port, msgs, f = FAM4) {
+    const t = rawTarget(f);
+    const conn = s.netconn.new(f.v6 ? NETCONN_UDP_IPV6 : NETCONN_UDP);
+    await conn.connect(t.ip, port);
     await conn.setRecvTimeout(2000);
     const got: Uint8Array[] = [];
     for (const m of msgs) {
@@ -129,17 +132,17 @@ export const udpClients: Record<string, (s: UdpApis, port: number, msgs: Uint8Ar
       await nb.delete();
       const r = await conn.recv();
       got.push(await r.copy());
-      assert.equal(r.fromaddr, B);
+      assert.equal(r.fromaddr, t.ip);
       assert.equal(r.fromport, port);
       await r.delete();
     }
     await conn.delete();
     return got;
   },
-  async sockets(s, port, msgs) {
+  async sockets(s, port, msgs, f = FAM4) {
     const so = s.sockets;
-    const fd = await so.socket(AF_INET, SOCK_DGRAM, 0);
-    await so.connect(fd, { family: AF_INET, addr: B, port });
+    const fd = await so.socket(f.v6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
+    await so.connect(fd, { family: f.v6 ? AF_INET6 : AF_INET, addr: f.target, port });
     const got: Uint8Array[] = [];
     const buf = new Uint8Array(4096);
     for (const m of msgs) {
@@ -150,20 +153,20 @@ export const udpClients: Record<string, (s: UdpApis, port: number, msgs: Uint8Ar
     await so.close(fd);
     return got;
   },
-  async dgram(s, port, msgs) {
-    const sock = s.dgram.createSocket("udp4");
+  async dgram(s, port, msgs, f = FAM4) {
+    const sock = s.dgram.createSocket(f.v6 ? "udp6" : "udp4");
     const got: Uint8Array[] = [];
     sock.on("message", (m) => got.push(new Uint8Array(m)));
     for (const m of msgs) {
       const n = got.length;
-      await new Promise<void>((r, j) => sock.send(m, port, B, (err: Error | null) => (err ? j(err) : r())));
+      await new Promise<void>((r, j) => sock.send(m, port, f.target, (err: Error | null) => (err ? j(err) : r())));
       await until(() => got.length > n, 2000, "dgram echo");
     }
     await new Promise<void>((r) => sock.close(() => r()));
     return got;
   },
-  async streams(s, port, msgs) {
-    const u = s.streams.udp({ remoteAddress: B, remotePort: port });
+  async streams(s, port, msgs, f = FAM4) {
+    const u = s.streams.udp({ remoteAddress: f.target, remotePort: port });
     const { readable, writable } = await u.opened;
     const w = writable.getWriter();
     const r = readable.getReader();
@@ -191,15 +194,15 @@ export function udpPayloads(): Uint8Array[] {
  * API's client on `a`, each payload byte-exact; `afterServer` runs once a
  * server is stopped (a leak check).
  */
-export async function udpEchoMatrix(a: UdpApis, b: UdpApis, afterServer?: (name: string) => Promise<void>): Promise<void> {
+export async function udpEchoMatrix(a: UdpApis, b: UdpApis, afterServer?: (name: string) => Promise<void>, f: Fam = FAM4): Promise<void> {
   const msgs = udpPayloads();
   let port = 7000;
   for (const sname of Object.keys(udpServers)) {
     const p = port++;
-    const stop = await udpServers[sname](b, p);
+    const stop = await udpServers[sname](b, p, f);
     for (const cname of Object.keys(udpClients)) {
-      const got = await udpClients[cname](a, p, msgs);
-      assert.equal(got.length, msgs.length, `${cname} → ${sname}`);
+      const got = await udpClients[cname](a, p, msgs, f);
+      assert.equal(got.length, msgs.length, `${cname} → ${sname} (${f.target})`);
       got.forEach((g, i) => assert.ok(Buffer.from(g).equals(Buffer.from(msgs[i])), `${cname} → ${sname}: message ${i} (${msgs[i].length} bytes)`));
     }
     await stop();
