@@ -1001,15 +1001,25 @@ export const TCP_PTO_MIN: u32 = 10;
 export const TCP_WC_DELACK_MS: u32 = 200;
 
 /**
- * Tail loss probe (RFC 8985 §7): with SACK, in the open state (not in
- * recovery, no timeout pending backoff, no probe out) and an RTT measured.
- * When the last segments of a flight or every ACK for them are lost, no
- * duplicate ACK ever comes and only the RTO (≥ 200 ms, hundreds of RTTs on
- * a LAN) would recover; a probe after 2·SRTT draws the ACK/SACK that lets
- * fast recovery do it instead.
+ * Tail loss probe (RFC 8985 §7): with SACK, no timeout pending backoff, no
+ * probe out, and an RTT measured. When the last segments of a flight or
+ * every ACK for them are lost, no duplicate ACK ever comes and only the RTO
+ * (≥ 200 ms, hundreds of RTTs on a LAN) would recover; a probe after 2·SRTT
+ * draws the ACK/SACK that lets RACK and fast recovery do it instead.
+ *
+ * asip also probes in fast recovery and after a timeout once an ACK has
+ * come (RFC 8985 §7.2 schedules the PTO only outside loss recovery; so does
+ * Linux). Measured against Linux receivers at 5% loss: a Linux receiver
+ * compresses its SACKs (tcp_comp_sack) and, once the retransmission fills
+ * the hole, answers the whole flight with a single ACK; when that one ACK
+ * was lost (5% of recoveries) nothing was left in flight to draw another
+ * and the RTO, 200 ms, was the only way out — two thirds of all timeouts,
+ * most of them "spurious" (the receiver had everything). The probe costs
+ * one segment per 2·SRTT of silence and is never sent twice without
+ * progress (TF_TLP_SENT).
  */
 function tcp_tlp_allowed(pcb: tcp_pcb): bool {
-  if ((pcb.flags & (TF_SACK | TF_INFR | TF_RTO | TF_TLP_SENT)) != TF_SACK) return false;
+  if ((pcb.flags & (TF_SACK | TF_TLP_SENT)) != TF_SACK) return false;
   if (pcb.nrtx != 0 || !tcp_rtt_measured(pcb) || pcb.unacked == 0) return false;
   const st = pcb.state;
   return st == tcp_state.ESTABLISHED || st == tcp_state.CLOSE_WAIT || st == tcp_state.FIN_WAIT_1 ||
