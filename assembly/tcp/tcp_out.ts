@@ -670,16 +670,25 @@ export function tcp_timer_rto(pcb: tcp_pcb): void {
     // Probe timeout (RFC 8985 §7.3): one segment, new data if the peer's
     // window takes it, else the last one sent again; cwnd stays; then the
     // real RTO. In loss recovery (asip's extension, see tcp_tlp_allowed)
-    // always the last one again: a duplicate draws an immediate ACK (RFC
-    // 5681 §4.2), new data in order may sit in the peer's delayed-ACK timer
-    // (Linux: 40 ms), which is what the probe is meant to cut short.
+    // the segment at snd_una again instead: the cumulative ACK stopped
+    // there for 2·SRTT, so either its retransmission or the ACK for it was
+    // lost. Sent again it fills the hole or arrives as a duplicate, and
+    // either draws an immediate ACK (RFC 5681 §4.2) — new data in order may
+    // sit in the peer's delayed-ACK timer (Linux: 40 ms), and the last
+    // segment again is only D-SACKed: nothing newly delivered, so RACK
+    // could not tell that the retransmission below it was lost.
     pcb.flags = (pcb.flags & ~TF_TLP) | TF_TLP_SENT;
     TCP_MIB_INC(TcpMib.TLP);
     const n = tcp_route(pcb);
     if (n != null) {
       const u = pcb.unsent;
-      const recovering = (pcb.flags & (TF_INFR | TF_RTO)) != 0 && pcb.unacked_tail != 0;
-      if (!recovering && u != 0 && (changetype<tcp_seg>(u).flags & TCP_SYN) == 0 && can_send_wnd(pcb, changetype<tcp_seg>(u), pcb.snd_wnd)) {
+      if ((pcb.flags & (TF_INFR | TF_RTO)) != 0 && pcb.unacked != 0) {
+        const head = changetype<tcp_seg>(pcb.unacked);
+        if (tcp_rexmit_seg(pcb, head, n) == ERR_OK) {
+          STATS_INC(Proto.TCP, Ctr.FW);
+          if ((pcb.flags & TF_INFR) != 0) sack_on_sent(tcp_sb(pcb), 1, head.seqno, head.len);
+        }
+      } else if (u != 0 && (changetype<tcp_seg>(u).flags & TCP_SYN) == 0 && can_send_wnd(pcb, changetype<tcp_seg>(u), pcb.snd_wnd)) {
         send_first_unsent(pcb, n);
       } else if (pcb.unacked_tail != 0 && tcp_rexmit_seg(pcb, changetype<tcp_seg>(pcb.unacked_tail), n) == ERR_OK) {
         STATS_INC(Proto.TCP, Ctr.FW);
