@@ -9,8 +9,9 @@
 // Files: tcp.ts (this: pcbs, lists, raw API, timers), tcp_in.ts (segment
 // arrival, RFC 9293 §3.10.7), tcp_out.ts (queueing, output, retransmission),
 // tcp_hdr.ts (header and options), tcp_seq.ts (sequence arithmetic);
-// congestion control (tcp_cc.ts), the SACK scoreboard (tcp_sack.ts) and ISNs
-// (tcp_isn.ts) sit behind small interfaces.
+// congestion control (tcp_cc.ts), the SACK scoreboard (tcp_sack.ts), RACK
+// loss detection (tcp_rack.ts) and ISNs (tcp_isn.ts) sit behind small
+// interfaces.
 //
 // Timers: no fixed tick. Each pcb keeps absolute deadlines (RTO, persist,
 // delayed ACK, 2MSL/FIN_WAIT_2, keepalive, poll, retry of refused data or a
@@ -38,7 +39,8 @@
 //   +52 flags u32  +56 local_port remote_port  +60 callback_arg  +64 accept
 //   +68 host u32   +72 syn_pending syn_max u16
 //   then the connection: callbacks, sequence variables, RTT, deadlines,
-//   queues, timestamps, keepalive, the embedded cc_state and sack_board.
+//   queues, timestamps, keepalive, the embedded cc_state, sack_board and
+//   rack_state.
 
 import { pbuf, pbuf_free } from "../core/pbuf";
 import {

@@ -64,7 +64,7 @@ import {
 } from "./tcp_out";
 import { tcp_route, tcp_rack, tcp_set_deadline_rack, TF_TLP, TF_RACK, tcp_timer_need } from "./tcp";
 import {
-  rack_on_delivered, rack_on_dsack, rack_reo_wnd, rack_detect_loss, rack_lost_end, rack_marked,
+  rack_on_delivered, rack_on_dsack, rack_reo_wnd, rack_detect_loss, rack_marked, rack_any_lost, rack_lost_hi,
 } from "./tcp_rack";
 
 // ---- the segment being processed ------------------------------------------------------------
@@ -912,8 +912,8 @@ export function tcp_rack_check(pcb: tcp_pcb, now: u32): void {
   const reo = rack_reo_wnd(rk, inrec, sack_is_lost(sb, pcb.snd_una, mss), tcp_srtt(pcb));
   const wait = rack_detect_loss(rk, pcb.unacked, now, reo);
   for (let i: u32 = 0; i < rack_marked; i++) TCP_MIB_INC(TcpMib.RACK_LOST);
-  const lost_end = rack_lost_end(pcb.unacked, pcb.snd_una);
-  if (seq_gt(lost_end, pcb.snd_una)) {
+  if (rack_any_lost) {
+    const lost_end = rack_lost_hi;
     if (!inrec && may_enter_recovery(pcb)) enter_recovery(pcb, now);
     if ((pcb.flags & TF_INFR) != 0) {
       sack_set_rack_lost(sb, lost_end);

@@ -15,7 +15,9 @@
 // both in sequence order with tail pointers. After a retransmission timeout
 // everything unacked goes back to unsent (go-back-N, lwIP tcp_rexmit_rto)
 // and snd_nxt falls back to snd_una; snd_max keeps the highest sequence
-// number ever sent, so ACKs up to it stay acceptable.
+// number ever sent, so ACKs up to it stay acceptable. The SACK scoreboard
+// survives the timeout, so the go-back-N skips what the peer SACKed
+// (send_first_unsent), and RACK resends what it loses again (tcp_rack_resend).
 //
 // A segment we sent may still sit on the TX ring (p.ref > 1) when it must
 // be sent again: its bytes are never rewritten then; a copy goes out

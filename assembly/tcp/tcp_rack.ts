@@ -28,7 +28,7 @@
 //   +0 xmit_ts  +4 xmit_n  +8 end_seq  +12 rtt  +16 min_rtt  +20 fack
 //   +24 tx_n    +28 flags u16  reo_mult u16
 
-import { seq_gt, seq_lt, seq_max } from "./tcp_seq";
+import { seq_gt, seq_lt } from "./tcp_seq";
 import { tcp_seg, seg_tcplen, SF_SENT, SF_REXMIT, SF_LOST, SF_SACKED } from "./tcp_out";
 
 /** flags: RACK.xmit_ts/end_seq hold a delivered segment. */
@@ -131,40 +131,50 @@ export function rack_reo_wnd(r: rack_state, in_recovery: bool, dupthresh_sacked:
 
 /** Segments marked lost by the last rack_detect_loss. */
 export let rack_marked: u32 = 0;
+/** After rack_detect_loss: whether any segment is marked lost, and the end of the highest. */
+export let rack_any_lost: bool = false;
+export let rack_lost_hi: u32 = 0;
 
 /**
  * RFC 8985 §6.2 step 5 over the sent, unacknowledged segments from `head`
- * (the unacked queue): each segment sent before RACK's segment, neither
- * SACKed nor already marked, is lost once RACK.rtt + reo_wnd has passed
- * since it was sent (SF_LOST; rack_marked counts them). Returns the ms
- * until the earliest of the others could be (the reordering timer, §6.3),
- * 0 when none waits.
+ * (the unacked queue, in sequence order): each segment sent before RACK's
+ * segment, neither SACKed nor already marked, is lost once RACK.rtt +
+ * reo_wnd has passed since it was sent (SF_LOST; rack_marked counts them).
+ * Returns the ms until the earliest of the others could be (the reordering
+ * timer, §6.3), 0 when none waits; rack_any_lost/rack_lost_hi describe all
+ * segments marked, before or now.
+ *
+ * The walk stops at the first original transmission sent after RACK's
+ * segment: first transmissions go out in sequence order and a
+ * retransmission only ever moves later, so everything above it was sent
+ * later too. On a clean path that is the head of the queue: O(1) per ACK.
  */
 export function rack_detect_loss(r: rack_state, head: usize, now: u32, reo_wnd: u32): u32 {
   rack_marked = 0;
+  rack_any_lost = false;
   if ((r.flags & RF_VALID) == 0) return 0;
   let wait: u32 = 0;
   for (let s = head; s != 0; s = changetype<tcp_seg>(s).next) {
     const seg = changetype<tcp_seg>(s);
-    if ((seg.sflags & (SF_SENT | SF_SACKED | SF_LOST)) != SF_SENT) continue;
-    if (<i32>(r.xmit_n - seg.xmit_n) <= 0) continue; // not sent before RACK's segment
-    const remaining = <i32>(seg.xmit_ts + r.rtt + reo_wnd - now);
-    if (remaining <= 0) {
-      seg.sflags |= SF_LOST;
-      rack_marked++;
-    } else if (<u32>remaining > wait) {
-      wait = <u32>remaining;
+    const fl = seg.sflags;
+    if ((fl & SF_SENT) == 0) continue;
+    if (<i32>(r.xmit_n - seg.xmit_n) <= 0) {        // not sent before RACK's segment
+      if ((fl & SF_REXMIT) == 0) break;
+      continue;
     }
+    if ((fl & SF_SACKED) != 0) continue;
+    if ((fl & SF_LOST) == 0) {
+      const remaining = <i32>(seg.xmit_ts + r.rtt + reo_wnd - now);
+      if (remaining > 0) {
+        if (<u32>remaining > wait) wait = <u32>remaining;
+        continue;
+      }
+      seg.sflags = fl | SF_LOST;
+      rack_marked++;
+    }
+    const e = seg.seqno + seg_tcplen(seg);
+    if (!rack_any_lost || seq_gt(e, rack_lost_hi)) rack_lost_hi = e;
+    rack_any_lost = true;
   }
   return wait;
-}
-
-/** The end of the highest segment on the queue from `head` marked lost (`otherwise` if none). */
-export function rack_lost_end(head: usize, otherwise: u32): u32 {
-  let e = otherwise;
-  for (let s = head; s != 0; s = changetype<tcp_seg>(s).next) {
-    const seg = changetype<tcp_seg>(s);
-    if ((seg.sflags & SF_LOST) != 0) e = seq_max(e, seg.seqno + seg_tcplen(seg));
-  }
-  return e;
 }
