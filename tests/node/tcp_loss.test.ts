@@ -9,9 +9,9 @@
 //
 // Measured (2 cores shared with other work): a round takes 1.0–2.8 s,
 // release and mvp alike, with 0–5 timeouts per stack; before RACK, the kept
-// scoreboard and the probe in recovery the same transfer took 1.9–6.6 s with
-// 6–18 timeouts. tests/node/tcp.test.ts has the single-round impairment
-// matrix.
+// scoreboard and the probe in recovery the same transfer took 1.9–6.6 s,
+// with up to 12 timeouts per stack. tests/node/tcp.test.ts has the
+// single-round impairment matrix.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";

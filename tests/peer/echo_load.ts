@@ -145,6 +145,13 @@ export function echoLoadSuite(sc: Scenario): void {
         const many = await kernelClient(ns, ["--conns", "1000", "--size", "100000", ...pauseArgs], sc.timeoutMs);
         assert.deepEqual(many.errors, []);
         assert.equal(many.ok, 1000);
+        // A kernel client is done once it has asip's FIN; asip's pcb is
+        // gone only once the kernel's ACK of that FIN arrives. With 5% drop
+        // that last ACK is lost now and then, and the pcb (LAST_ACK, its
+        // final segment still queued) waits for the retransmission timeout
+        // to resend the FIN: give it time for a few backed-off tries
+        // (200 + 400 + 800 + 1600 ms) before reading the pools.
+        if (sc.loss) await new Promise((r) => setTimeout(r, 3500));
         const now = await stopUp(up);
         assert.deepEqual(now, base, "heap and pools back at the idle baseline");
       } finally {
