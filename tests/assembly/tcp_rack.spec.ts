@@ -5,13 +5,13 @@
 // in recovery. Each of these was a 200 ms+ timeout at 5% loss to Linux.
 import { leak_mark, leak_check } from "./harness/leak";
 import {
-  tcp_pcb, tcp_new, tcp_connect, tcp_write, tcp_output, tcp_abort, tcp_nagle_disable, tcp_sb,
+  tcp_pcb, tcp_new, tcp_connect, tcp_write, tcp_output, tcp_abort, tcp_nagle_disable, tcp_sb, tcp_cc,
   tcp_mib_base, TcpMib, TCP_WRITE_FLAG_COPY, TF_INFR, TF_RTO,
 } from "../../assembly/tcp/tcp";
 import { sack_count } from "../../assembly/tcp/tcp_sack";
 import {
-  A, PEER_IP, harness_init, seg_in, out, fill_pat, tx_clear, advance, clock_sync, o_seq, o_sport,
-  opt_mss, opt_sack_perm, opt_sack, cb_reset, install, on_connected, SYN, ACK,
+  A, PEER_IP, harness_init, seg_in, out, fill_pat, tx_clear, advance, clock_sync, o_seq, o_sport, o_tsval,
+  opt_mss, opt_sack_perm, opt_sack, opt_ts, cb_reset, install, on_connected, SYN, ACK,
 } from "./harness/tcp";
 
 let iss: u32 = 0;
@@ -19,8 +19,8 @@ let lp: u16 = 0;
 const PSEQ: u32 = 5000;
 const MSS: u32 = 1000;
 
-/** Active open with SACK; the peer announces MSS 1000; a 4 ms RTT sample from the handshake. */
-function connect(): tcp_pcb {
+/** Active open with SACK (and timestamps if `ts`); the peer announces MSS 1000; a 4 ms RTT sample from the handshake. */
+function connect(ts: bool = false): tcp_pcb {
   const pcb = tcp_new()!;
   install(pcb);
   tcp_connect(pcb, A(PEER_IP), 7, on_connected);
@@ -28,6 +28,7 @@ function connect(): tcp_pcb {
   iss = o_seq; lp = o_sport;
   opt_mss(<u16>MSS);
   opt_sack_perm();
+  if (ts) opt_ts(100, o_tsval);
   advance(4, 1);
   seg_in(7, lp, PSEQ, iss + 1, SYN | ACK, 65535);
   expect(out()).toBe(true);
@@ -203,6 +204,49 @@ describe("tcp RACK-TLP and timeouts", () => {
     expect(saw3).toBe(true);
     ack(S(6000));
     expect(pcb.snd_una).toBe(S(6000));
+    tcp_abort(pcb);
+    tx_clear();
+    leak_check();
+  });
+
+  test("a spurious timeout with SACK (Eifel, RFC 3522): the first ACK echoes the original; the go-back-N stops, cwnd comes back to where the timeout found it, the board stays", () => {
+    const pcb = connect(true);
+    const sp0 = mib(TcpMib.SPURIOUS_RTO), rto0 = mib(TcpMib.RTO);
+    const m = <u32>pcb.mss; // 988: timestamps take 12 bytes
+    tcp_write(pcb, fill_pat(0, 6 * m), 6 * m, TCP_WRITE_FLAG_COPY);
+    tcp_output(pcb);
+    expect(out()).toBe(true);
+    const ts_orig = o_tsval;
+    expect(drain()).toBe(5);
+    // 4 is SACKed: RACK soon calls 0..3 lost and fast recovery starts.
+    const b = new StaticArray<u32>(2);
+    b[0] = S(4 * m); b[1] = S(5 * m);
+    opt_ts(150, ts_orig);
+    opt_sack(1, b);
+    ack(S(0));
+    advance(3, 1);
+    drain();
+    expect(pcb.flags & TF_INFR).toBe(TF_INFR);
+    const cwnd0 = tcp_cc(pcb).cwnd;
+    // Then the ACKs stall (the receiver holds them): the probe, then the
+    // RTO, which resends 0 with cwnd at one segment.
+    advance(600, 5);
+    drain();
+    expect(mib(TcpMib.RTO)).toBe(rto0 + 1);
+    expect(tcp_cc(pcb).cwnd).toBe(m);
+    expect(sack_count(tcp_sb(pcb))).toBe(1);
+    // The held ACK for 0..3 arrives, echoing the original transmissions.
+    opt_ts(200, ts_orig);
+    opt_sack(1, b);
+    ack(S(4 * m));
+    expect(mib(TcpMib.SPURIOUS_RTO)).toBe(sp0 + 1);
+    expect(tcp_cc(pcb).cwnd).toBeGreaterThanOrEqual(cwnd0);
+    expect(pcb.flags & TF_RTO).toBe(0);
+    drain();
+    expect(sent_has(4 * m)).toBe(false, "the SACKed segment is not resent");
+    opt_ts(201, ts_orig);
+    ack(S(6 * m));
+    expect(pcb.snd_una).toBe(S(6 * m));
     tcp_abort(pcb);
     tx_clear();
     leak_check();
