@@ -9,8 +9,9 @@
 // Files: tcp.ts (this: pcbs, lists, raw API, timers), tcp_in.ts (segment
 // arrival, RFC 9293 §3.10.7), tcp_out.ts (queueing, output, retransmission),
 // tcp_hdr.ts (header and options), tcp_seq.ts (sequence arithmetic);
-// congestion control (tcp_cc.ts), the SACK scoreboard (tcp_sack.ts) and ISNs
-// (tcp_isn.ts) sit behind small interfaces.
+// congestion control (tcp_cc.ts), the SACK scoreboard (tcp_sack.ts), RACK
+// loss detection (tcp_rack.ts) and ISNs (tcp_isn.ts) sit behind small
+// interfaces.
 //
 // Timers: no fixed tick. Each pcb keeps absolute deadlines (RTO, persist,
 // delayed ACK, 2MSL/FIN_WAIT_2, keepalive, poll, retry of refused data or a
@@ -38,7 +39,8 @@
 //   +52 flags u32  +56 local_port remote_port  +60 callback_arg  +64 accept
 //   +68 host u32   +72 syn_pending syn_max u16
 //   then the connection: callbacks, sequence variables, RTT, deadlines,
-//   queues, timestamps, keepalive, the embedded cc_state and sack_board.
+//   queues, timestamps, keepalive, the embedded cc_state, sack_board and
+//   rack_state.
 
 import { pbuf, pbuf_free } from "../core/pbuf";
 import {
@@ -58,6 +60,7 @@ import {
 import { TCP_MSS, TCP_WND, TCP_SND_BUF, TCP_RCV_SCALE } from "../config";
 import { cc_state, cc_init, cc_set_algo, CcAlgo } from "./tcp_cc";
 import { sack_board, sack_reset } from "./tcp_sack";
+import { rack_state, rack_reset } from "./tcp_rack";
 import { tcp_isn, tcp_isn_set_secret } from "./tcp_isn";
 import { seq_gt } from "./tcp_seq";
 import { TCP_SYN, TCP_HLEN } from "./tcp_hdr";
@@ -103,6 +106,7 @@ export const TF_RTO: u32 = 0x4000;       // go-back-N after a timeout until snd_
 export const TF_CLOSED_APP: u32 = 0x8000;// tcp_close was called
 export const TF_TLP: u32 = 0x10000;      // t_rtx is a probe timeout (RFC 8985 §7), not the RTO
 export const TF_TLP_SENT: u32 = 0x20000; // a loss probe is out: no other until snd_una moves
+export const TF_RACK: u32 = 0x40000;     // t_rtx is RACK's reordering timer (RFC 8985 §6.3), not the RTO
 /** asip: the pcb belongs to the host (abi/tcp.ts); the core never interprets `host`. */
 export const TF_HOST: u32 = 0x80000000;
 
@@ -209,17 +213,22 @@ export class tcp_pcb extends ip_pcb {
   // SACK scoreboard (tcp_sack.ts), 96 bytes
   _s0: u64; _s1: u64; _s2: u64; _s3: u64; _s4: u64; _s5: u64; _s6: u64; _s7: u64;
   _s8: u64; _s9: u64; _s10: u64; _s11: u64;
+  // RACK loss detection (tcp_rack.ts), 32 bytes
+  _k0: u64; _k1: u64; _k2: u64; _k3: u64;
 }
 
 export const TCP_PCB_SIZE: u32 = <u32>offsetof<tcp_pcb>();
 export const TCP_PCB_LISTEN_SIZE: u32 = <u32>offsetof<tcp_pcb>("listener");
 const CC_OFF: usize = offsetof<tcp_pcb>("_c0");
 const SACK_OFF: usize = offsetof<tcp_pcb>("_s0");
+const RACK_OFF: usize = offsetof<tcp_pcb>("_k0");
 
 // @ts-ignore: decorator
 @inline export function tcp_cc(pcb: tcp_pcb): cc_state { return changetype<cc_state>(changetype<usize>(pcb) + CC_OFF); }
 // @ts-ignore: decorator
 @inline export function tcp_sb(pcb: tcp_pcb): sack_board { return changetype<sack_board>(changetype<usize>(pcb) + SACK_OFF); }
+// @ts-ignore: decorator
+@inline export function tcp_rack(pcb: tcp_pcb): rack_state { return changetype<rack_state>(changetype<usize>(pcb) + RACK_OFF); }
 
 // ---- loss-recovery counters ----------------------------------------------------------------------
 
@@ -237,9 +246,12 @@ export const enum TcpMib {
   SPURIOUS_RTO = 5,   // timeouts found spurious by the timestamp echo (RFC 4015 detection)
   RTO_RESENT = 6,     // segments resent after a timeout (go-back-N)
   ACK_DROPPED = 7,    // segments dropped by the receiver as old duplicates (acked again)
-  LOST_REXMIT = 8,    // SACK recovery: retransmissions found lost and sent again (tcp_rexmit_lost)
+  LOST_REXMIT = 8,    // segments RACK found lost that were resent outside NextSeg (tcp_rack_resend)
   TLP = 9,            // tail loss probes sent (RFC 8985 §7)
-  COUNT = 10,
+  RACK_LOST = 10,     // segments RACK declared lost (RFC 8985 §6.2)
+  SACK_RENEGE = 11,   // the receiver reneged on SACKed data (RFC 2018 §8): board cleared
+  DSACK = 12,         // D-SACKs received (RFC 2883): a retransmission was not needed
+  COUNT = 13,
 }
 export const tcp_mib: usize = memory.data(4 * <i32>TcpMib.COUNT, 8);
 // @ts-ignore: decorator
@@ -454,6 +466,7 @@ export function tcp_alloc(prio: u8, passive: bool = false): tcp_pcb | null {
   pcb.ts_offset = asip_random();
   cc_init(tcp_cc(pcb), CcAlgo.NEWRENO, TCP_DEFAULT_MSS);
   sack_reset(tcp_sb(pcb));
+  rack_reset(tcp_rack(pcb));
   return pcb;
 }
 
@@ -946,7 +959,7 @@ export function tcp_timer_need(deadline: u32): void {
  */
 export function tcp_set_deadline_rtx(pcb: tcp_pcb): void {
   let d = tcp_rto_backoff(pcb);
-  pcb.flags &= ~TF_TLP;
+  pcb.flags &= ~(TF_TLP | TF_RACK);
   if (tcp_tlp_allowed(pcb)) {
     const pto = tcp_pto(pcb);
     if (pto < d) { d = pto; pcb.flags |= TF_TLP; }
@@ -965,7 +978,21 @@ export function tcp_tlp_rearm(pcb: tcp_pcb): void {
   if (!tcp_tlp_allowed(pcb)) return;
   const t = dl(tcp_pto(pcb));
   if (pcb.t_rtx != 0 && (pcb.flags & TF_TLP) == 0 && !TIME_LESS_THAN(t, pcb.t_rtx)) return;
-  pcb.flags |= TF_TLP;
+  pcb.flags = (pcb.flags & ~TF_RACK) | TF_TLP;
+  pcb.t_rtx = t;
+  tcp_timer_need(t);
+}
+
+/**
+ * RACK's reordering timer (RFC 8985 §6.3): segments sent before a delivered
+ * one that may still arrive are checked again in `ms`. It shares t_rtx with
+ * the RTO and the probe (TF_RACK) and only ever moves it earlier; when it
+ * fires, the RTO is armed again (tcp_timer_rto).
+ */
+export function tcp_set_deadline_rack(pcb: tcp_pcb, ms: u32): void {
+  const t = dl(ms);
+  if (pcb.t_rtx != 0 && !TIME_LESS_THAN(t, pcb.t_rtx)) return;
+  pcb.flags = (pcb.flags & ~TF_TLP) | TF_RACK;
   pcb.t_rtx = t;
   tcp_timer_need(t);
 }
@@ -976,15 +1003,25 @@ export const TCP_PTO_MIN: u32 = 10;
 export const TCP_WC_DELACK_MS: u32 = 200;
 
 /**
- * Tail loss probe (RFC 8985 §7): with SACK, in the open state (not in
- * recovery, no timeout pending backoff, no probe out) and an RTT measured.
- * When the last segments of a flight or every ACK for them are lost, no
- * duplicate ACK ever comes and only the RTO (≥ 200 ms, hundreds of RTTs on
- * a LAN) would recover; a probe after 2·SRTT draws the ACK/SACK that lets
- * fast recovery do it instead.
+ * Tail loss probe (RFC 8985 §7): with SACK, no timeout pending backoff, no
+ * probe out, and an RTT measured. When the last segments of a flight or
+ * every ACK for them are lost, no duplicate ACK ever comes and only the RTO
+ * (≥ 200 ms, hundreds of RTTs on a LAN) would recover; a probe after 2·SRTT
+ * draws the ACK/SACK that lets RACK and fast recovery do it instead.
+ *
+ * asip also probes in fast recovery and after a timeout once an ACK has
+ * come (RFC 8985 §7.2 schedules the PTO only outside loss recovery; so does
+ * Linux). Measured against Linux receivers at 5% loss: a Linux receiver
+ * compresses its SACKs (tcp_comp_sack) and, once the retransmission fills
+ * the hole, answers the whole flight with a single ACK; when that one ACK
+ * was lost (5% of recoveries) nothing was left in flight to draw another
+ * and the RTO, 200 ms, was the only way out — two thirds of all timeouts,
+ * most of them "spurious" (the receiver had everything). The probe costs
+ * one segment per 2·SRTT of silence and is never sent twice without
+ * progress (TF_TLP_SENT).
  */
 function tcp_tlp_allowed(pcb: tcp_pcb): bool {
-  if ((pcb.flags & (TF_SACK | TF_INFR | TF_RTO | TF_TLP_SENT)) != TF_SACK) return false;
+  if ((pcb.flags & (TF_SACK | TF_TLP_SENT)) != TF_SACK) return false;
   if (pcb.nrtx != 0 || !tcp_rtt_measured(pcb) || pcb.unacked == 0) return false;
   const st = pcb.state;
   return st == tcp_state.ESTABLISHED || st == tcp_state.CLOSE_WAIT || st == tcp_state.FIN_WAIT_1 ||

@@ -36,9 +36,12 @@ import {
 } from "../ip";
 import { TCP_RCV_SCALE } from "../config";
 import { cc_init, cc_on_ack, cc_on_loss, cc_on_recovery_end } from "./tcp_cc";
-import { sack_update, sack_advance, sack_is_lost, sack_enter_recovery, sack_high_rxt } from "./tcp_sack";
+import {
+  sack_update, sack_advance, sack_is_lost, sack_enter_recovery, sack_high_rxt, sack_is_sacked, sack_reneged, sack_reset,
+  sack_set_rack_lost,
+} from "./tcp_sack";
 import { tcp_isn } from "./tcp_isn";
-import { seq_lt, seq_leq, seq_gt, seq_geq, seq_between } from "./tcp_seq";
+import { seq_lt, seq_leq, seq_gt, seq_geq, seq_between, seq_max } from "./tcp_seq";
 import {
   TCP_HLEN, TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK, TCP_URG, tcp_hdr_src, tcp_hdr_dest, tcp_hdr_seqno,
   tcp_hdr_ackno, tcp_hdr_flags, tcp_hdr_wnd, tcp_hdr_check, tcp_opts, tcp_parseopt, TCPOPT_F_MSS,
@@ -57,9 +60,12 @@ import {
 } from "./tcp";
 import {
   tcp_output, tcp_enqueue_flags, tcp_rst, tcp_send_empty_ack, tcp_segs_free, tcp_seg, tcp_seg_new,
-  tcp_seg_free, seg_tcplen, tcp_rexmit_fast, tcp_rexmit_seg, tcp_rexmit_lost, tcp_rto_undo,
+  tcp_seg_free, seg_tcplen, tcp_rexmit_fast, tcp_rexmit_seg, tcp_rack_resend, tcp_rto_undo, SF_SENT, SF_SACKED,
 } from "./tcp_out";
-import { tcp_route } from "./tcp";
+import { tcp_route, tcp_rack, tcp_set_deadline_rack, TF_TLP, TF_RACK, tcp_timer_need } from "./tcp";
+import {
+  rack_on_delivered, rack_on_dsack, rack_reo_wnd, rack_detect_loss, rack_marked, rack_any_lost, rack_lost_hi,
+} from "./tcp_rack";
 
 // ---- the segment being processed ------------------------------------------------------------
 
@@ -634,7 +640,7 @@ function syn_sent_input(pcb: tcp_pcb, p: pbuf): void {
     const rtt_ok = pcb.nrtx == 0 && pcb.rttest != 0;
     if (rtt_ok) tcp_rtt_sample(pcb, sys_now() - pcb.rttest);
     pcb.rttest = 0;
-    ack_segments(pcb, seg_ack);
+    ack_segments(pcb, seg_ack, sys_now(), 0);
     pcb.snd_una = seg_ack;
     pcb.nrtx = 0;
     pcb.t_rtx = pcb.unacked != 0 ? pcb.t_rtx : 0;
@@ -668,12 +674,18 @@ function syn_sent_input(pcb: tcp_pcb, p: pbuf): void {
   }
 }
 
-/** Frees segments of unacked (and, after go-back-N, unsent) that `ack` fully covers. Returns data bytes freed. */
-function ack_segments(pcb: tcp_pcb, ack: u32): u32 {
+/**
+ * Frees segments of unacked (and, after go-back-N, unsent) that `ack` fully
+ * covers, telling RACK of each delivery not already reported by a SACK.
+ * Returns data bytes freed.
+ */
+function ack_segments(pcb: tcp_pcb, ack: u32, now: u32, tsecr: u32): u32 {
   let freed: u32 = 0;
+  const rk = tcp_rack(pcb);
   while (pcb.unacked != 0) {
     const seg = changetype<tcp_seg>(pcb.unacked);
     if (seq_gt(seg.seqno + seg_tcplen(seg), ack)) break;
+    if ((seg.sflags & SF_SACKED) == 0) rack_on_delivered(rk, seg, now, tsecr);
     pcb.unacked = seg.next;
     freed += seg.len;
     pcb.snd_queuelen -= min(pcb.snd_queuelen, pbuf_clen(changetype<pbuf>(seg.p)));
@@ -685,6 +697,7 @@ function ack_segments(pcb: tcp_pcb, ack: u32): u32 {
     while (pcb.unsent != 0) {
       const seg = changetype<tcp_seg>(pcb.unsent);
       if (seq_gt(seg.seqno + seg_tcplen(seg), ack) || seg_tcplen(seg) == 0) break;
+      if ((seg.sflags & SF_SACKED) == 0) rack_on_delivered(rk, seg, now, tsecr);
       pcb.unsent = seg.next;
       freed += seg.len;
       pcb.snd_queuelen -= min(pcb.snd_queuelen, pbuf_clen(changetype<pbuf>(seg.p)));
@@ -704,8 +717,21 @@ function tcp_receive_ack(pcb: tcp_pcb): void {
   const wnd = (seg_flags & TCP_SYN) != 0 ? seg_wnd : seg_wnd << pcb.snd_scale;
   const sack = (pcb.flags & TF_SACK) != 0;
   const sb = tcp_sb(pcb);
+  // The timestamp echo in our clock (RACK's retransmission check), 0: none.
+  const tsecr = (pcb.flags & TF_TIMESTAMP) != 0 && (o.present & TCPOPT_F_TS) != 0 && o.tsecr != 0 ? o.tsecr - pcb.ts_offset : 0;
   let sacked_new: u32 = 0;
-  if (sack && (o.present & TCPOPT_F_SACK) != 0) sacked_new = sack_update(sb, pcb.snd_una, pcb.snd_max, o.sack_ptr, o.sack_n);
+  if (sack && (o.present & TCPOPT_F_SACK) != 0 && o.sack_n != 0) {
+    // D-SACK (RFC 2883 §4): a first block at or below the cumulative ACK
+    // reports a duplicate — a retransmission that was not needed; RACK
+    // widens its reordering window (RFC 8985 §6.2 step 4).
+    if (seq_leq(bswap<u32>(load<u32>(o.sack_ptr + 4)), seg_ack)) {
+      rack_on_dsack(tcp_rack(pcb));
+      TCP_MIB_INC(TcpMib.DSACK);
+    }
+    sacked_new = sack_update(sb, pcb.snd_una, pcb.snd_max, o.sack_ptr, o.sack_n);
+    if (sacked_new != 0) mark_sacked(pcb, now, tsecr);
+  }
+  let delivered = sacked_new != 0;
 
   // Window update (RFC 9293 §3.10.7.4: SND.WL1 < SEG.SEQ or (= and SND.WL2 =< SEG.ACK)).
   let wnd_changed = false;
@@ -749,7 +775,8 @@ function tcp_receive_ack(pcb: tcp_pcb): void {
       tcp_rtt_sample(pcb, now - pcb.rttest);
       pcb.rttest = 0;
     }
-    const freed = ack_segments(pcb, seg_ack);
+    const freed = ack_segments(pcb, seg_ack, now, tsecr);
+    delivered = true;
     pcb.snd_una = seg_ack;
     if (seq_lt(pcb.snd_nxt, seg_ack)) pcb.snd_nxt = seg_ack;
     pcb.snd_buf += freed;
@@ -757,7 +784,20 @@ function tcp_receive_ack(pcb: tcp_pcb): void {
     recv_acked += freed;
     pcb.nrtx = 0;
     pcb.flags &= ~TF_TLP_SENT;
-    if (sack) sack_advance(tcp_sb(pcb), seg_ack);
+    let reneged = false;
+    if (sack) {
+      sack_advance(sb, seg_ack);
+      if (sack_reneged(sb, seg_ack)) {
+        // RFC 2018 §8: the receiver dropped data it had SACKed. Forget the
+        // board; what the go-back-N or recovery skipped is resent by the
+        // retransmission timer, armed short below (as Linux does).
+        sack_reset(sb);
+        for (let s = pcb.unacked; s != 0; s = changetype<tcp_seg>(s).next) changetype<tcp_seg>(s).sflags &= ~SF_SACKED;
+        for (let s = pcb.unsent; s != 0; s = changetype<tcp_seg>(s).next) changetype<tcp_seg>(s).sflags &= ~SF_SACKED;
+        TCP_MIB_INC(TcpMib.SACK_RENEGE);
+        reneged = true;
+      }
+    }
 
     if ((pcb.flags & TF_INFR) != 0) {
       if (seq_geq(seg_ack, pcb.recover)) {
@@ -788,6 +828,15 @@ function tcp_receive_ack(pcb: tcp_pcb): void {
     // Restart or stop the retransmission timer (RFC 6298 §5.2–5.3).
     if (pcb.snd_una != pcb.snd_max && (pcb.unacked != 0)) tcp_set_deadline_rtx(pcb);
     else pcb.t_rtx = 0;
+    if (reneged && pcb.unacked != 0) {
+      // Linux tcp_check_sack_reneging: the timeout soon, max(SRTT/2, 10 ms).
+      let ms = tcp_srtt(pcb) >> 1;
+      if (ms < 10) ms = 10;
+      pcb.flags &= ~(TF_TLP | TF_RACK);
+      pcb.t_rtx = sys_now() + ms;
+      if (pcb.t_rtx == 0) pcb.t_rtx = 1;
+      tcp_timer_need(pcb.t_rtx);
+    }
     pcb.persist_backoff = 0;
   }
   if (dup && pcb.unacked != 0 && pcb.snd_una != pcb.snd_max) {
@@ -797,26 +846,89 @@ function tcp_receive_ack(pcb: tcp_pcb): void {
       // RFC 5681 §3.2 / RFC 6675 §5 steps (1)-(2): DupThresh duplicates, or
       // IsLost(HighACK + 1) from the scoreboard.
       const lost = pcb.dupacks >= 3 || (sack && sack_is_lost(sb, pcb.snd_una, mss));
-      // RFC 6582 §3.2 step 1: not again for losses of the window already recovered.
-      if (lost && (seq_gt(pcb.snd_una, pcb.recover) || pcb.recover == pcb.iss || (pcb.flags & TF_RTO) == 0 && seq_geq(pcb.snd_una, pcb.recover))) {
-        pcb.recover = pcb.snd_max;
-        pcb.flags |= TF_INFR;
-        TCP_MIB_INC(TcpMib.FAST_RECOVERY);
-        cc_on_loss(cc, mss, pcb.snd_max - pcb.snd_una, now);
-        if (sack) sack_enter_recovery(sb, pcb.snd_una, pcb.snd_max);
-        else cc.cwnd = cc.ssthresh + 3 * mss; // RFC 6582 §3.2 step 2 inflation
-        pcb.rttest = 0;
-        tcp_rexmit_fast(pcb);
-        tcp_set_deadline_rtx(pcb);
-      }
+      if (lost && may_enter_recovery(pcb)) enter_recovery(pcb, now);
       // Otherwise limited transmit (RFC 3042, RFC 6675 §5 step (3)) lets new data out in tcp_output.
     } else if (!sack && dup5681) {
       // RFC 6582 §3.2 step 3: every further dupack inflates by one MSS.
       cc.cwnd += mss;
     }
   }
-  // SACK recovery: resend a retransmission the peer evidently lost.
-  if (sack && sacked_new != 0 && (pcb.flags & TF_INFR) != 0) tcp_rexmit_lost(pcb);
+  // RACK (RFC 8985 §6.2): something was delivered — is anything sent
+  // before it lost? (With SACK only: without it nothing but the cumulative
+  // ACK is known, and NewReno's rules apply.)
+  if (sack && delivered) tcp_rack_check(pcb, now);
+}
+
+/** RFC 6582 §3.2 step 1 / RFC 6675 §5.1: not again for losses of the window already recovered. */
+function may_enter_recovery(pcb: tcp_pcb): bool {
+  return seq_gt(pcb.snd_una, pcb.recover) || pcb.recover == pcb.iss ||
+    (pcb.flags & TF_RTO) == 0 && seq_geq(pcb.snd_una, pcb.recover);
+}
+
+/** Fast retransmit and entry into fast recovery (RFC 5681 §3.2, RFC 6582 §3.2, RFC 6675 §5 step (4)). */
+function enter_recovery(pcb: tcp_pcb, now: u32): void {
+  const cc = tcp_cc(pcb);
+  const mss = <u32>pcb.mss;
+  pcb.recover = pcb.snd_max;
+  pcb.flags |= TF_INFR;
+  TCP_MIB_INC(TcpMib.FAST_RECOVERY);
+  cc_on_loss(cc, mss, pcb.snd_max - pcb.snd_una, now);
+  if ((pcb.flags & TF_SACK) != 0) sack_enter_recovery(tcp_sb(pcb), pcb.snd_una, pcb.snd_max);
+  else cc.cwnd = cc.ssthresh + 3 * mss; // RFC 6582 §3.2 step 2 inflation
+  pcb.rttest = 0;
+  tcp_rexmit_fast(pcb);
+  tcp_set_deadline_rtx(pcb);
+}
+
+/** Flags the unacked segments the board now covers as SACKed and reports each delivery to RACK. */
+function mark_sacked(pcb: tcp_pcb, now: u32, tsecr: u32): void {
+  const sb = tcp_sb(pcb);
+  const rk = tcp_rack(pcb);
+  for (let s = pcb.unacked; s != 0; s = changetype<tcp_seg>(s).next) {
+    const seg = changetype<tcp_seg>(s);
+    if ((seg.sflags & (SF_SENT | SF_SACKED)) != SF_SENT || seg.len == 0) continue;
+    if (!sack_is_sacked(sb, seg.seqno, seg.len)) continue;
+    seg.sflags |= SF_SACKED;
+    rack_on_delivered(rk, seg, now, tsecr);
+  }
+}
+
+/**
+ * RACK loss detection (RFC 8985 §6.2 steps 4–5) and what follows from it:
+ * in the open state a loss starts fast recovery (RFC 8985 §4: RACK as the
+ * trigger besides DupThresh); in SACK recovery the lost octets are marked
+ * on the board for SetPipe/NextSeg and lost retransmissions go again at
+ * once; after a timeout lost segments of the go-back-N go again at once
+ * (RFC 6675 §5.1 forbids a new recovery before RecoveryPoint, and without
+ * this each such loss cost another RTO). Segments that may still arrive
+ * arm the reordering timer (§6.3).
+ */
+export function tcp_rack_check(pcb: tcp_pcb, now: u32): void {
+  if (pcb.unacked == 0 || (pcb.flags & TF_SACK) == 0) return;
+  const rk = tcp_rack(pcb);
+  const sb = tcp_sb(pcb);
+  const mss = <u32>pcb.mss;
+  const inrec = (pcb.flags & (TF_INFR | TF_RTO)) != 0;
+  const reo = rack_reo_wnd(rk, inrec, sack_is_lost(sb, pcb.snd_una, mss), tcp_srtt(pcb));
+  const wait = rack_detect_loss(rk, pcb.unacked, now, reo);
+  for (let i: u32 = 0; i < rack_marked; i++) TCP_MIB_INC(TcpMib.RACK_LOST);
+  if (rack_any_lost) {
+    const lost_end = rack_lost_hi;
+    if (!inrec && may_enter_recovery(pcb)) enter_recovery(pcb, now);
+    if ((pcb.flags & TF_INFR) != 0) {
+      sack_set_rack_lost(sb, lost_end);
+      tcp_rack_resend(pcb, seq_max(sack_high_rxt(sb), pcb.snd_una), false);
+    } else {
+      tcp_rack_resend(pcb, 0, true);
+    }
+  }
+  if (wait != 0) tcp_set_deadline_rack(pcb, wait);
+}
+
+/** RACK's reordering timer fired (tcp_timer_rto): detect again and send. */
+export function tcp_rack_timeout(pcb: tcp_pcb): void {
+  tcp_rack_check(pcb, sys_now());
+  tcp_output(pcb);
 }
 
 /** In-window text of ESTABLISHED / FIN_WAIT_1 / FIN_WAIT_2 (and the FIN). */

@@ -15,19 +15,21 @@
 // both in sequence order with tail pointers. After a retransmission timeout
 // everything unacked goes back to unsent (go-back-N, lwIP tcp_rexmit_rto)
 // and snd_nxt falls back to snd_una; snd_max keeps the highest sequence
-// number ever sent, so ACKs up to it stay acceptable.
+// number ever sent, so ACKs up to it stay acceptable. The SACK scoreboard
+// survives the timeout, so the go-back-N skips what the peer SACKed
+// (send_first_unsent), and RACK resends what it loses again (tcp_rack_resend).
 //
 // A segment we sent may still sit on the TX ring (p.ref > 1) when it must
 // be sent again: its bytes are never rewritten then; a copy goes out
 // instead (pbuf_clone), as lwIP's tcp_output_segment_busy avoids the same
 // hazard by waiting.
 //
-//   struct tcp_seg (36 bytes, MEMP.TCP_SEG):
+//   struct tcp_seg (40 bytes, MEMP.TCP_SEG):
 //   +0 next  +4 p (payload at the TCP header; received segments: at the data)
 //   +8 len (data bytes)  +12 seqno  +16 hlen u16 flags u8 sflags u8
 //   +20 chksum (partial sum of the data)  +24 oversize  +28 ts_off u16 _r u16
-//   +32 sent_hi (snd_max right after the segment was last sent: data SACKed
-//       at or above it left later than this copy — lost-retransmission detection)
+//   +32 xmit_ts (ms, last transmission)  +36 xmit_n (send order of the last
+//       transmission) — RACK's per-segment state (tcp_rack.ts)
 
 import {
   pbuf, pbuf_alloc, pbuf_free, pbuf_clone, pbuf_chain, pbuf_clen, pbuf_add_header, pbuf_alloc_reference,
@@ -44,7 +46,9 @@ import {
   ip_pcb_local, ip_pcb_remote, ip_output_if, ip_route, ip_chksum_pseudo, ip_chksum_pseudo_sum, IP_DEFAULT_TTL, IP_PROTO_TCP,
 } from "../ip";
 import { cc_on_rto } from "./tcp_cc";
-import { sack_reset, sack_is_sacked, sack_pipe, sack_next_seg, sack_on_sent, sack_high_sacked, sack_high_rxt, SACK_NEXT_NONE, SACK_NEXT_NEW } from "./tcp_sack";
+import { sack_leave_recovery, sack_is_sacked, sack_pipe, sack_next_seg, sack_on_sent, sack_high_rxt, SACK_NEXT_NONE, SACK_NEXT_NEW } from "./tcp_sack";
+import { rack_on_transmit } from "./tcp_rack";
+import { tcp_rack_timeout } from "./tcp_in";
 import { seq_lt, seq_leq, seq_gt, seq_geq, seq_max } from "./tcp_seq";
 import {
   TCP_HLEN, TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK, tcp_hdr_set_src, tcp_hdr_set_dest,
@@ -53,10 +57,10 @@ import {
   tcpopt_put_sack_hdr, tcpopt_put_sack_block, TCPOLEN_TS,
 } from "./tcp_hdr";
 import {
-  tcp_pcb, tcp_state, tcp_route, tcp_cc, tcp_sb, tcp_input_pcb, tcp_set_deadline_rtx, tcp_tlp_rearm,
+  tcp_pcb, tcp_state, tcp_route, tcp_cc, tcp_sb, tcp_rack, tcp_input_pcb, tcp_set_deadline_rtx, tcp_tlp_rearm,
   tcp_set_deadline_persist, tcp_update_rcv_ann_wnd, tcp_pcb_remove, tcp_report_err, TcpMib, TCP_MIB_INC,
   TF_ACK_DELAY, TF_ACK_NOW, TF_INFR, TF_FIN, TF_NODELAY, TF_NAGLEMEMERR, TF_WND_SCALE, TF_TIMESTAMP, TF_SACK,
-  TF_RTO, TF_TLP, TF_TLP_SENT, TCP_MAXRTX, TCP_SYNMAXRTX, TCP_SND_QUEUELEN, TCP_WRITE_FLAG_COPY,
+  TF_RTO, TF_TLP, TF_TLP_SENT, TF_RACK, TCP_MAXRTX, TCP_SYNMAXRTX, TCP_SND_QUEUELEN, TCP_WRITE_FLAG_COPY,
   TCP_WRITE_FLAG_MORE,
 } from "./tcp";
 import { TCP_RCV_SCALE } from "../config";
@@ -68,6 +72,8 @@ export const SF_COPY: u8 = 0x01;     // the data is ours (PBUF_RAM): more may be
 export const SF_CHKSUM: u8 = 0x02;   // seg.chksum holds the data's partial sum
 export const SF_SENT: u8 = 0x04;     // transmitted at least once
 export const SF_REXMIT: u8 = 0x08;   // retransmitted (Karn: no RTT sample from it)
+export const SF_LOST: u8 = 0x10;     // RACK declared this transmission lost (RFC 8985 §6.2); cleared when sent again
+export const SF_SACKED: u8 = 0x20;   // the peer SACKed it (RACK counted the delivery); cleared if it reneges
 
 @unmanaged
 export class tcp_seg {
@@ -82,7 +88,8 @@ export class tcp_seg {
   oversize: u32;
   ts_off: u16;
   _r: u16;
-  sent_hi: u32;
+  xmit_ts: u32;
+  xmit_n: u32;
 }
 export const TCP_SEG_SIZE: u32 = <u32>offsetof<tcp_seg>();
 
@@ -380,6 +387,7 @@ export function tcp_output_segment(pcb: tcp_pcb, seg: tcp_seg, n: netif): err_t 
   if ((fl & TCP_ACK) != 0) acked_now(pcb);
   if ((seg.sflags & SF_SENT) != 0) seg.sflags |= SF_REXMIT;
   seg.sflags |= SF_SENT;
+  rack_on_transmit(tcp_rack(pcb), seg, sys_now());
   seg.oversize = 0; // bytes of a sent segment never change
   return ERR_OK;
 }
@@ -417,7 +425,6 @@ function send_first_unsent(pcb: tcp_pcb, n: netif): err_t {
   const is_new = seq_geq(seg.seqno, pcb.snd_max);
   if (seq_gt(end, pcb.snd_nxt)) pcb.snd_nxt = end;
   if (seq_gt(end, pcb.snd_max)) pcb.snd_max = end;
-  if (!skip) seg.sent_hi = pcb.snd_max;
   // RTT by timing one segment at a time when there are no timestamps (Karn: new data only).
   if (!skip && is_new && pcb.rttest == 0 && (pcb.flags & TF_TIMESTAMP) == 0) {
     pcb.rttest = sys_now() | 1;
@@ -556,7 +563,6 @@ export function tcp_output(pcb: tcp_pcb): err_t {
 export function tcp_rexmit_seg(pcb: tcp_pcb, seg: tcp_seg, n: netif): err_t {
   const err = tcp_output_segment(pcb, seg, n);
   if (err != ERR_OK) return err;
-  seg.sent_hi = pcb.snd_max;
   // Karn's rule: a timed segment that is retransmitted gives no sample.
   if (pcb.rttest != 0 && seq_leq(seg.seqno, pcb.rtseq) && seq_lt(pcb.rtseq, seg.seqno + seg.len + 1)) pcb.rttest = 0;
   if (pcb.t_rtx == 0) tcp_set_deadline_rtx(pcb);
@@ -576,25 +582,20 @@ export function tcp_rexmit_fast(pcb: tcp_pcb): void {
 }
 
 /**
- * SACK recovery: a retransmission is lost when the peer SACKs data that
- * left after it (above its sent_hi) while it is still missing — without
- * reordering nothing else explains that, and only the RTO would resend it
- * otherwise (RFC 6675 has no rule for it; Linux's lost-retransmit marking
- * and RFC 8985 RACK detect the same by send order). Each such segment below
- * HighRxt (those NextSeg already handled) goes again at once; its sent_hi
- * moves up so it is not resent again before newer data is SACKed.
+ * Resends what RACK declared lost (tcp_rack.ts; SF_LOST) and nothing else
+ * will: in SACK recovery the retransmissions below HighRxt (NextSeg only
+ * looks above it; the holes above are NextSeg's, through the RACK mark on
+ * the board), after a timeout every lost segment already resent by the
+ * go-back-N. Lowest first; a segment marked again only after something sent
+ * later is delivered, so each delivery releases at most what it proved lost.
  */
-export function tcp_rexmit_lost(pcb: tcp_pcb): void {
-  const sb = tcp_sb(pcb);
-  const high = sack_high_sacked(sb, pcb.snd_una);
-  const hr = seq_max(sack_high_rxt(sb), pcb.snd_una);
+export function tcp_rack_resend(pcb: tcp_pcb, below: u32, all: bool): void {
   const n = tcp_route(pcb);
   if (n == null) return;
   for (let s = pcb.unacked; s != 0; s = changetype<tcp_seg>(s).next) {
     const seg = changetype<tcp_seg>(s);
-    if (!seq_lt(seg.seqno, hr) || !seq_lt(seg.seqno, high)) break;
-    if ((seg.sflags & SF_REXMIT) == 0 || !seq_gt(high, seg.sent_hi) || seg.len == 0) continue;
-    if (sack_is_sacked(sb, seg.seqno, seg.len)) continue;
+    if ((seg.sflags & (SF_LOST | SF_SACKED)) != SF_LOST) continue;
+    if (!all && !seq_lt(seg.seqno, below)) break;
     if (tcp_rexmit_seg(pcb, seg, n) != ERR_OK) return;
     STATS_INC(Proto.TCP, Ctr.FW);
     TCP_MIB_INC(TcpMib.LOST_REXMIT);
@@ -644,7 +645,8 @@ export function tcp_rexmit_rto_prepare(pcb: tcp_pcb): void {
  * The retransmission timer fired (RFC 6298 §5.4–5.6): give up after
  * TCP_MAXRTX (TCP_SYNMAXRTX for a SYN) retransmissions with ERR_ABRT;
  * otherwise back off, shrink cwnd to one segment (RFC 5681 §3.1), leave
- * recovery, forget SACK state (RFC 2018 §8) and resend from snd_una.
+ * recovery (keeping the SACKed ranges: sack_leave_recovery) and resend
+ * from snd_una, skipping what the peer SACKed.
  */
 export function tcp_timer_rto(pcb: tcp_pcb): void {
   if (pcb.unacked == 0 && pcb.unsent == 0) return;
@@ -658,16 +660,37 @@ export function tcp_timer_rto(pcb: tcp_pcb): void {
     tcp_report_err(errf, arg, ERR_ABRT);
     return;
   }
+  if ((pcb.flags & TF_RACK) != 0) {
+    // RACK's reordering timer (RFC 8985 §6.3): segments waited out
+    // RACK.rtt + reo_wnd; detect again, then the RTO (or a probe) again.
+    pcb.flags &= ~TF_RACK;
+    tcp_set_deadline_rtx(pcb);
+    tcp_rack_timeout(pcb);
+    return;
+  }
   if ((pcb.flags & TF_TLP) != 0) {
     // Probe timeout (RFC 8985 §7.3): one segment, new data if the peer's
     // window takes it, else the last one sent again; cwnd stays; then the
-    // real RTO.
+    // real RTO. In loss recovery (asip's extension, see tcp_tlp_allowed)
+    // the segment at snd_una again instead: the cumulative ACK stopped
+    // there for 2·SRTT, so either its retransmission or the ACK for it was
+    // lost. Sent again it fills the hole or arrives as a duplicate, and
+    // either draws an immediate ACK (RFC 5681 §4.2) — new data in order may
+    // sit in the peer's delayed-ACK timer (Linux: 40 ms), and the last
+    // segment again is only D-SACKed: nothing newly delivered, so RACK
+    // could not tell that the retransmission below it was lost.
     pcb.flags = (pcb.flags & ~TF_TLP) | TF_TLP_SENT;
     TCP_MIB_INC(TcpMib.TLP);
     const n = tcp_route(pcb);
     if (n != null) {
       const u = pcb.unsent;
-      if (u != 0 && (changetype<tcp_seg>(u).flags & TCP_SYN) == 0 && can_send_wnd(pcb, changetype<tcp_seg>(u), pcb.snd_wnd)) {
+      if ((pcb.flags & (TF_INFR | TF_RTO)) != 0 && pcb.unacked != 0) {
+        const head = changetype<tcp_seg>(pcb.unacked);
+        if (tcp_rexmit_seg(pcb, head, n) == ERR_OK) {
+          STATS_INC(Proto.TCP, Ctr.FW);
+          if ((pcb.flags & TF_INFR) != 0) sack_on_sent(tcp_sb(pcb), 1, head.seqno, head.len);
+        }
+      } else if (u != 0 && (changetype<tcp_seg>(u).flags & TCP_SYN) == 0 && can_send_wnd(pcb, changetype<tcp_seg>(u), pcb.snd_wnd)) {
         send_first_unsent(pcb, n);
       } else if (pcb.unacked_tail != 0 && tcp_rexmit_seg(pcb, changetype<tcp_seg>(pcb.unacked_tail), n) == ERR_OK) {
         STATS_INC(Proto.TCP, Ctr.FW);
@@ -693,7 +716,8 @@ export function tcp_timer_rto(pcb: tcp_pcb): void {
   pcb.flags |= TF_RTO;
   pcb.recover = pcb.snd_max; // RFC 6582 §4
   pcb.dupacks = 0;
-  sack_reset(tcp_sb(pcb));
+  // RFC 6675 §5.1: recovery ends, the SACKed ranges stay (sack_leave_recovery).
+  sack_leave_recovery(tcp_sb(pcb));
   tcp_rexmit_rto_prepare(pcb);
   STATS_INC(Proto.TCP, Ctr.FW);
   const n = tcp_route(pcb);

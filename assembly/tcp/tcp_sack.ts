@@ -27,12 +27,14 @@
 //                 blocks, n)  (the order does not matter)
 //   loss detected (3 dupacks or sack_is_lost(snd_una)): sack_enter_recovery
 //   while cwnd − pipe ≥ SMSS: sack_next_seg → send → sack_on_sent(rule, seq, len)
-//   RTO: sack_reset (RFC 2018 §8 / RFC 6675 §5.1: the receiver may renege,
-//        so the SACKed state is not trusted after a timeout)
+//   RACK (tcp_rack.ts) marked segments lost: sack_set_rack_lost(sb, end)
+//   RTO: sack_leave_recovery — the board itself is kept (see there)
+//   after sack_advance: sack_reneged(sb, snd_una) → sack_reset
 //
-//   class sack_board (80 bytes):
+//   class sack_board (84 bytes):
 //   +0  n u16  flags u16   +4  high_rxt u32   +8  rescue_rxt u32
 //   +12 recovery_point u32 +16 start[8] u32   +48 end[8] u32
+//   +80 rack_lost u32 (valid with SBF_RLOST)
 
 import { seq_lt, seq_leq, seq_gt, seq_geq, seq_max, seq_min } from "./tcp_seq";
 
@@ -55,6 +57,8 @@ const SBF_RESCUE: u16 = 1;
 const SBF_RECOVERY: u16 = 2;
 /** flags: high_rxt holds a value. */
 const SBF_RXT: u16 = 4;
+/** flags: rack_lost holds a value. */
+const SBF_RLOST: u16 = 8;
 
 @unmanaged
 export class sack_board {
@@ -68,7 +72,8 @@ export class sack_board {
 
 const OFF_START: usize = 16;
 const OFF_END: usize = OFF_START + 4 * SACK_MAX_RANGES;
-export const SACK_BOARD_SIZE: u32 = <u32>OFF_END + 4 * SACK_MAX_RANGES;
+const OFF_RLOST: usize = OFF_END + 4 * SACK_MAX_RANGES;
+export const SACK_BOARD_SIZE: u32 = <u32>OFF_RLOST + 4;
 
 // @ts-ignore: decorator
 @inline function r_start(sb: sack_board, i: u32): u32 { return load<u32>(changetype<usize>(sb) + OFF_START + (<usize>i << 2)); }
@@ -92,6 +97,56 @@ export function sack_in_recovery(sb: sack_board): bool { return (sb.flags & SBF_
 /** Empties the board and leaves recovery. */
 export function sack_reset(sb: sack_board): void {
   memory.fill(changetype<usize>(sb), 0, SACK_BOARD_SIZE);
+}
+
+/**
+ * A retransmission timeout: loss recovery ends (RFC 6675 §5.1: HighRxt,
+ * RescueRxt and RecoveryPoint no longer apply; the engine keeps its own
+ * RecoveryPoint so no new recovery starts before it is acknowledged), but
+ * the SACKed ranges stay. RFC 2018 §8 lets a receiver discard SACKed data
+ * (renege), so it advises turning the SACKed bits off after a timeout;
+ * Linux keeps them unless the receiver is seen reneging, and so does asip
+ * (sack_reneged): the go-back-N after the timeout then skips what the
+ * receiver holds instead of sending the whole window again.
+ */
+export function sack_leave_recovery(sb: sack_board): void {
+  sb.flags &= ~(SBF_RECOVERY | SBF_RXT | SBF_RESCUE | SBF_RLOST);
+  sb.high_rxt = 0;
+  sb.rescue_rxt = 0;
+  sb.recovery_point = 0;
+}
+
+/**
+ * After sack_advance(sb, snd_una): has the receiver reneged (RFC 2018 §8)?
+ * A receiver that still held a SACKed block starting at or below its new
+ * cumulative ACK would have acknowledged past it; an ACK that stops at, or
+ * inside, a SACKed range means the receiver dropped that data (Linux
+ * tcp_check_sack_reneging tests the same: the segment at snd_una is marked
+ * SACKed). The engine then clears the board and lets retransmission
+ * resend what it skipped.
+ */
+export function sack_reneged(sb: sack_board, snd_una: u32): bool {
+  return sb.n > 0 && r_start(sb, 0) == snd_una;
+}
+
+/**
+ * RACK (RFC 8985) declared the segments up to `end` lost — every unSACKed
+ * octet below `end` counts as lost for SetPipe and NextSeg (RFC 8985 §4:
+ * RACK replaces the DupThresh rule of IsLost). Original transmissions go
+ * out in sequence order, so when RACK finds one lost every older unSACKed
+ * one is lost too; retransmissions below HighRxt are counted by rule (b)
+ * of SetPipe and the engine resends those itself.
+ */
+export function sack_set_rack_lost(sb: sack_board, end: u32): void {
+  const a = changetype<usize>(sb) + OFF_RLOST;
+  if ((sb.flags & SBF_RLOST) == 0 || seq_gt(end, load<u32>(a))) store<u32>(a, end);
+  sb.flags |= SBF_RLOST;
+}
+
+/** The RACK lost mark, never below snd_una (snd_una when none). */
+function rack_mark(sb: sack_board, snd_una: u32): u32 {
+  if ((sb.flags & SBF_RLOST) == 0) return snd_una;
+  return seq_max(load<u32>(changetype<usize>(sb) + OFF_RLOST), snd_una);
 }
 
 /** Removes range i, shifting the ranges above it down. */
@@ -173,6 +228,7 @@ export function sack_advance(sb: sack_board, snd_una: u32): void {
     sb.flags &= ~SBF_RXT;                   // a retransmission outside recovery, now acked
   }
   if ((sb.flags & SBF_RXT) && seq_lt(sb.high_rxt, snd_una)) sb.high_rxt = snd_una;
+  if ((sb.flags & SBF_RLOST) && seq_leq(load<u32>(changetype<usize>(sb) + OFF_RLOST), snd_una)) sb.flags &= ~SBF_RLOST;
 }
 
 /** Total bytes on the board. */
@@ -248,11 +304,16 @@ export function sack_pipe(sb: sack_board, snd_una: u32, snd_nxt: u32, mss: u32):
   // HighRxt only means something during recovery; outside it nothing has
   // been retransmitted by NextSeg.
   const hr = rxt_mark(sb, snd_una);
+  const rl = rack_mark(sb, snd_una);
   for (let i: u32 = 0; i <= n; i++) {
     const hs = hole_start(sb, i, snd_una);
     const he = i < n ? r_start(sb, i) : snd_nxt;
     if (!seq_lt(hs, he)) continue;
-    if (i == n || !hole_lost(sb, i, mss)) pipe += <u64>(he - hs);
+    // (a): octets not lost, by IsLost or by RACK (below the RACK mark).
+    if (i == n || !hole_lost(sb, i, mss)) {
+      const from = seq_max(hs, rl);
+      if (seq_lt(from, he)) pipe += <u64>(he - from);
+    }
     // (b): retransmitted octets of this hole: [hs, min(he, high_rxt)).
     if (seq_gt(hr, hs)) pipe += <u64>(seq_min(he, hr) - hs);
   }
@@ -299,16 +360,18 @@ export function sack_next_seg(sb: sack_board, snd_una: u32, snd_nxt: u32, snd_ma
   const m = mss == 0 ? 1 : mss;
   const n = <u32>sb.n;
   const hr = rxt_mark(sb, snd_una);
-  // Rules (1) and (3): holes below the highest SACKed octet (i < n).
+  const rl = rack_mark(sb, snd_una);
+  // Rules (1) and (3): holes below the highest SACKed octet (i < n); rule
+  // (1) also takes what RACK declared lost above it (i == n, below the mark).
   let s3: u32 = 0, s3_len: u32 = 0, have3 = false;
-  for (let i: u32 = 0; i < n; i++) {
-    const he = r_start(sb, i);
+  for (let i: u32 = 0; i <= n; i++) {
+    const he = i < n ? r_start(sb, i) : seq_min(snd_nxt, rl);
     if (!seq_lt(hr, he)) continue;          // hole entirely at or below HighRxt
     const hs = seq_max(hole_start(sb, i, snd_una), hr);
     if (!seq_lt(hs, he)) continue;
     const len = umin32(he - hs, m);
-    if (hole_lost(sb, i, m)) return emit(out, hs, len, SACK_NEXT_RULE1);
-    if (!have3) { have3 = true; s3 = hs; s3_len = len; }
+    if (seq_lt(hs, rl) || (i < n && hole_lost(sb, i, m))) return emit(out, hs, i < n ? len : umin32(len, rl - hs), SACK_NEXT_RULE1);
+    if (i < n && !have3) { have3 = true; s3 = hs; s3_len = len; }
   }
   // Rule (2): new data.
   if (seq_lt(snd_nxt, snd_max_new)) return emit(out, snd_nxt, umin32(snd_max_new - snd_nxt, m), SACK_NEXT_NEW);

@@ -4,6 +4,7 @@ import {
   sack_reset, sack_update, sack_advance, sack_is_lost, sack_pipe, sack_next_seg,
   sack_sacked_bytes, sack_is_sacked, sack_count, sack_range_start, sack_range_end,
   sack_enter_recovery, sack_on_sent, sack_in_recovery, sack_high_rxt, sack_high_sacked,
+  sack_leave_recovery, sack_reneged, sack_set_rack_lost,
   SACK_NEXT_NONE, SACK_NEXT_RULE1, SACK_NEXT_NEW, SACK_NEXT_RULE3, SACK_NEXT_RESCUE,
 } from "../../assembly/tcp/tcp_sack";
 
@@ -38,7 +39,7 @@ describe("tcp_sack: scoreboard ranges", () => {
   beforeEach(() => { sack_reset(sb); });
 
   it("fits in the pcb", () => {
-    expect(SACK_BOARD_SIZE).toBeLessThanOrEqual(80);
+    expect(SACK_BOARD_SIZE).toBeLessThanOrEqual(96); // the pcb reserves 96 bytes (_s0.._s11)
     expect(SACK_MAX_RANGES).toBe(8);
   });
 
@@ -321,5 +322,61 @@ describe("tcp_sack: random blocks, ACKs and recoveries keep the invariants", () 
       }
     }
     expect(bad).toBe(0);
+  });
+});
+
+describe("tcp_sack: timeouts, reneging and RACK", () => {
+  beforeEach(() => { sack_reset(sb); });
+
+  it("a timeout leaves recovery but keeps the SACKed ranges (RFC 6675 §5.1)", () => {
+    sack(1000, 11000, [3000, 6000, 7000, 8000]);
+    sack_enter_recovery(sb, 1000, 11000);
+    sack_on_sent(sb, SACK_NEXT_RULE1, 1000, 1000);
+    sack_leave_recovery(sb);
+    expect(sack_in_recovery(sb)).toBe(false);
+    expectRanges([3000, 6000, 7000, 8000]);
+    expect(sack_is_sacked(sb, 4000, 1000)).toBe(true);
+    // nothing counts as retransmitted any more: every unSACKed octet not lost is in the pipe
+    expect(sack_pipe(sb, 1000, 11000, 1000)).toBe(4000);           // [6000, 7000) + [8000, 11000); 1000..3000 is lost (IsLost)
+    expect(next(1000, 11000, 11000, 1000)).toBe(SACK_NEXT_RULE1);  // NextSeg still works from the board
+    expect(out_seq()).toBe(1000);
+  });
+
+  it("reneging (RFC 2018 §8): the ACK stops at, or inside, a SACKed range", () => {
+    sack(1000, 11000, [3000, 6000]);
+    sack_advance(sb, 2000);
+    expect(sack_reneged(sb, 2000)).toBe(false);                    // below the range: an ordinary partial ACK
+    sack_advance(sb, 3000);
+    expect(sack_reneged(sb, 3000)).toBe(true);                     // the receiver held 3000.. yet did not ACK past it
+    sack_reset(sb);
+    sack(1000, 11000, [3000, 6000]);
+    sack_advance(sb, 4000);
+    expect(sack_reneged(sb, 4000)).toBe(true);                     // inside the range
+    sack_reset(sb);
+    sack(1000, 11000, [3000, 6000]);
+    sack_advance(sb, 6000);
+    expect(sack_reneged(sb, 6000)).toBe(false);                    // past it: all is well
+    expect(sack_count(sb)).toBe(0);
+  });
+
+  it("RACK's lost mark: SetPipe leaves the lost octets out and NextSeg resends them, also above the highest SACK", () => {
+    // 10 segments from 1000; 2000..3000 SACKed. Without RACK nothing is lost yet.
+    sack(1000, 11000, [2000, 3000]);
+    sack_enter_recovery(sb, 1000, 11000);
+    sack_on_sent(sb, SACK_NEXT_RULE1, 1000, 1000);                 // the fast retransmit
+    expect(sack_pipe(sb, 1000, 11000, 1000)).toBe(10000);          // 9000 not lost + 1000 retransmitted
+    expect(next(1000, 11000, 11000, 1000)).toBe(SACK_NEXT_RESCUE); // no hole above HighRxt below the SACK: only the rescue
+    // RACK declares 3000..5000 lost (sent before something delivered later).
+    sack_set_rack_lost(sb, 5000);
+    expect(sack_pipe(sb, 1000, 11000, 1000)).toBe(7000);           // 1000..2000 (lost, retransmitted: once) and 3000..5000 out
+    expect(next(1000, 11000, 11000, 1000)).toBe(SACK_NEXT_RULE1);
+    expect(out_seq()).toBe(3000); expect(out_len()).toBe(1000);
+    sack_on_sent(sb, SACK_NEXT_RULE1, 3000, 1000);
+    expect(next(1000, 11000, 11000, 1000)).toBe(SACK_NEXT_RULE1);
+    expect(out_seq()).toBe(4000); expect(out_len()).toBe(1000);    // above the highest SACKed octet, below the mark
+    sack_on_sent(sb, SACK_NEXT_RULE1, 4000, 1000);
+    // the mark goes once the cumulative ACK passes it
+    sack_advance(sb, 5000);
+    expect(sack_pipe(sb, 5000, 11000, 1000)).toBe(6000);
   });
 });

@@ -177,10 +177,12 @@ export function echoLoadSuite(sc: Scenario): void {
         const many = await kernelClient(ns, ["--conns", "1000", "--size", "100000", ...pauseArgs], sc.timeoutMs);
         assert.deepEqual(many.errors, []);
         assert.equal(many.ok, 1000);
-        // The kernel's sockets are done once its client has every byte back,
-        // but under loss asip may still be retransmitting a FIN or the last
-        // segments whose ACKs were dropped: let those close (SIGUSR1 prints
-        // the stats of the running stack), then stop it and compare.
+        // A kernel client is done once it has asip's FIN; asip's pcb is gone
+        // only once the kernel's ACK of that FIN arrives. With 5% drop that
+        // last ACK (or the ACK of a last segment) is lost now and then, and
+        // the pcb waits for its retransmission timeout to resend: ask the
+        // running stack for its stats (SIGUSR1) until the pools are back,
+        // for a while, then stop it and compare.
         await settle(up, base, 30_000);
         const now = await stopUp(up);
         assert.ok(timers(now) <= timers(base), "no more timers than at the idle baseline");
