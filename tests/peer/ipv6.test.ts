@@ -83,11 +83,12 @@ describe("IPv6/ICMPv6/ND against the Linux kernel", { skip: skip ?? false }, () 
 
   test("rdisc6 gets no advertisement: asip is a host (RFC 4861 §6.2.6)", async () => {
     const { ns } = fx.sides[0];
-    const before = fx.stack.stats().proto.nd6.xmit;
+    // rdisc6 fails and prints no advertisement. (asip's own ND traffic, its
+    // router solicitations and NUD probes of the kernel, goes on meanwhile,
+    // so a count of what it sent proves nothing either way.)
     const r = await ns.run("rdisc6", ["-1", "-r", "2", "-w", "500", ns.tap]);
     assert.notEqual(r.code, 0, r.stdout);
     assert.doesNotMatch(r.stdout, /Hop limit/, r.stdout);
-    assert.ok(fx.stack.stats().proto.nd6.xmit - before <= 1, "no RA sent");
   });
 
   test("TCP over IPv6 with nc -6: 2 MiB echoed, SHA-256 equal", async () => {
@@ -134,12 +135,13 @@ def probe(pkts, filt, wait=1.5):
     time.sleep(wait); sn.stop()
     return sn.results
 # 1. NS with hop limit 64 for our address: no NA.
+# Only an NA to the probe's source counts: the kernel's own NUD exchanges with asip go on meanwhile.
 ns = Ether(src=smac, dst="33:33:ff:00:00:02")/IPv6(src=src, dst=solnode(us), hlim=64)/ICMPv6ND_NS(tgt=us)/ICMPv6NDOptSrcLLAddr(lladdr=smac)
-r = probe(ns, lambda p: ICMPv6ND_NA in p)
+r = probe(ns, lambda p: ICMPv6ND_NA in p and p[IPv6].dst == src)
 out.append("ns64:" + ("answered" if r else "ignored"))
 # The same with hop limit 255: answered.
 ns[IPv6].hlim = 255
-r = probe(ns, lambda p: ICMPv6ND_NA in p)
+r = probe(ns, lambda p: ICMPv6ND_NA in p and p[IPv6].dst == src)
 out.append("ns255:" + ("answered" if r else "ignored"))
 # 2. Unknown next header 253: parameter problem code 1, pointer 6.
 p = Ether(src=smac, dst=mac)/IPv6(src=src, dst=us, nh=253)/Raw(b"x" * 16)
