@@ -83,7 +83,7 @@ const timers = (u: UsageLine): number => u.pools[T] ?? 0;
 const noTimers = (u: UsageLine): UsageLine => ({ ...u, pools: { ...u.pools, [T]: 0 } });
 
 /** Asks the running `up` for its stats until they match `base` (timers apart), for at most `ms`. */
-async function settle(up: Up, base: UsageLine, ms: number): Promise<void> {
+async function settle(up: Up, base: UsageLine, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     const before = up.out().length;
@@ -92,12 +92,13 @@ async function settle(up: Up, base: UsageLine, ms: number): Promise<void> {
     while ((up.out().length === before || !up.out().endsWith("\n")) && Date.now() - asked < 2000) await new Promise((r) => setTimeout(r, 20));
     try {
       const u = usage(up);
-      if (timers(u) <= timers(base) && isDeepStrictEqual(noTimers(u), noTimers(base))) return;
+      if (timers(u) <= timers(base) && isDeepStrictEqual(noTimers(u), noTimers(base))) return true;
     } catch {
       // no stats line yet: ask again
     }
     await new Promise((r) => setTimeout(r, 250));
   }
+  return false;
 }
 
 function addLoss(ns: Netns): void {
@@ -183,7 +184,11 @@ export function echoLoadSuite(sc: Scenario): void {
         // the pcb waits for its retransmission timeout to resend: ask the
         // running stack for its stats (SIGUSR1) until the pools are back,
         // for a while, then stop it and compare.
-        await settle(up, base, 30_000);
+        if (!(await settle(up, base, 30_000))) {
+          // Say what is left on the kernel's side before the assertion below fails.
+          const ss = await ns.run("ss", ["-tani"]);
+          console.log(`# pools not back after 30 s; the kernel's sockets:\n${ss.stdout}`);
+        }
         const now = await stopUp(up);
         assert.ok(timers(now) <= timers(base), "no more timers than at the idle baseline");
         assert.deepEqual(noTimers(now), noTimers(base), "heap and pools back at the idle baseline");
