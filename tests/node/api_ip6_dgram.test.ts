@@ -9,12 +9,22 @@ import * as nodeDgram from "node:dgram";
 import "../../bindings/api/dgram.js";
 import { tcpStacks, noLeaks, A, B } from "./api_tcp_common.js";
 import { twoWorkers, workersNoLeaks } from "../helpers/workers.js";
+import { IpAddress } from "../../bindings/ip-address.js";
+import type { Interface } from "../../bindings/stack.js";
 
 type DgramLike = Pick<typeof nodeDgram, "createSocket">;
-interface Env { server: DgramLike; client: DgramLike; serverHost: string }
+interface Env { server: DgramLike; client: DgramLike; serverHost: string; serverHost6?: string }
 
+/** "S6" and "S" in a case's text: the server's IPv6 and IPv4 addresses. */
+const sub = (t: string, env: Env) => t.replace("S6", env.serverHost6 ?? "S6").replace("S", env.serverHost);
+
+/** IPv4 addresses → "V4", other IPv6 ones but '::' and ::ffff: → "V6", ports → "P". */
 function norm(x: unknown): unknown {
-  if (typeof x === "string") return x.replace(/\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}/g, "V4");
+  if (typeof x === "string") {
+    const a = IpAddress.tryParse(x);
+    if (a?.family === 6 && !a.isUnspecified() && !a.isV4Mapped()) return "V6";
+    return x.replace(/\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}/g, "V4");
+  }
   if (Array.isArray(x)) return x.map(norm);
   if (x && typeof x === "object") {
     const o: Record<string, unknown> = {};
@@ -45,14 +55,14 @@ async function scenario(env: Env, type: "udp4" | "udp6", addr: string | undefine
   const log: Record<string, unknown> = {};
   const srv = env.server.createSocket({ type, ipv6Only });
   srv.on("message", (m, rinfo) => srv.send(m, rinfo.port, rinfo.address));
-  log.bound = await bound(srv, 0, addr?.replace("S", env.serverHost));
+  log.bound = await bound(srv, 0, addr === undefined ? undefined : sub(addr, env));
   if ((log.bound as { error?: string }).error) {
     await closed(srv).catch(() => {});
     return norm(log);
   }
   const port = (srv.address() as { port: number }).port;
   const cli = env.client.createSocket(clientType);
-  const dst = to.replace("S", env.serverHost);
+  const dst = sub(to, env);
   const seen: unknown[] = [];
   const seenAtServer: unknown[] = [];
   srv.on("message", (m, rinfo) => seenAtServer.push(rinfo));
@@ -66,7 +76,7 @@ async function scenario(env: Env, type: "udp4" | "udp6", addr: string | undefine
       if (connect) cli.send(`ping ${i}`, cb);
       else cli.send(`ping ${i}`, port, dst, cb);
     });
-    seen.push({ sent, reply: await m });
+    seen.push({ sent, reply: sent === "sent" ? await m : "none" });
   }
   log.client = seen;
   log.server = seenAtServer;
@@ -88,7 +98,35 @@ const CASES: Case[] = [
   ["udp6 ipv6Only cannot bind ::ffff:S", "udp6", "::ffff:S", true, "udp4", "S", false],
 ];
 
-const kernel: Env = { server: nodeDgram, client: nodeDgram, serverHost: "127.0.0.1" };
+const kernel: Env = { server: nodeDgram, client: nodeDgram, serverHost: "127.0.0.1", serverHost6: "::1" };
+
+const CASES6: Case[] = [
+  ["udp6 bound without an address answers a udp6 client over IPv6", "udp6", undefined, false, "udp6", "S6", false],
+  ["udp6 ipv6Only hears IPv6", "udp6", "::", true, "udp6", "S6", false],
+  ["udp6 bound to its IPv6 address, connected client", "udp6", "S6", false, "udp6", "S6", true],
+  ["udp4 cannot send to an IPv6 address", "udp4", "0.0.0.0", false, "udp4", "S6", false],
+];
+
+test("ip6 dgram: IPv6 cases match node:dgram on ::1 (release build, IPv6 packets)", async () => {
+  const { a, b, ia, ib } = (await tcpStacks("release")) as Awaited<ReturnType<typeof tcpStacks>> & { ia: Interface; ib: Interface };
+  try {
+    a.addAddress6(ia, "2001:db8::1/64");
+    b.addAddress6(ib, "2001:db8::2/64");
+    await a.waitAddress6(ia, (t) => t === "2001:db8::1");
+    await b.waitAddress6(ib, (t) => t === "2001:db8::2");
+    const asip: Env = { server: b.dgram as unknown as DgramLike, client: a.dgram as unknown as DgramLike, serverHost: B, serverHost6: "2001:db8::2" };
+    for (const c of CASES6) {
+      const want = await scenario(kernel, ...(c.slice(1) as [never, never, never, never, never, never]));
+      const got = await scenario(asip, ...(c.slice(1) as [never, never, never, never, never, never]));
+      assert.deepEqual(got, want, c[0]);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    for (const s of [a, b]) assert.equal(s.usage().pools.UDP_PCB + s.usage().pools.PBUF + s.usage().pools.PBUF_POOL, 0, "sockets and buffers released");
+  } finally {
+    a.close();
+    b.close();
+  }
+});
 
 test("ip6 dgram: scenarios match node:dgram (in-thread, release build)", async () => {
   const { a, b, baseA, baseB } = await tcpStacks("release");

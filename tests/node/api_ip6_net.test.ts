@@ -7,9 +7,9 @@
 // 127.0.0.1 there, 192.0.2.x here) and ports as numbers, so
 // `::ffff:V4`, `'::'` and families are what is compared.
 //
-// These run over IPv4 packets through dual-stack pcbs (IPv6 packets flow
-// once the IPv6 core lands; the IPv6-only-path scripts are in
-// api_ip6_api.test.ts).
+// SCENARIOS run over IPv4 packets through dual-stack pcbs; SCENARIOS6 over
+// IPv6 packets (Node on ::1, asip between 2001:db8::1 and ::2; IPv6
+// addresses are compared as "V6").
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as nodeNet from "node:net";
@@ -17,14 +17,23 @@ import { createHash } from "node:crypto";
 import "../../bindings/api/net.js";
 import { tcpStacks, noLeaks, A, B } from "./api_tcp_common.js";
 import { twoWorkers, workersNoLeaks } from "../helpers/workers.js";
-import { isIP as asipIsIP } from "../../bindings/ip-address.js";
+import { isIP as asipIsIP, IpAddress } from "../../bindings/ip-address.js";
+import type { Stack, Interface } from "../../bindings/stack.js";
 
 type NetLike = Pick<typeof nodeNet, "createServer" | "connect">;
-interface Env { server: NetLike; client: NetLike; serverHost: string; clientHost: string }
+interface Env { server: NetLike; client: NetLike; serverHost: string; clientHost: string; serverHost6?: string; clientHost6?: string }
 
-/** IPv4 addresses → "V4" (mapped ones keep their ::ffff: prefix), ports → "P". */
+/** "S6"/"C6" and "S"/"C" in a scenario's text: the server's and client's IPv6 and IPv4 addresses. */
+const sub = (t: string, env: Env) =>
+  t.replace("S6", env.serverHost6 ?? "S6").replace("C6", env.clientHost6 ?? "C6").replace("S", env.serverHost).replace("C", env.clientHost);
+
+/** IPv4 addresses → "V4" (mapped ones keep their ::ffff: prefix), other IPv6 ones but '::' → "V6", ports → "P". */
 function norm(x: unknown): unknown {
-  if (typeof x === "string") return x.replace(/\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}/g, "V4");
+  if (typeof x === "string") {
+    const a = IpAddress.tryParse(x);
+    if (a?.family === 6 && !a.isUnspecified() && !a.isV4Mapped()) return "V6";
+    return x.replace(/\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}/g, "V4");
+  }
   if (Array.isArray(x)) return x.map(norm);
   if (x && typeof x === "object") {
     const o: Record<string, unknown> = {};
@@ -58,8 +67,8 @@ async function scenario(env: Env, listen: nodeNet.ListenOptions, connect: { host
   await new Promise<void>((res, rej) => { srv.once("error", rej); srv.listen(listen, () => res()); });
   log.push({ listening: srv.address() });
   const port = (srv.address() as nodeNet.AddressInfo).port;
-  const host = connect.host.replace("S", env.serverHost);
-  const localAddress = connect.localAddress?.replace("C", env.clientHost);
+  const host = sub(connect.host, env);
+  const localAddress = connect.localAddress === undefined ? undefined : sub(connect.localAddress, env);
   try {
     for (let r = 0; r < rounds; r++) {
       const payload = Buffer.alloc(size, r + 1);
@@ -92,7 +101,29 @@ const SCENARIOS: [string, nodeNet.ListenOptions, { host: string; localAddress?: 
   ["ipv6Only refuses IPv4 peers", { port: 0, host: "::", ipv6Only: true }, { host: "S" }],
 ];
 
-const kernel: Env = { server: nodeNet, client: nodeNet, serverHost: "127.0.0.1", clientHost: "127.0.0.1" };
+const kernel: Env = { server: nodeNet, client: nodeNet, serverHost: "127.0.0.1", clientHost: "127.0.0.1", serverHost6: "::1", clientHost6: "::1" };
+
+const SCENARIOS6: [string, nodeNet.ListenOptions, { host: string; localAddress?: string }][] = [
+  ["listen() with no host takes an IPv6 client", { port: 0 }, { host: "S6" }],
+  ["listen('::', ipv6Only) takes an IPv6 client", { port: 0, host: "::", ipv6Only: true }, { host: "S6" }],
+  ["listen on an IPv6 address", { port: 0, host: "S6" }, { host: "S6" }],
+  ["connect from localAddress (IPv6)", { port: 0, host: "::" }, { host: "S6", localAddress: "C6" }],
+  ["an IPv6 listener refuses IPv4 clients", { port: 0, host: "S6" }, { host: "S" }],
+  ["connect to a port nobody listens on (IPv6)", { port: 0, host: "0.0.0.0" }, { host: "S6" }],
+];
+
+/** Two stacks with IPv6 addresses past DAD (and a warm neighbour cache), and their baselines. */
+async function ip6Stacks() {
+  const st = await tcpStacks("release");
+  const { a, b, ia, ib } = st as typeof st & { ia: Interface; ib: Interface };
+  a.addAddress6(ia, "2001:db8::1/64");
+  b.addAddress6(ib, "2001:db8::2/64");
+  for (const [s, i, x] of [[a, ia, "2001:db8::1"], [b, ib, "2001:db8::2"]] as [Stack, Interface, string][]) {
+    await s.waitAddress6(i, (t) => t === x);
+    await s.waitAddress6(i, (t) => t.startsWith("fe80:"));
+  }
+  return { a, b };
+}
 
 async function expected(listen: nodeNet.ListenOptions, connect: { host: string; localAddress?: string }) {
   const l = { ...listen, host: listen.host?.replace("S", kernel.serverHost) };
@@ -117,6 +148,30 @@ test("ip6 net: scenarios match node:net (in-thread, release build)", async () =>
       assert.deepEqual(got, want, name);
     }
     await noLeaks(a, baseA, b, baseB);
+  } finally {
+    a.close();
+    b.close();
+  }
+});
+
+test("ip6 net: IPv6 scenarios match node:net on ::1 (release build, IPv6 packets), 256 KiB each way, 2 rounds", async () => {
+  const { a, b } = await ip6Stacks();
+  try {
+    const asip: Env = {
+      server: b.net as unknown as NetLike, client: a.net as unknown as NetLike, serverHost: B, clientHost: A,
+      serverHost6: "2001:db8::2", clientHost6: "2001:db8::1",
+    };
+    for (const [name, listen, connect] of SCENARIOS6) {
+      const want = await scenario(kernel, { ...listen, host: listen.host === undefined ? undefined : sub(listen.host, kernel) }, connect, 256 * 1024, 2);
+      const got = await scenario(asip, { ...listen, host: listen.host === undefined ? undefined : sub(listen.host, asip) }, connect, 256 * 1024, 2);
+      assert.deepEqual(got, want, name);
+    }
+    // Nothing left behind (timers aside: the interfaces still solicit routers for their first seconds).
+    await new Promise((r) => setTimeout(r, 100));
+    for (const s of [a, b]) {
+      const p = s.usage().pools;
+      assert.equal(p.TCP_PCB + p.TCP_PCB_LISTEN + p.TCP_SEG + p.PBUF + p.PBUF_POOL, 0, "pcbs, segments and buffers released");
+    }
   } finally {
     a.close();
     b.close();

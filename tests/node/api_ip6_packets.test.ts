@@ -185,6 +185,59 @@ for (const variant of V6.length ? V6 : ["release" as CoreVariant]) {
     await b.close();
   });
 
+  test(`${variant}: IPv6 sockets: IPV6_UNICAST_HOPS is the hop limit on the wire (64 by default), sockaddr_in6 scopeId reaches a link-local peer`, { skip }, async () => {
+    // B's link sees every frame: the hop limit of UDP datagrams to port 7500.
+    const [ea, eb] = pair();
+    const hops: number[] = [];
+    const tapB = {
+      get mtu() { return eb.mtu; },
+      get linkType() { return eb.linkType; },
+      send: (f: Uint8Array) => eb.send(f),
+      onReceive: (cb: (f: Uint8Array) => void) => eb.onReceive((f) => {
+        // Ethernet (14) + IPv6: next header at +6, hop limit at +7, UDP destination port at 40+2.
+        if (f[12] === 0x86 && f[13] === 0xdd && f[14 + 6] === 17 && ((f[14 + 42] << 8) | f[14 + 43]) === 7500) hops.push(f[14 + 7]);
+        cb(f);
+      }),
+      close: () => eb.close(),
+    };
+    const a = await Stack.create({ variant });
+    const b = await Stack.create({ variant });
+    const ia = a.addInterface(ea, { mac: "02:00:00:00:00:01", ip6: [`${A6}/64`] });
+    const ib = b.addInterface(tapB, { mac: "02:00:00:00:00:02", ip6: [`${B6}/64`] });
+    await a.waitAddress6(ia, (s) => s === A6);
+    await b.waitAddress6(ib, (s) => s === B6);
+    const llB = (await b.waitAddress6(ib, (s) => s.startsWith("fe80:"))).split("%")[0];
+    await a.waitAddress6(ia, (s) => s.startsWith("fe80:"));
+    try {
+      const so = a.sockets, sb = b.sockets;
+      const rx = sb.socket(10, 2);
+      sb.bind(rx, { family: 10, addr: "::", port: 7500 });
+      const tx = so.socket(10, 2);
+      const recv = async () => {
+        const from = {} as { family: number; addr: string; port: number; scopeId?: number };
+        const n = await sb.recvfrom(rx, new Uint8Array(16), 0, from);
+        return { n, from };
+      };
+      await so.sendto(tx, Uint8Array.of(1), 0, { family: 10, addr: B6, port: 7500, flowinfo: 0, scopeId: 0 });
+      assert.equal((await recv()).n, 1);
+      so.setsockopt(tx, 41, 16, 9); // IPV6_UNICAST_HOPS
+      await so.sendto(tx, Uint8Array.of(2), 0, { family: 10, addr: B6, port: 7500, flowinfo: 0, scopeId: 0 });
+      await recv();
+      assert.deepEqual(hops, [64, 9]);
+      // Link-local: the scope id names A's interface; B sees A's link-local source with its own interface as scope.
+      await so.sendto(tx, Uint8Array.of(3), 0, { family: 10, addr: llB, port: 7500, flowinfo: 0, scopeId: ia.index });
+      const r = await recv();
+      assert.equal(r.n, 1);
+      assert.match(r.from.addr, /^fe80:/);
+      assert.equal(r.from.scopeId, ib.index);
+      so.close(tx);
+      sb.close(rx);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   test(`${variant}: IPv6 in Worker mode: TCP 25 pairs and UDP 25 pairs to ${B6}`, { skip }, async () => {
     const ch = new MessageChannel();
     const [a, b] = await Promise.all([

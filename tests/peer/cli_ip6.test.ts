@@ -145,3 +145,61 @@ describe("asip up: --serve services (dual-stack pcbs) over IPv4", { skip: skip4 
     assert.equal(await exited, 0);
   });
 });
+
+// SLAAC from the kernel's radvd: asip up takes an address from the
+// advertised prefix and prints it after DAD; with --no-slaac it does not
+// (its link-local address still comes up).
+const skipRa = canRunPeerTests(["radvd"]) ?? skip;
+describe("asip up and Router Advertisements from radvd: SLAAC, and --no-slaac", { skip: skipRa ?? false }, () => {
+  let ns: Netns;
+  const children: ChildProcess[] = [];
+  before(() => {
+    ns = createNetns({ ipv6: "2001:db8:1::1/64" });
+    ns.exec("sysctl", ["-q", "-w", "net.ipv6.conf.all.forwarding=1"]);
+    const dir = mkdtempSync(path.join(tmpdir(), "asip-radvd-"));
+    const conf = path.join(dir, "radvd.conf");
+    writeFileSync(conf, `interface ${ns.tap} {
+  AdvSendAdvert on;
+  MinRtrAdvInterval 3;
+  MaxRtrAdvInterval 4;
+  prefix 2001:db8:1::/64 { AdvOnLink on; AdvAutonomous on; };
+};
+`);
+    ns.spawn("radvd", ["-n", "-C", conf, "-p", path.join(dir, "radvd.pid"), "-m", "stderr"]);
+  });
+  after(async () => {
+    for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+    await ns.destroy();
+  });
+
+  const up = (extra: string[]) => {
+    const c = spawn(process.execPath, [path.join(ROOT, "bin/asip.js"), "up", "--tap", ns.tap, "--netns", ns.name, "--ip", "192.0.2.2/24", ...extra], { stdio: ["ignore", "pipe", "inherit"] });
+    children.push(c);
+    return c;
+  };
+  const stop = async (c: ChildProcess) => {
+    const exited = new Promise<number | null>((r) => c.on("exit", (code) => r(code)));
+    c.kill("SIGINT");
+    assert.equal(await exited, 0);
+  };
+
+  test("prints its SLAAC address from the advertised prefix, and the kernel reaches it", async () => {
+    const c = up(["--serve", "udp-echo:7"]);
+    const [slaac] = await waitLines(c, [/^asip up 2001:db8:1:0?:[0-9a-f:]+\/64 on /], 30_000);
+    const addr = /^asip up (\S+)\/64/.exec(slaac)![1];
+    const u = await ns.run("sh", ["-c", `printf 'slaac\\n' | nc -6 -u -w 1 ${addr} 7`]);
+    assert.equal(u.stdout, "slaac\n");
+    await stop(c);
+  });
+
+  test("--no-slaac: the link-local address comes up, no address from the prefix", async () => {
+    const c = up(["--no-slaac"]);
+    let out = "";
+    c.stdout!.on("data", (d: Buffer) => (out += d));
+    await waitLines(c, [/^asip up fe80:/], 30_000);
+    // Two advertisement intervals more: an address from the prefix would be up by now.
+    await new Promise((r) => setTimeout(r, 9000));
+    assert.doesNotMatch(out, /asip up 2001:db8:1:/);
+    await stop(c);
+  });
+});
