@@ -34,18 +34,6 @@ export function assertNoLeaks(stack: Stack, base: Usage, what = "stack"): void {
   assert.deepEqual(now, base, `${what}: heap/pools not back to baseline`);
 }
 
-/**
- * As {@link assertNoLeaks}, except that a timer running at the baseline may
- * have ended since: an interface with IPv6 solicits routers for its first
- * seconds (RFC 4861 §6.3.7: 3 RSs, 4 s apart), which a test under load can
- * outlast. A timer more than at the baseline still fails.
- */
-export function assertNoLeaksTimersMayEnd(stack: Stack, base: Usage, what = "stack"): void {
-  const now = stack.usage();
-  const t = "SYS_TIMEOUT" as keyof Usage["pools"];
-  assert.ok(now.pools[t] <= base.pools[t], `${what}: more timers than at the baseline`);
-  assert.deepEqual({ ...now, pools: { ...now.pools, [t]: 0 } }, { ...base, pools: { ...base.pools, [t]: 0 } }, `${what}: heap/pools not back to baseline`);
-}
 
 /** Two stacks joined by a pair(), A = 192.0.2.1, B = 192.0.2.2. */
 export async function twoStacks(opts: { variant?: CoreVariant; pair?: PairOptions; stack?: StackOptions; mtu?: number } = {}) {

@@ -10,7 +10,7 @@ import { pair } from "../../bindings/netif/pair.js";
 import { rawApi } from "../../bindings/api/raw.js";
 import { IpAddress } from "../../bindings/ip-address.js";
 import { inetChecksum, pseudoHeaderSum } from "../../bindings/wire/checksum.js";
-import { VARIANTS, baseline, assertNoLeaksTimersMayEnd as assertNoLeaks, until, settle } from "../helpers/stacks.js";
+import { VARIANTS, baseline, assertNoLeaks, until, settle } from "../helpers/stacks.js";
 
 /** An ICMPv6 echo request from `src` to `dst` with its checksum (RFC 4443 §2.3). */
 function echo6(src: string, dst: string, id: number, seq: number, body: Uint8Array): Uint8Array {
