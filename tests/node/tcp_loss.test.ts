@@ -7,7 +7,7 @@
 // The loss counters of both stacks (cumulative) are printed after each
 // round, not asserted: they depend on timing.
 //
-// Measured (2 cores shared with other work): a round takes 1.0–2.8 s,
+// Measured (2 cores shared with other work): a round takes 1.0–4.0 s,
 // release and mvp alike, with 0–5 timeouts per stack; before RACK, the kept
 // scoreboard and the probe in recovery the same transfer took 1.9–6.6 s,
 // with up to 12 timeouts per stack. tests/node/tcp.test.ts has the
