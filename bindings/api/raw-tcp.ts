@@ -128,7 +128,11 @@ export class TcpPcb extends TcpPcbCallbacks<TcpPcb> implements TcpPcbLike, Dispa
       if (clashed && e instanceof AsipError && e.err === ERR.ERR_MEM) throw new AsipError(ERR.ERR_USE, "tcp.listen");
       throw e;
     }
-    this.reuseaddr = false;
+    // The listener keeps SO_REUSEADDR (libuv sets it on every TCP socket it
+    // binds) and the connections it accepts inherit it (tcp_in), so that a
+    // new listener can bind over the ones still in TIME_WAIT once this one
+    // is closed, as Node's does; a second listener is refused all the same.
+    this.reuseaddr = !exclusive;
   }
 
   /**

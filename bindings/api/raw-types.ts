@@ -121,9 +121,10 @@ export interface TcpPcbLike {
   bind(ip: string, port: number): this;
   listen(backlog?: number, synQueue?: number): this;
   /**
-   * bind + listen the way a Linux listener does (raw.ts tcpListenExclusive):
-   * SO_REUSEADDR only while binding over lingering connections, and
-   * never a second listener on the port. `exclusive`: never take it.
+   * bind + listen the way a Node listener on Linux does (raw.ts
+   * tcpListenExclusive): it binds over lingering connections (SO_REUSEADDR,
+   * which the listener keeps and its connections inherit), never beside a
+   * second listener on the port. `exclusive`: no SO_REUSEADDR at all.
    */
   listenExclusive(ip: string, port: number, backlog: number, exclusive: boolean): void;
   accept(fn: TcpAcceptFn | undefined): this;
