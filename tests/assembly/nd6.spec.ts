@@ -14,6 +14,8 @@ import {
   ND6_LIST_PREFIXES, ND6_LIST_RDNSS, EV_ND6_RDNSS,
 } from "../../assembly/ipv6/nd6";
 import { ip6_output_if_src } from "../../assembly/ipv6/ip6";
+import { udp_pcb, udp_new_ip_type, udp_remove, udp_sendto } from "../../assembly/udp";
+import { IPADDR_TYPE_V6 } from "../../assembly/ip_addr";
 import { netif_ip6_select_src, IP6_ORIGIN_TEMP, IP6_ORIGIN_SLAAC } from "../../assembly/netif/netif";
 import { pbuf_alloc, pbuf_free, pbuf_layer, pbuf_type } from "../../assembly/core/pbuf";
 import { stats_get, Proto, Ctr } from "../../assembly/core/stats";
@@ -373,6 +375,18 @@ function slaac_slot(): i32 {
   return -1;
 }
 
+/** Sends 4 bytes from `pcb` to PEER6 and returns the hop limit of the one frame that went out. */
+function hop_limit_sent(pcb: udp_pcb): u8 {
+  const p = pbuf_alloc(pbuf_layer.PBUF_TRANSPORT, 4, pbuf_type.PBUF_RAM)!;
+  memory.fill(p.payload, 0x61, 4);
+  expect(udp_sendto(pcb, p, T(PEER6), 7)).toBe(0);
+  pbuf_free(p);
+  expect(tx_count()).toBe(1);
+  const h = tx6(0);
+  tx_clear();
+  return load<u8>(h + 7);
+}
+
 describe("router advertisements (RFC 4861 §6.3.4, RFC 4862 §5.5.3)", () => {
   test("an RA adds the router, an on-link prefix (L), the MTU, an RDNSS server (event), and a SLAAC address (A) that passes DAD", () => {
     setup();
@@ -427,6 +441,36 @@ describe("router advertisements (RFC 4861 §6.3.4, RFC 4862 §5.5.3)", () => {
     expect(nd6_list_info(ND6_LIST_ROUTERS, 0, list_rec)).toBe(<i32>n.num);
     advance_ms(4000);
     expect(nd6_list_info(ND6_LIST_ROUTERS, 0, list_rec)).toBe(0, "expired");
+    teardown();
+  });
+
+  test("an RA's Cur Hop Limit is the hop limit of pcbs left at the default; a hop limit set on the pcb wins (§6.3.4)", () => {
+    setup();
+    make_reachable();
+    ra_body(1800, 0x80, 3600, 3600, 0, 0);
+    store<u8>(body() + 4, 200); // Cur Hop Limit
+    send_icmp6(n, PEER_LL, ALLNODES, 255, OUR_MAC);
+    tx_clear();
+    const pcb = udp_new_ip_type(IPADDR_TYPE_V6)!;
+    expect(hop_limit_sent(pcb)).toBe(200, "the RA's");
+    pcb.ttl = 64; // IPV6_UNICAST_HOPS 64, set explicitly
+    expect(hop_limit_sent(pcb)).toBe(64, "the pcb's");
+    pcb.ttl = 0; // back to the default (IPV6_UNICAST_HOPS -1)
+    ra_body(1800, 0x80, 3600, 3600, 0, 0);
+    store<u8>(body() + 4, 0); // 0: unspecified, the current value stays
+    send_icmp6(n, PEER_LL, ALLNODES, 255, OUR_MAC);
+    tx_clear();
+    expect(hop_limit_sent(pcb)).toBe(200, "an RA with 0 changes nothing");
+    udp_remove(pcb);
+    nd6_cleanup_netif(n);
+    make_reachable();
+    const pcb2 = udp_new_ip_type(IPADDR_TYPE_V6)!;
+    const p = pbuf_alloc(pbuf_layer.PBUF_TRANSPORT, 4, pbuf_type.PBUF_RAM)!;
+    memory.fill(p.payload, 0, 4);
+    udp_sendto(pcb2, p, T(PEER6), 7);
+    pbuf_free(p);
+    expect(load<u8>(tx6(0) + 7)).toBe(64, "forgotten with the link: 64 again");
+    udp_remove(pcb2);
     teardown();
   });
 
