@@ -37,7 +37,7 @@ import { netif, netif_get_by_index, netif_ip4_addr, netif_ip6_addr_match, netif_
 import { ip4_input, ip4_route_src, ip4_output_if, ip4_output_if_hdrincl, ip4_addr_isbroadcast } from "./ipv4/ip4";
 import { ip6_input, ip6_route, ip6_output_if, ip6_output_if_hdrincl } from "./ipv6/ip6";
 import { icmp6_dest_unreach } from "./ipv6/icmp6";
-import { nd6_hop_limit } from "./ipv6/nd6";
+import { nd6_hop_limit, nd6_reachability_hint } from "./ipv6/nd6";
 import { ip_addr_set_ip6, ip6_addr_islinklocal, ip6_addr_ismulticast } from "./ip_addr";
 import { IP_HLEN } from "./ipv4/ip4_hdr";
 import { icmp_dest_unreach, ICMP_DUR, ICMP_DUR_PROTO, ICMP_DUR_PORT, ICMP_DUR_FRAG } from "./ipv4/icmp";
@@ -182,6 +182,15 @@ export function ip_output_if(p: pbuf, src: ip_addr | null, dst: ip_addr, ttl: u8
   }
   if (src != null && IP_IS_V6(src)) return ERR_VAL;
   return ip4_output_if(p, src != null ? src.a0 : 0, dst.a0, ttl == IP_TTL_DEFAULT ? IP_DEFAULT_TTL : ttl, tos, proto, n);
+}
+
+/**
+ * A transport's word that `remote` answered (TCP: an ACK of new data). Over
+ * IPv6 it confirms the neighbour on the way (RFC 4861 §7.3.1), sparing the
+ * NUD probe; ARP has no such hint.
+ */
+export function ip_reachability_hint(remote: ip_addr): void {
+  if (LWIP_IPV6 && IP_IS_V6(remote)) nd6_reachability_hint(changetype<usize>(remote));
 }
 
 /**

@@ -16,6 +16,9 @@ import {
 import { ip6_output_if_src } from "../../assembly/ipv6/ip6";
 import { udp_pcb, udp_new_ip_type, udp_remove, udp_sendto } from "../../assembly/udp";
 import { IPADDR_TYPE_V6 } from "../../assembly/ip_addr";
+import { tcp_new_ip_type, tcp_connect, tcp_abort } from "../../assembly/tcp/tcp";
+import { tcp_write, tcp_output } from "../../assembly/tcp/tcp_out";
+import { ref_sum, ref_pseudo_sum } from "./harness/checksum";
 import { netif_ip6_select_src, IP6_ORIGIN_TEMP, IP6_ORIGIN_SLAAC } from "../../assembly/netif/netif";
 import { pbuf_alloc, pbuf_free, pbuf_layer, pbuf_type } from "../../assembly/core/pbuf";
 import { stats_get, Proto, Ctr } from "../../assembly/core/stats";
@@ -242,6 +245,55 @@ describe("neighbor solicitation and advertisement", () => {
     expect(nd6_neighbor_state(n, PEER6)).toBe(ND6_PROBE);
     advance_ms(3000);
     expect(nd6_neighbor_state(n, PEER6)).toBe(ND6_NO_ENTRY, "unreachable after 3 probes");
+    teardown();
+  });
+});
+
+// ---- upper-layer reachability confirmation -----------------------------------------------
+
+const tcp_data: usize = memory.data(100, 8);
+
+/** A TCP segment from PEER6 port 80 to our `dport` (no options, window 65535), checksum filled. */
+function tcp6_in(dport: u16, seq: u32, ack: u32, flags: u8): void {
+  body_reset();
+  b16(80); b16(dport); b32(seq); b32(ack); b8(5 << 4); b8(flags); b16(65535); b16(0); b16(0);
+  const s = <u16>~ref_sum(body(), blen, ref_pseudo_sum(T(PEER6, 2), T(OURS, 3), 6, blen));
+  store<u16>(body() + 16, bswap<u16>(s));
+  netif_input(frame6(PEER6, OURS, 6, 64, body(), blen), n);
+}
+
+describe("upper-layer reachability confirmation (RFC 4861 §7.3.1)", () => {
+  test("ACKs of new data keep a TCP peer's neighbour entry REACHABLE: no DELAY, PROBE or NS over 100 s", () => {
+    setup();
+    make_reachable();
+    const pcb = tcp_new_ip_type(IPADDR_TYPE_V6)!;
+    expect(tcp_connect(pcb, T(PEER6), 80, null)).toBe(0);
+    const syn = upper(tx6(0));
+    const lport = bswap<u16>(load<u16>(syn));
+    let snd = bswap<u32>(load<u32>(syn + 4)) + 1;
+    tx_clear();
+    tcp6_in(lport, 1000, snd, 0x12); // SYN-ACK
+    tx_clear();
+    let not_reachable = 0;
+    let solicitations: u32 = 0;
+    for (let s = 0; s < 100; s++) {
+      expect(tcp_write(pcb, tcp_data, 100, 1)).toBe(0);
+      tcp_output(pcb);
+      snd += 100;
+      tcp6_in(lport, 1001, snd, 0x10);
+      solicitations += count_icmp6(135);
+      tx_clear();
+      advance_ms(1000);
+      solicitations += count_icmp6(135);
+      tx_clear();
+      if (nd6_neighbor_state(n, PEER6) != ND6_REACHABLE) not_reachable++;
+    }
+    expect(not_reachable).toBe(0, "seconds the entry was not REACHABLE");
+    expect(solicitations).toBe(0, "neighbour solicitations");
+    // Without progress the entry ages as before (§7.3.3).
+    advance_ms(46000);
+    expect(nd6_neighbor_state(n, PEER6)).toBe(ND6_STALE);
+    tcp_abort(pcb);
     teardown();
   });
 });
