@@ -164,6 +164,7 @@ export function ip_input(p: pbuf, inp: netif): err_t {
  */
 export function ip_route(src: ip_addr | null, dst: ip_addr): netif | null {
   if (IP_IS_V6(dst)) return ip6_route(src != null && IP_IS_V6(src) ? src : null, dst);
+  if (!LWIP_IPV4) return null;
   return ip4_route_src(src != null && !IP_IS_V6(src) ? src.a0 : 0, dst.a0);
 }
 
@@ -180,7 +181,7 @@ export function ip_output_if(p: pbuf, src: ip_addr | null, dst: ip_addr, ttl: u8
     const hl = ttl == IP_TTL_DEFAULT ? nd6_hop_limit(n) : ttl;
     return ip6_output_if(p, src != null && IP_IS_V6(src) ? src : null, dst, hl, tos, proto, n);
   }
-  if (src != null && IP_IS_V6(src)) return ERR_VAL;
+  if (!LWIP_IPV4 || (src != null && IP_IS_V6(src))) return ERR_VAL;
   return ip4_output_if(p, src != null ? src.a0 : 0, dst.a0, ttl == IP_TTL_DEFAULT ? IP_DEFAULT_TTL : ttl, tos, proto, n);
 }
 
@@ -200,14 +201,14 @@ export function ip_reachability_hint(remote: ip_addr): void {
 export function ip_output_if_hdrincl(p: pbuf, n: netif): err_t {
   if (p.len < 1) return ERR_VAL;
   const version = load<u8>(p.payload) >> 4;
-  if (version == 4) return ip4_output_if_hdrincl(p, n);
+  if (LWIP_IPV4 && version == 4) return ip4_output_if_hdrincl(p, n);
   if (LWIP_IPV6 && version == 6) return ip6_output_if_hdrincl(p, n);
   return ERR_VAL;
 }
 
 /** Is `a` a broadcast address on `n`? IPv4 only: IPv6 has none (RFC 4291 §2). */
 export function ip_addr_isbroadcast(a: ip_addr, n: netif): bool {
-  return !IP_IS_V6(a) && ip4_addr_isbroadcast(a.a0, n);
+  return LWIP_IPV4 && !IP_IS_V6(a) && ip4_addr_isbroadcast(a.a0, n);
 }
 
 /**
@@ -270,7 +271,7 @@ export function ip_icmp_port_unreach(p: pbuf): void {
     pbuf_remove_header(p, hlen);
     return;
   }
-  if (pbuf_add_header_force(p, hlen) != 0) return;
+  if (!LWIP_IPV4 || pbuf_add_header_force(p, hlen) != 0) return;
   icmp_dest_unreach(p, ICMP_DUR_PORT);
   pbuf_remove_header(p, hlen);
 }
