@@ -22,7 +22,7 @@ import { pingSummary } from "../helpers/peer.js";
 import { baseline, assertNoLeaks, until, settle } from "../helpers/stacks.js";
 
 const skip = canRunPeerTests(["ping", "sysctl"]);
-if (skip) console.log(`# ipv6_kernel_router: skipped: ${skip}`);
+if (skip) console.log(`ipv6_kernel_router: skipped: ${skip}`);
 
 const A = "2001:db8:1::2", RA = "2001:db8:1::1";
 const B = "2001:db8:2::2", RB = "2001:db8:2::1";
