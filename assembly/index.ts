@@ -82,8 +82,10 @@ export function asip_init(now: u32, seed: u32): void {
   rings_init();
   random_seed(seed);
   netif_init();
-  etharp_init();
-  ip4_init();
+  if (LWIP_IPV4) {
+    etharp_init();
+    ip4_init();
+  }
   if (LWIP_IPV6) {
     nd6_init();
     slaac_init();

@@ -16,7 +16,7 @@
 //   struct ip_pcb (IP_PCB_SIZE = 44 bytes):
 //   +0  local_ip  ip_addr (20)     +20 remote_ip ip_addr (20)
 //   +40 netif_idx u8 (bound netif, 0 = any)   +41 so_options u8 (SOF_*)
-//   +42 tos u8 (IPv4 TOS / IPv6 traffic class) +43 ttl u8 (TTL / hop limit)
+//   +42 tos u8 (IPv4 TOS / IPv6 traffic class) +43 ttl u8 (TTL / hop limit, 0 = default)
 //
 // The local address's type is the pcb's family: V4 or V6 talks to that
 // family only, ANY (lwIP's IPADDR_TYPE_ANY) to both.
@@ -37,6 +37,7 @@ import { netif, netif_get_by_index, netif_ip4_addr, netif_ip6_addr_match, netif_
 import { ip4_input, ip4_route_src, ip4_output_if, ip4_output_if_hdrincl, ip4_addr_isbroadcast } from "./ipv4/ip4";
 import { ip6_input, ip6_route, ip6_output_if, ip6_output_if_hdrincl } from "./ipv6/ip6";
 import { icmp6_dest_unreach } from "./ipv6/icmp6";
+import { nd6_hop_limit, nd6_reachability_hint } from "./ipv6/nd6";
 import { ip_addr_set_ip6, ip6_addr_islinklocal, ip6_addr_ismulticast } from "./ip_addr";
 import { IP_HLEN } from "./ipv4/ip4_hdr";
 import { icmp_dest_unreach, ICMP_DUR, ICMP_DUR_PROTO, ICMP_DUR_PORT, ICMP_DUR_FRAG } from "./ipv4/icmp";
@@ -59,6 +60,12 @@ export const SOF_BROADCAST: u8 = 0x20;
 
 /** TTL / hop limit of packets we originate (Linux's default; lwIP uses 255). */
 export const IP_DEFAULT_TTL: u8 = 64;
+/**
+ * A pcb's `ttl` when nobody set it (Linux's hop limit -1): IPv4 sends
+ * IP_DEFAULT_TTL, IPv6 the link's Cur Hop Limit from its last RA (RFC 4861
+ * §6.3.4; 64 until one says otherwise). A TTL of 0 is never sent.
+ */
+export const IP_TTL_DEFAULT: u8 = 0;
 
 /** The fixed IPv6 header (RFC 8200 §3). */
 export const IP6_HLEN: u32 = 40;
@@ -157,23 +164,34 @@ export function ip_input(p: pbuf, inp: netif): err_t {
  */
 export function ip_route(src: ip_addr | null, dst: ip_addr): netif | null {
   if (IP_IS_V6(dst)) return ip6_route(src != null && IP_IS_V6(src) ? src : null, dst);
+  if (!LWIP_IPV4) return null;
   return ip4_route_src(src != null && !IP_IS_V6(src) ? src.a0 : 0, dst.a0);
 }
 
 /**
  * Sends `p` (payload at the transport header) to `dst` by `n` with a new IP
- * header of `dst`'s family: protocol `proto`, TTL / hop limit `ttl`, TOS /
- * traffic class `tos`. `src` null or unspecified means n's address. The
+ * header of `dst`'s family: protocol `proto`, TTL / hop limit `ttl`
+ * (IP_TTL_DEFAULT: the family's default for `n`), TOS / traffic class `tos`. `src` null or unspecified means n's address. The
  * caller keeps its reference to `p`, whose payload is back at the transport
  * header when this returns.
  */
 export function ip_output_if(p: pbuf, src: ip_addr | null, dst: ip_addr, ttl: u8, tos: u8, proto: u8, n: netif): err_t {
   if (IP_IS_V6(dst)) {
     if (src != null && !IP_IS_V6(src) && !ip_addr_isany(src)) return ERR_VAL;
-    return ip6_output_if(p, src != null && IP_IS_V6(src) ? src : null, dst, ttl, tos, proto, n);
+    const hl = ttl == IP_TTL_DEFAULT ? nd6_hop_limit(n) : ttl;
+    return ip6_output_if(p, src != null && IP_IS_V6(src) ? src : null, dst, hl, tos, proto, n);
   }
-  if (src != null && IP_IS_V6(src)) return ERR_VAL;
-  return ip4_output_if(p, src != null ? src.a0 : 0, dst.a0, ttl, tos, proto, n);
+  if (!LWIP_IPV4 || (src != null && IP_IS_V6(src))) return ERR_VAL;
+  return ip4_output_if(p, src != null ? src.a0 : 0, dst.a0, ttl == IP_TTL_DEFAULT ? IP_DEFAULT_TTL : ttl, tos, proto, n);
+}
+
+/**
+ * A transport's word that `remote` answered (TCP: an ACK of new data). Over
+ * IPv6 it confirms the neighbour on the way (RFC 4861 §7.3.1), sparing the
+ * NUD probe; ARP has no such hint.
+ */
+export function ip_reachability_hint(remote: ip_addr): void {
+  if (LWIP_IPV6 && IP_IS_V6(remote)) nd6_reachability_hint(changetype<usize>(remote));
 }
 
 /**
@@ -183,14 +201,14 @@ export function ip_output_if(p: pbuf, src: ip_addr | null, dst: ip_addr, ttl: u8
 export function ip_output_if_hdrincl(p: pbuf, n: netif): err_t {
   if (p.len < 1) return ERR_VAL;
   const version = load<u8>(p.payload) >> 4;
-  if (version == 4) return ip4_output_if_hdrincl(p, n);
+  if (LWIP_IPV4 && version == 4) return ip4_output_if_hdrincl(p, n);
   if (LWIP_IPV6 && version == 6) return ip6_output_if_hdrincl(p, n);
   return ERR_VAL;
 }
 
 /** Is `a` a broadcast address on `n`? IPv4 only: IPv6 has none (RFC 4291 §2). */
 export function ip_addr_isbroadcast(a: ip_addr, n: netif): bool {
-  return !IP_IS_V6(a) && ip4_addr_isbroadcast(a.a0, n);
+  return LWIP_IPV4 && !IP_IS_V6(a) && ip4_addr_isbroadcast(a.a0, n);
 }
 
 /**
@@ -253,7 +271,7 @@ export function ip_icmp_port_unreach(p: pbuf): void {
     pbuf_remove_header(p, hlen);
     return;
   }
-  if (pbuf_add_header_force(p, hlen) != 0) return;
+  if (!LWIP_IPV4 || pbuf_add_header_force(p, hlen) != 0) return;
   icmp_dest_unreach(p, ICMP_DUR_PORT);
   pbuf_remove_header(p, hlen);
 }
@@ -316,7 +334,7 @@ export function ip_pcb_init(pcb: ip_pcb, type: u8): void {
   memory.fill(changetype<usize>(pcb), 0, IP_PCB_SIZE);
   ip_pcb_local(pcb).type = type;
   ip_pcb_remote(pcb).type = type;
-  pcb.ttl = IP_DEFAULT_TTL;
+  pcb.ttl = IP_TTL_DEFAULT;
 }
 
 /** Can a pcb whose local address is `local` talk to (or be reached at) `a`? Same family, or a dual-stack pcb. */

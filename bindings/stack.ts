@@ -28,6 +28,12 @@ import type { NetApi } from "./api/net.js";
 export interface StackOptions {
   /** Which build of the core to run (default "release"). */
   variant?: CoreVariant;
+  /**
+   * The core's wasm bytes, for a build of your own (asc with other
+   * `--use ASIP_*` options, e.g. ASIP_IPV4=0): run instead of `variant`'s
+   * file, which still names the build's profile.
+   */
+  wasm?: BufferSource;
   /** Heap (mem) size in bytes; default MEM_SIZE from assembly/config.ts. */
   heapSize?: number;
   /** Element counts of pools, by pool name (assembly/core/memp.ts). */
@@ -249,7 +255,7 @@ export class Stack {
 
   /** Loads a core and initialises it. */
   static async create(opts: StackOptions = {}): Promise<Stack> {
-    const core = await loadCore(opts.variant ?? "release");
+    const core = await loadCore(opts.variant ?? "release", opts.wasm);
     return new Stack(core, opts);
   }
 

@@ -96,6 +96,7 @@ export function raw_host_set_options(h: u32, sof: u32, on: u32): err_t {
   return ERR_OK;
 }
 
+/** Unicast TTL / hop limit and TOS of what the pcb sends; TTL 0 is the default (64, or over IPv6 the link's RA Cur Hop Limit). */
 export function raw_host_set_ttl_tos(h: u32, ttl: u32, tos: u32): err_t {
   const pcb = host_pcb(h);
   if (pcb == null || ttl > 255 || tos > 255) return ERR_ARG;

@@ -55,7 +55,7 @@ import {
 } from "./icmp6";
 import {
   nd6_lists_init, nd6_lists_tmr, nd6_lists_cleanup, nd6_dc_flush_nexthop, nd6_redirect_update, nd6_router_update,
-  nd6_router_remove, nd6_prefix_update, nd6_rdnss_update,
+  nd6_router_remove, nd6_prefix_update, nd6_rdnss_update, nd6_first_hop_of,
 } from "./nd6_lists";
 // The lists' API, for ip6.ts, icmp6.ts, the ABI and tests.
 export {
@@ -270,9 +270,11 @@ function nb_send_queue(n: netif, e: usize): void {
   }
 }
 
-function reachable_ticks(n: netif): u32 {
+function reachable_ticks(n: netif): u32 { return reachable_ticks_x(ifx(n)); }
+
+function reachable_ticks_x(x: usize): u32 {
   // §6.3.2: a random value between 0.5 and 1.5 times BaseReachableTime.
-  const base = load<u32>(if_reachable + ifx(n) * 4);
+  const base = load<u32>(if_reachable + x * 4);
   const ms = base / 2 + (base > 0 ? asip_random() % base : 0);
   const t = ms / ND6_TMR_INTERVAL;
   return t > 0 ? t : 1;
@@ -547,6 +549,40 @@ function redirect_input(p: pbuf, inp: netif): void {
     }
   }
   STATS_INC(Proto.ND6, Ctr.FW);
+}
+
+/**
+ * Upper-layer reachability confirmation (§7.3.1): a transport saw forward
+ * progress from `dest` (TCP: an ACK of new data), so the neighbour that
+ * carries our packets to it (the first hop: `dest` on-link, else its
+ * router) is REACHABLE without a probe. Entries still INCOMPLETE are left to
+ * address resolution. Called per ACK, so a REACHABLE entry is re-armed only
+ * once less than half of BaseReachableTime is left.
+ */
+export function nd6_reachability_hint(dest: usize): void {
+  const hop = nd6_first_hop_of(dest);
+  let i = nb_last;
+  let e = nb(i);
+  if (nb_state(e) == ND6_NO_ENTRY || !ip6_addr_eq16(e + 4, hop)) {
+    i = -1;
+    for (let k = 0; k < ND6_NUM_NEIGHBORS; k++) {
+      if (nb_state(nb(k)) != ND6_NO_ENTRY && ip6_addr_eq16(nb(k) + 4, hop)) { i = k; break; }
+    }
+    if (i < 0) return;
+    e = nb(i);
+  }
+  const st = nb_state(e);
+  if (st == ND6_INCOMPLETE) return;
+  const x = <usize>nb_if(e) & (IFS - 1);
+  if (st == ND6_REACHABLE) {
+    const half = load<u32>(if_reachable + x * 4) / 2 / ND6_TMR_INTERVAL;
+    if (load<u32>(e, 28) >= half) return;
+  }
+  nb_set_state(e, ND6_REACHABLE);
+  store<u32>(e, reachable_ticks_x(x), 28);
+  store<u8>(e, 0, 32);
+  store<u32>(e, ticks, 36);
+  nd6_arm_timer();
 }
 
 /** The link MTU of `n` for IPv6: the RA's MTU option, else the netif's. */

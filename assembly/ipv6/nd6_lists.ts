@@ -272,6 +272,21 @@ function dc_lookup(n: netif, dest: usize): i32 {
   return -1;
 }
 
+/**
+ * The first hop chosen for `dest` (the destination cache's, on any netif),
+ * else `dest` itself: the neighbour a reachability hint is about.
+ */
+export function nd6_first_hop_of(dest: usize): usize {
+  let d = dc(dc_last);
+  if (load<u8>(d, 37) != 1 || !ip6_addr_eq16(d, dest)) {
+    const i = dc_find_any(dest);
+    if (i < 0) return dest;
+    d = dc(i);
+    if (load<u8>(d, 37) != 1) return dest;
+  }
+  return d + 16;
+}
+
 function dc_find_any(dest: usize): i32 {
   for (let i = 0; i < ND6_NUM_DESTINATIONS; i++) {
     const d = dc(i);

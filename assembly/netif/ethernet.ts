@@ -18,7 +18,7 @@ import { etharp_input } from "./etharp";
 import { ip4_input } from "../ipv4/ip4";
 import { ip6_input } from "../ipv6/ip6";
 import { mld6_mac_filter } from "../ipv6/mld6";
-import { LWIP_IPV6 } from "../config";
+import { LWIP_IPV4, LWIP_IPV6 } from "../config";
 
 export const ETH_HWADDR_LEN: u32 = 6;
 export const SIZEOF_ETH_HDR: u32 = 14;
@@ -139,6 +139,7 @@ export function ethernet_input(p: pbuf, n: netif): err_t {
   }
   switch (type) {
     case ETHTYPE_IP: {
+      if (!LWIP_IPV4) break;
       pbuf_remove_header(p, hlen);
       return ip4_input(p, n);
     }
@@ -148,6 +149,7 @@ export function ethernet_input(p: pbuf, n: netif): err_t {
       return ip6_input(p, n);
     }
     case ETHTYPE_ARP: {
+      if (!LWIP_IPV4) break;
       pbuf_remove_header(p, hlen);
       return etharp_input(p, n);
     }

@@ -47,7 +47,7 @@ import { err_t, ERR_OK, ERR_MEM, ERR_IF, ERR_ARG } from "../core/err";
 import { ev_push, ev_push_flags, ev_addr, ev_addr_flags } from "../core/rings";
 import { tx_push } from "../core/rings";
 import { STATS_INC, Proto, Ctr } from "../core/stats";
-import { LWIP_IPV6, LWIP_IPV6_NUM_ADDRESSES } from "../config";
+import { LWIP_IPV4, LWIP_IPV6, LWIP_IPV6_NUM_ADDRESSES } from "../config";
 import {
   ip_addr, ip_addr_copy, ip_addr_eq, ip_addr_set_ip6, ip_2_ip6, ip6_addr_islinklocal, ip6_addr_ismulticast,
   IP4, IP4_ADDR_LOOPBACK, IP_ADDR_SIZE,
@@ -277,7 +277,7 @@ export function netif_add(mac: usize, mtu: u32): netif | null {
   n.hwaddr_len = 6;
   memory.copy(netif_hwaddr(n), mac, 6);
   n.input = changetype<usize>(ethernet_input);
-  n.output4 = changetype<usize>(etharp_output);
+  n.output4 = LWIP_IPV4 ? changetype<usize>(etharp_output) : changetype<usize>(netif_no_output4);
   n.output6 = LWIP_IPV6 ? changetype<usize>(nd6_output) : changetype<usize>(netif_no_output6);
   n.flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET | NETIF_FLAG_IGMP | NETIF_FLAG_MLD6;
   report(n, NetifReason.ADDED);
@@ -366,18 +366,18 @@ export function netif_set_link_down(n: netif): void {
 // One place that tells every protocol what changed (lwIP's ext callbacks).
 
 function netif_state_changed_hooks(n: netif): void {
-  etharp_netif_changed(n);
+  if (LWIP_IPV4) etharp_netif_changed(n);
   if (LWIP_IPV6) nd6_netif_changed(n);
 }
 
 function netif_addr_changed_hooks(n: netif, old: ip_addr): void {
-  etharp_netif_changed(n);
+  if (LWIP_IPV4) etharp_netif_changed(n);
   // pcbs bound to the old address follow it (ip.ts ip_netif_addr_changed).
   ip_netif_addr_changed(old, netif_ip4_addr(n));
 }
 
 function netif_remove_hooks(n: netif): void {
-  etharp_cleanup_netif(n); // static entries too: a new netif may reuse the index
+  if (LWIP_IPV4) etharp_cleanup_netif(n); // static entries too: a new netif may reuse the index
   if (LWIP_IPV6) {
     nd6_cleanup_netif(n);
     mld6_cleanup_netif(n);
@@ -451,6 +451,12 @@ function netif_ip_output6(n: netif, p: pbuf, nexthop: usize): err_t {
 }
 
 /** output6 of Ethernet in builds without IPv6. */
+/** output4 of Ethernet links in a build without IPv4 (nothing calls it: ip.ts sends no IPv4). */
+function netif_no_output4(n: netif, p: pbuf, nexthop: u32): err_t {
+  STATS_INC(Proto.IP, Ctr.RTERR);
+  return ERR_IF;
+}
+
 function netif_no_output6(n: netif, p: pbuf, nexthop: usize): err_t {
   STATS_INC(Proto.IP6, Ctr.RTERR);
   return ERR_IF;

@@ -32,7 +32,7 @@ import { ip_addr, ip_addr_isany, ip_addr_eq, ip_addr_copy, ip_addr_ismulticast, 
 import { netif } from "../netif/netif";
 import {
   ip_pcb_local, ip_pcb_remote, ip_pcb_local_match, ip_current_src_addr, ip_current_dest_addr, ip_addr_isbroadcast,
-  ip_chksum_pseudo, ip_icmp_is_refusal, ip_icmp_is_pmtu, ip_min_mtu, ip_hdr_len, IP_PROTO_TCP,
+  ip_chksum_pseudo, ip_icmp_is_refusal, ip_icmp_is_pmtu, ip_min_mtu, ip_hdr_len, IP_PROTO_TCP, ip_reachability_hint,
 } from "../ip";
 import { TCP_RCV_SCALE } from "../config";
 import { cc_init, cc_on_ack, cc_on_loss, cc_on_recovery_end } from "./tcp_cc";
@@ -778,6 +778,7 @@ function tcp_receive_ack(pcb: tcp_pcb): void {
     const freed = ack_segments(pcb, seg_ack, now, tsecr);
     delivered = true;
     pcb.snd_una = seg_ack;
+    ip_reachability_hint(ip_pcb_remote(pcb)); // RFC 4861 §7.3.1: forward progress confirms the neighbour
     if (seq_lt(pcb.snd_nxt, seg_ack)) pcb.snd_nxt = seg_ack;
     pcb.snd_buf += freed;
     if (pcb.snd_buf > <u32>65535 * 1024) pcb.snd_buf = <u32>65535 * 1024;

@@ -14,6 +14,11 @@ import {
   ND6_LIST_PREFIXES, ND6_LIST_RDNSS, EV_ND6_RDNSS,
 } from "../../assembly/ipv6/nd6";
 import { ip6_output_if_src } from "../../assembly/ipv6/ip6";
+import { udp_pcb, udp_new_ip_type, udp_remove, udp_sendto } from "../../assembly/udp";
+import { IPADDR_TYPE_V6 } from "../../assembly/ip_addr";
+import { tcp_new_ip_type, tcp_connect, tcp_abort } from "../../assembly/tcp/tcp";
+import { tcp_write, tcp_output } from "../../assembly/tcp/tcp_out";
+import { ref_sum, ref_pseudo_sum } from "./harness/checksum";
 import { netif_ip6_select_src, IP6_ORIGIN_TEMP, IP6_ORIGIN_SLAAC } from "../../assembly/netif/netif";
 import { pbuf_alloc, pbuf_free, pbuf_layer, pbuf_type } from "../../assembly/core/pbuf";
 import { stats_get, Proto, Ctr } from "../../assembly/core/stats";
@@ -244,6 +249,55 @@ describe("neighbor solicitation and advertisement", () => {
   });
 });
 
+// ---- upper-layer reachability confirmation -----------------------------------------------
+
+const tcp_data: usize = memory.data(100, 8);
+
+/** A TCP segment from PEER6 port 80 to our `dport` (no options, window 65535), checksum filled. */
+function tcp6_in(dport: u16, seq: u32, ack: u32, flags: u8): void {
+  body_reset();
+  b16(80); b16(dport); b32(seq); b32(ack); b8(5 << 4); b8(flags); b16(65535); b16(0); b16(0);
+  const s = <u16>~ref_sum(body(), blen, ref_pseudo_sum(T(PEER6, 2), T(OURS, 3), 6, blen));
+  store<u16>(body() + 16, bswap<u16>(s));
+  netif_input(frame6(PEER6, OURS, 6, 64, body(), blen), n);
+}
+
+describe("upper-layer reachability confirmation (RFC 4861 §7.3.1)", () => {
+  test("ACKs of new data keep a TCP peer's neighbour entry REACHABLE: no DELAY, PROBE or NS over 100 s", () => {
+    setup();
+    make_reachable();
+    const pcb = tcp_new_ip_type(IPADDR_TYPE_V6)!;
+    expect(tcp_connect(pcb, T(PEER6), 80, null)).toBe(0);
+    const syn = upper(tx6(0));
+    const lport = bswap<u16>(load<u16>(syn));
+    let snd = bswap<u32>(load<u32>(syn + 4)) + 1;
+    tx_clear();
+    tcp6_in(lport, 1000, snd, 0x12); // SYN-ACK
+    tx_clear();
+    let not_reachable = 0;
+    let solicitations: u32 = 0;
+    for (let s = 0; s < 100; s++) {
+      expect(tcp_write(pcb, tcp_data, 100, 1)).toBe(0);
+      tcp_output(pcb);
+      snd += 100;
+      tcp6_in(lport, 1001, snd, 0x10);
+      solicitations += count_icmp6(135);
+      tx_clear();
+      advance_ms(1000);
+      solicitations += count_icmp6(135);
+      tx_clear();
+      if (nd6_neighbor_state(n, PEER6) != ND6_REACHABLE) not_reachable++;
+    }
+    expect(not_reachable).toBe(0, "seconds the entry was not REACHABLE");
+    expect(solicitations).toBe(0, "neighbour solicitations");
+    // Without progress the entry ages as before (§7.3.3).
+    advance_ms(46000);
+    expect(nd6_neighbor_state(n, PEER6)).toBe(ND6_STALE);
+    tcp_abort(pcb);
+    teardown();
+  });
+});
+
 // ---- DAD ----------------------------------------------------------------------------------
 
 const DAD_ADDR = addr6(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x77);
@@ -373,6 +427,18 @@ function slaac_slot(): i32 {
   return -1;
 }
 
+/** Sends 4 bytes from `pcb` to PEER6 and returns the hop limit of the one frame that went out. */
+function hop_limit_sent(pcb: udp_pcb): u8 {
+  const p = pbuf_alloc(pbuf_layer.PBUF_TRANSPORT, 4, pbuf_type.PBUF_RAM)!;
+  memory.fill(p.payload, 0x61, 4);
+  expect(udp_sendto(pcb, p, T(PEER6), 7)).toBe(0);
+  pbuf_free(p);
+  expect(tx_count()).toBe(1);
+  const h = tx6(0);
+  tx_clear();
+  return load<u8>(h + 7);
+}
+
 describe("router advertisements (RFC 4861 §6.3.4, RFC 4862 §5.5.3)", () => {
   test("an RA adds the router, an on-link prefix (L), the MTU, an RDNSS server (event), and a SLAAC address (A) that passes DAD", () => {
     setup();
@@ -427,6 +493,36 @@ describe("router advertisements (RFC 4861 §6.3.4, RFC 4862 §5.5.3)", () => {
     expect(nd6_list_info(ND6_LIST_ROUTERS, 0, list_rec)).toBe(<i32>n.num);
     advance_ms(4000);
     expect(nd6_list_info(ND6_LIST_ROUTERS, 0, list_rec)).toBe(0, "expired");
+    teardown();
+  });
+
+  test("an RA's Cur Hop Limit is the hop limit of pcbs left at the default; a hop limit set on the pcb wins (§6.3.4)", () => {
+    setup();
+    make_reachable();
+    ra_body(1800, 0x80, 3600, 3600, 0, 0);
+    store<u8>(body() + 4, 200); // Cur Hop Limit
+    send_icmp6(n, PEER_LL, ALLNODES, 255, OUR_MAC);
+    tx_clear();
+    const pcb = udp_new_ip_type(IPADDR_TYPE_V6)!;
+    expect(hop_limit_sent(pcb)).toBe(200, "the RA's");
+    pcb.ttl = 64; // IPV6_UNICAST_HOPS 64, set explicitly
+    expect(hop_limit_sent(pcb)).toBe(64, "the pcb's");
+    pcb.ttl = 0; // back to the default (IPV6_UNICAST_HOPS -1)
+    ra_body(1800, 0x80, 3600, 3600, 0, 0);
+    store<u8>(body() + 4, 0); // 0: unspecified, the current value stays
+    send_icmp6(n, PEER_LL, ALLNODES, 255, OUR_MAC);
+    tx_clear();
+    expect(hop_limit_sent(pcb)).toBe(200, "an RA with 0 changes nothing");
+    udp_remove(pcb);
+    nd6_cleanup_netif(n);
+    make_reachable();
+    const pcb2 = udp_new_ip_type(IPADDR_TYPE_V6)!;
+    const p = pbuf_alloc(pbuf_layer.PBUF_TRANSPORT, 4, pbuf_type.PBUF_RAM)!;
+    memory.fill(p.payload, 0, 4);
+    udp_sendto(pcb2, p, T(PEER6), 7);
+    pbuf_free(p);
+    expect(load<u8>(tx6(0) + 7)).toBe(64, "forgotten with the link: 64 again");
+    udp_remove(pcb2);
     teardown();
   });
 

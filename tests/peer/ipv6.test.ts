@@ -41,9 +41,15 @@ describe("IPv6/ICMPv6/ND against the Linux kernel", { skip: skip ?? false }, () 
     const l = raw.tcp.new(6).bind("::", 7).listen();
     l.accept((pcb) => {
       const q: Uint8Array[] = [];
-      const flush = () => { while (q.length) { const n = pcb.write(q[0]!); if (n < q[0]!.length) { q[0] = q[0]!.subarray(n); return; } q.shift(); } };
+      let fin = false, closed = false;
+      // Close after the FIN only once everything received is echoed: data
+      // still queued here when the peer's FIN came would be lost.
+      const flush = () => {
+        while (q.length) { const n = pcb.write(q[0]!); if (n < q[0]!.length) { q[0] = q[0]!.subarray(n); return; } q.shift(); }
+        if (fin && !closed) { closed = true; pcb.close(); }
+      };
       pcb.sent(flush);
-      pcb.recv((d) => { if (d === null) { pcb.close(); return; } q.push(d.slice()); flush(); });
+      pcb.recv((d) => { if (d === null) fin = true; else q.push(d.slice()); flush(); });
     });
     const u = raw.udp.new({ ipType: 6 }).bind("::", 7);
     u.recv((d, addr, port) => u.sendto(d.slice(), addr, port));
