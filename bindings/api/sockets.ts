@@ -150,6 +150,7 @@ interface Sock {
   broadcast: boolean;
   keepalive: boolean;
   linger: Linger;
+  /** IP_TTL / IPV6_UNICAST_HOPS as set; -1: the default (64, or an IPv6 router's Cur Hop Limit). */
   ttl: number;
   tos: number;
   bound: boolean;
@@ -286,7 +287,7 @@ export class SocketsApi {
     const s: Sock = {
       fd, domain, v6only: false, hops: -1, type: base, protocol: base === SOCK_DGRAM ? (protocol || IPPROTO_UDP) : base === SOCK_STREAM ? IPPROTO_TCP : protocol, conn, nonblock,
       soError: 0, rcvTimeo: 0, sndTimeo: 0, rcvBuf: 212992, sndBuf: 212992, reuse: false, broadcast: false,
-      keepalive: false, linger: { onoff: 0, linger: 0 }, ttl: 64, tos: 0, bound: false, shutRd: false, shutWr: false,
+      keepalive: false, linger: { onoff: 0, linger: 0 }, ttl: -1, tos: 0, bound: false, shutRd: false, shutWr: false,
       wakers: new Set(), rxOff: 0, connecting: false, listening: false, nodelay: false, keepIdle: 7200, keepIntvl: 75, keepCnt: 9,
     };
     this.socks.set(fd, s);
@@ -841,7 +842,7 @@ export class SocketsApi {
       }
     } else if (level === IPPROTO_IP) {
       switch (name) {
-        case IP_TTL: return s.ttl;
+        case IP_TTL: return s.ttl === -1 ? 64 : s.ttl;
         case IP_TOS: return s.tos;
       }
     } else if (level === IPPROTO_IPV6) {
@@ -929,17 +930,17 @@ export class SocketsApi {
           case IP_TTL: {
             const v = int();
             if (v < -1 || v === 0 || v > 255) this.fail(errno.EINVAL, "setsockopt");
-            s.ttl = v === -1 ? 64 : v;
-            (pcb ?? s.conn.rawPcb)?.setTtlTos(s.ttl, s.tos);
-            if (tpcb && tpcb.handle !== 0) tpcb.setTtlTos(s.ttl, s.tos);
+            s.ttl = v;
+            (pcb ?? s.conn.rawPcb)?.setTtlTos(wireTtl(s), s.tos);
+            if (tpcb && tpcb.handle !== 0) tpcb.setTtlTos(wireTtl(s), s.tos);
             return 0;
           }
           case IP_TOS: {
             const v = int();
             if (v < 0 || v > 255) this.fail(errno.EINVAL, "setsockopt");
             s.tos = v;
-            (pcb ?? s.conn.rawPcb)?.setTtlTos(s.ttl, s.tos);
-            if (tpcb && tpcb.handle !== 0) tpcb.setTtlTos(s.ttl, s.tos);
+            (pcb ?? s.conn.rawPcb)?.setTtlTos(wireTtl(s), s.tos);
+            if (tpcb && tpcb.handle !== 0) tpcb.setTtlTos(wireTtl(s), s.tos);
             return 0;
           }
           case IP_HDRINCL:
@@ -960,9 +961,9 @@ export class SocketsApi {
             const v = int();
             if (v < -1 || v > 255) this.fail(errno.EINVAL, "setsockopt");
             s.hops = v;
-            s.ttl = v === -1 ? 64 : v;
-            (pcb ?? s.conn.rawPcb)?.setTtlTos(s.ttl, s.tos);
-            if (tpcb && tpcb.handle !== 0) tpcb.setTtlTos(s.ttl, s.tos);
+            s.ttl = v;
+            (pcb ?? s.conn.rawPcb)?.setTtlTos(wireTtl(s), s.tos);
+            if (tpcb && tpcb.handle !== 0) tpcb.setTtlTos(wireTtl(s), s.tos);
             return 0;
           }
           case IPV6_JOIN_GROUP:
@@ -1160,6 +1161,15 @@ export class SocketsApi {
   get open(): number[] {
     return [...this.socks.keys()];
   }
+}
+
+/**
+ * The TTL a pcb is given: 0 leaves the core's default (IP_TTL_DEFAULT: 64
+ * for IPv4, the Cur Hop Limit of an IPv6 router's advertisement, RFC 4861
+ * §6.3.4), so that a socket that never set one, or set -1, follows the RA.
+ */
+function wireTtl(s: { ttl: number }): number {
+  return s.ttl === -1 ? 0 : s.ttl;
 }
 
 function concat(iov: Uint8Array[]): Uint8Array {
