@@ -4,10 +4,10 @@
 // UDP echo; then heap and pools are back at their baselines.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { Stack, type Interface } from "../../bindings/stack.js";
 import { pair } from "../../bindings/netif/pair.js";
 import { rawApi } from "../../bindings/api/raw.js";
+import { tcpBothWays } from "../helpers/tcp-both-ways.js";
 import { IpAddress } from "../../bindings/ip-address.js";
 import { inetChecksum, pseudoHeaderSum } from "../../bindings/wire/checksum.js";
 import { VARIANTS, baseline, assertNoLeaks, until, settle } from "../helpers/stacks.js";
@@ -70,29 +70,7 @@ for (const variant of VARIANTS) {
       const size = 512 * 1024;
       const da = new Uint8Array(size).map((_, i) => (i * 7 + round) & 0xff);
       const db = new Uint8Array(size).map((_, i) => (i * 13 + 5 + round) & 0xff);
-      const digest = (x: Uint8Array | Buffer) => createHash("sha256").update(x).digest("hex");
-      const gotA: Buffer[] = [], gotB: Buffer[] = [];
-      let nA = 0, nB = 0;
-      const pump = (pcb: ReturnType<ReturnType<typeof rawApi>["tcp"]["new"]>, data: Uint8Array) => {
-        let off = 0;
-        const push = () => { while (off < data.length) { const k = pcb.write(data.subarray(off)); if (k === 0) return; off += k; } };
-        pcb.sent(push);
-        return push;
-      };
-      const l = rawApi(b).tcp.new(6).bind("::", 5001 + round).listen();
-      l.accept((pcb) => {
-        pcb.recv((d) => { if (d) { gotB.push(Buffer.from(d)); nB += d.length; } else pcb.close(); });
-        pump(pcb, db)();
-      });
-      const c = rawApi(a).tcp.new(6);
-      c.recv((d) => { if (d) { gotA.push(Buffer.from(d)); nA += d.length; } });
-      const push = pump(c, da);
-      c.connect("2001:db8::2", 5001 + round, () => push());
-      await until(() => nA >= size && nB >= size, 30000, `round ${round}`);
-      assert.equal(digest(Buffer.concat(gotB)), digest(da), "A → B intact");
-      assert.equal(digest(Buffer.concat(gotA)), digest(db), "B → A intact");
-      c.close();
-      l.close();
+      await tcpBothWays(a, b, { dst: "2001:db8::2", port: 5001 + round, da, db, what: `round ${round}` });
     }
 
     // ::1 through the loopback netif: ping and UDP inside one stack.

@@ -5,7 +5,6 @@
 // both ways, with pools back at their baselines.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -13,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { Stack } from "../../bindings/stack.js";
 import { pair } from "../../bindings/netif/pair.js";
 import { rawApi } from "../../bindings/api/raw.js";
+import { tcpBothWays } from "../helpers/tcp-both-ways.js";
 import { IpAddress } from "../../bindings/ip-address.js";
 import { inetChecksum, pseudoHeaderSum } from "../../bindings/wire/checksum.js";
 import { baseline, assertNoLeaks, until, settle } from "../helpers/stacks.js";
@@ -102,29 +102,7 @@ test("IPv6-only core (ASIP_IPV4=0): smaller, no ARP, ping6 and TCP over IPv6 bet
   const size = 512 * 1024;
   const da = new Uint8Array(size).map((_, i) => (i * 7) & 0xff);
   const db = new Uint8Array(size).map((_, i) => (i * 13 + 5) & 0xff);
-  const digest = (x: Uint8Array) => createHash("sha256").update(x).digest("hex");
-  const gotA: Buffer[] = [], gotB: Buffer[] = [];
-  let nA = 0, nB = 0;
-  const pump = (pcb: ReturnType<ReturnType<typeof rawApi>["tcp"]["new"]>, data: Uint8Array) => {
-    let off = 0;
-    const push = () => { while (off < data.length) { const k = pcb.write(data.subarray(off)); if (k === 0) return; off += k; } };
-    pcb.sent(push);
-    return push;
-  };
-  const l = rawApi(b).tcp.new(6).bind("::", 5001).listen();
-  l.accept((pcb) => {
-    pcb.recv((d) => { if (d) { gotB.push(Buffer.from(d)); nB += d.length; } else pcb.close(); });
-    pump(pcb, db)();
-  });
-  const c = rawApi(a).tcp.new(6);
-  c.recv((d) => { if (d) { gotA.push(Buffer.from(d)); nA += d.length; } });
-  const push = pump(c, da);
-  c.connect("2001:db8::2", 5001, () => push());
-  await until(() => nA >= size && nB >= size, 30000, "TCP both ways");
-  assert.equal(digest(Buffer.concat(gotB)), digest(da), "A → B intact");
-  assert.equal(digest(Buffer.concat(gotA)), digest(db), "B → A intact");
-  c.close();
-  l.close();
+  await tcpBothWays(a, b, { dst: "2001:db8::2", port: 5001, da, db });
 
   await until(() => { try { assertNoLeaks(a, baseA, "A"); assertNoLeaks(b, baseB, "B"); return true; } catch { return false; } }, 8000, "pools back").catch(() => {});
   assertNoLeaks(a, baseA, "A");

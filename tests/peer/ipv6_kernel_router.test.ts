@@ -11,10 +11,11 @@
 // stacks' pools back at their baselines.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { Stack, type Interface } from "../../bindings/stack.js";
 import { TapDevice } from "../../bindings/netif/tap.js";
 import { rawApi } from "../../bindings/api/raw.js";
+import { tcpBothWays } from "../helpers/tcp-both-ways.js";
 import { IpAddress } from "../../bindings/ip-address.js";
 import { inetChecksum, pseudoHeaderSum } from "../../bindings/wire/checksum.js";
 import { canRunPeerTests, createNetns } from "../helpers/netns.js";
@@ -105,31 +106,9 @@ test("a kernel namespace routes IPv6 between two asip stacks: ping6 both ways, T
   // TCP: 2 MiB each way at once, A connecting to B across the router.
   const size = 2 << 20;
   const da = randomBytes(size), db = randomBytes(size);
-  const digest = (x: Uint8Array) => createHash("sha256").update(x).digest("hex");
-  const gotA: Buffer[] = [], gotB: Buffer[] = [];
-  let nA = 0, nB = 0;
-  const pump = (pcb: ReturnType<ReturnType<typeof rawApi>["tcp"]["new"]>, data: Uint8Array) => {
-    let off = 0;
-    const push = () => { while (off < data.length) { const k = pcb.write(data.subarray(off)); if (k === 0) return; off += k; } };
-    pcb.sent(push);
-    return push;
-  };
-  const l = rawApi(b).tcp.new(6).bind("::", 5001).listen();
-  l.accept((pcb) => {
-    pcb.recv((d) => { if (d) { gotB.push(Buffer.from(d)); nB += d.length; } else pcb.close(); });
-    pump(pcb, db)();
-  });
-  const c = rawApi(a).tcp.new(6);
-  c.recv((d) => { if (d) { gotA.push(Buffer.from(d)); nA += d.length; } });
-  const push = pump(c, da);
   const fw1 = forwarded(ns);
-  c.connect(B, 5001, () => push());
-  await until(() => nA >= size && nB >= size, 30_000, "2 MiB each way");
-  assert.equal(digest(Buffer.concat(gotB)), digest(da), "A → B intact");
-  assert.equal(digest(Buffer.concat(gotA)), digest(db), "B → A intact");
+  await tcpBothWays(a, b, { dst: B, port: 5001, da, db, what: "2 MiB each way" });
   assert.ok(forwarded(ns) - fw1 >= (2 * size) / 1500, "the kernel forwarded the TCP flow");
-  c.close();
-  l.close();
 
   await until(() => { try { assertNoLeaks(a, baseA, "A"); assertNoLeaks(b, baseB, "B"); return true; } catch { return false; } }, 8000, "pools back").catch(() => {});
   assertNoLeaks(a, baseA, "A");
