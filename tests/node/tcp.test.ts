@@ -20,6 +20,8 @@ import { rawApi, type TcpPcb } from "../../bindings/api/raw.js";
 import type { PairOptions } from "../../bindings/netif/pair.js";
 import type { CoreVariant } from "../../bindings/core.js";
 import { VARIANTS, twoStacks, baseline, assertNoLeaks, settle, until, type Usage } from "../helpers/stacks.js";
+import { bulkBothWays, checkBulk, patternSource } from "../helpers/bulk.js";
+import { noLeaks as bothAtBaseline } from "./api_tcp_common.js";
 
 const MiB = 1 << 20;
 const LOSS5_MIB = Number(process.env.TCP_LOSS5_MIB ?? 64);
@@ -40,6 +42,7 @@ function pattern(seed: number): Uint8Array {
 }
 const PAT_A = pattern(0x1234567);
 const PAT_B = pattern(0x7654321);
+const SRC_A = patternSource(PAT_A, PERIOD), SRC_B = patternSource(PAT_B, PERIOD);
 
 /** The http service's /bytes pattern (assembly/apps/tcp_services.ts). */
 export function httpBytes(n: number): Uint8Array {
@@ -77,105 +80,7 @@ async function setup(variant: CoreVariant, pair?: PairOptions, pools?: Record<st
 /** Waits out TIME_WAIT and checks both stacks' pools. */
 async function noLeaks(a: Stack, baseA: Usage, b: Stack, baseB: Usage): Promise<void> {
   await new Promise((r) => setTimeout(r, TIME_WAIT_MS * 3));
-  await until(() => {
-    try {
-      assertNoLeaks(a, baseA, "A");
-      assertNoLeaks(b, baseB, "B");
-      return true;
-    } catch {
-      return false;
-    }
-  }, 5000, "pools back to baseline");
-  assertNoLeaks(a, baseA, "A");
-  assertNoLeaks(b, baseB, "B");
-}
-
-/**
- * One end of a bulk transfer: sends `total` bytes of `pat`, hashing what it
- * sends, and hashes what it receives; half-closes when done sending and
- * closes when the peer's FIN has arrived too.
- */
-class Bulk {
-  private sentBytes = 0;
-  recvBytes = 0;
-  readonly txHash = createHash("sha256");
-  readonly rxHash = createHash("sha256");
-  txDigest = "";
-  rxDigest = "";
-  finSent = false;
-  finRecv = false;
-  closed = false;
-  error: Error | undefined;
-
-  constructor(readonly pcb: TcpPcb, readonly pat: Uint8Array, readonly total: number) {
-    pcb.recv((d) => {
-      if (d === null) {
-        this.finRecv = true;
-        this.rxDigest = this.rxHash.digest("hex");
-        this.maybeClose();
-        return;
-      }
-      this.rxHash.update(d);
-      this.recvBytes += d.length;
-    });
-    pcb.sent(() => this.pump());
-    pcb.err((e) => (this.error = e));
-  }
-
-  pump(): void {
-    if (this.closed || this.finSent) return;
-    while (this.sentBytes < this.total) {
-      const off = this.sentBytes % PERIOD;
-      const want = Math.min(this.total - this.sentBytes, PERIOD, 256 * 1024);
-      const chunk = this.pat.subarray(off, off + want);
-      const n = this.pcb.write(chunk);
-      if (n > 0) this.txHash.update(chunk.subarray(0, n));
-      this.sentBytes += n;
-      if (n < want) return;
-    }
-    this.txDigest = this.txHash.digest("hex");
-    this.finSent = true;
-    this.pcb.shutdown(false, true);
-    this.maybeClose();
-  }
-
-  private maybeClose(): void {
-    if (this.finSent && this.finRecv && !this.closed) {
-      this.closed = true;
-      this.pcb.close();
-    }
-  }
-}
-
-/** Transfers `bytes` each way between A (client) and B (server) at once. */
-async function bulkBothWays(a: Stack, b: Stack, bytes: number, timeoutMs: number): Promise<{ client: Bulk; server: Bulk; ms: number }> {
-  const ra = rawApi(a), rb = rawApi(b);
-  const listener = rb.tcp.new().bind("0.0.0.0", 5001).listen(4);
-  let server: Bulk | undefined;
-  listener.accept((pcb) => {
-    server = new Bulk(pcb, PAT_B, bytes);
-    server.pump();
-  });
-  const t0 = performance.now();
-  const c = ra.tcp.new();
-  const client = new Bulk(c, PAT_A, bytes);
-  c.connect("192.0.2.2", 5001, (err) => {
-    assert.equal(err, null);
-    client.pump();
-  });
-  await until(() => (client.closed && !!server?.closed) || !!client.error || !!server?.error, timeoutMs, `bulk transfer of ${bytes} bytes each way`);
-  const ms = performance.now() - t0;
-  listener.close();
-  assert.equal(client.error, undefined, `client: ${client.error}`);
-  assert.equal(server!.error, undefined, `server: ${server!.error}`);
-  return { client, server: server!, ms };
-}
-
-function checkBulk(r: { client: Bulk; server: Bulk }, bytes: number): void {
-  assert.equal(r.server.recvBytes, bytes, "A → B bytes");
-  assert.equal(r.client.recvBytes, bytes, "B → A bytes");
-  assert.equal(r.server.rxDigest, r.client.txDigest, "A → B SHA-256");
-  assert.equal(r.client.rxDigest, r.server.txDigest, "B → A SHA-256");
+  await bothAtBaseline(a, baseA, b, baseB);
 }
 
 const IMPAIRMENTS: Array<[string, PairOptions, number]> = [
@@ -190,7 +95,7 @@ const IMPAIRMENTS: Array<[string, PairOptions, number]> = [
 for (const variant of VARIANTS) {
   test(`${variant}: 64 MiB each way at once on a clean cable, equal SHA-256, pools back to baseline`, { timeout: 240_000 }, async () => {
     const { a, b, baseA, baseB } = await setup(variant);
-    const r = await bulkBothWays(a, b, 64 * MiB, 200_000);
+    const r = await bulkBothWays(a, b, { bytes: 64 * MiB, sourceA: SRC_A, sourceB: SRC_B, timeoutMs: 200_000 });
     checkBulk(r, 64 * MiB);
     process.stderr.write(`# ${variant} clean: 2 × 64 MiB in ${r.ms.toFixed(0)} ms (${((2 * 64 * MiB * 8) / r.ms / 1e6).toFixed(2)} Gbit/s total)\n`);
     await noLeaks(a, baseA, b, baseB);
@@ -202,7 +107,7 @@ for (const variant of VARIANTS) {
     test(`${variant}: ${mib} MiB each way over ${name}, equal SHA-256, pools back to baseline`, { timeout: 240_000 }, async () => {
       const { a, b, ea, eb, baseA, baseB } = await setup(variant, imp);
       const bytes = mib * MiB;
-      const r = await bulkBothWays(a, b, bytes, 230_000);
+      const r = await bulkBothWays(a, b, { bytes, sourceA: SRC_A, sourceB: SRC_B, timeoutMs: 230_000 });
       checkBulk(r, bytes);
       process.stderr.write(`# ${variant} ${name}: 2 × ${mib} MiB in ${r.ms.toFixed(0)} ms; cable A→B ${JSON.stringify(ea.counters)} B→A ${JSON.stringify(eb.counters)}\n`);
       await noLeaks(a, baseA, b, baseB);
