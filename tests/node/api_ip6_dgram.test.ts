@@ -9,7 +9,7 @@ import * as nodeDgram from "node:dgram";
 import "../../bindings/api/dgram.js";
 import { tcpStacks, noLeaks, A, B } from "./api_tcp_common.js";
 import { twoWorkers, workersNoLeaks } from "../helpers/workers.js";
-import { IpAddress } from "../../bindings/ip-address.js";
+import { normAddresses } from "../helpers/norm-addresses.js";
 import type { Interface } from "../../bindings/stack.js";
 
 type DgramLike = Pick<typeof nodeDgram, "createSocket">;
@@ -18,21 +18,6 @@ interface Env { server: DgramLike; client: DgramLike; serverHost: string; server
 /** "S6" and "S" in a case's text: the server's IPv6 and IPv4 addresses. */
 const sub = (t: string, env: Env) => t.replace("S6", env.serverHost6 ?? "S6").replace("S", env.serverHost);
 
-/** IPv4 addresses → "V4", other IPv6 ones but '::' and ::ffff: → "V6", ports → "P". */
-function norm(x: unknown): unknown {
-  if (typeof x === "string") {
-    const a = IpAddress.tryParse(x);
-    if (a?.family === 6 && !a.isUnspecified() && !a.isV4Mapped()) return "V6";
-    return x.replace(/\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}/g, "V4");
-  }
-  if (Array.isArray(x)) return x.map(norm);
-  if (x && typeof x === "object") {
-    const o: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(x)) o[k] = /port$/i.test(k) && typeof v === "number" ? "P" : norm(v);
-    return o;
-  }
-  return x;
-}
 
 const bound = (s: nodeDgram.Socket, port?: number, address?: string) =>
   new Promise<unknown>((res) => {
@@ -58,7 +43,7 @@ async function scenario(env: Env, type: "udp4" | "udp6", addr: string | undefine
   log.bound = await bound(srv, 0, addr === undefined ? undefined : sub(addr, env));
   if ((log.bound as { error?: string }).error) {
     await closed(srv).catch(() => {});
-    return norm(log);
+    return normAddresses(log);
   }
   const port = (srv.address() as { port: number }).port;
   const cli = env.client.createSocket(clientType);
@@ -82,7 +67,7 @@ async function scenario(env: Env, type: "udp4" | "udp6", addr: string | undefine
   log.server = seenAtServer;
   log.serverAddress = srv.address();
   await closed(srv, cli);
-  return norm(log);
+  return normAddresses(log);
 }
 
 type Case = [string, "udp4" | "udp6", string | undefined, boolean, "udp4" | "udp6", string, boolean];

@@ -17,7 +17,8 @@ import { createHash } from "node:crypto";
 import "../../bindings/api/net.js";
 import { tcpStacks, noLeaks, A, B } from "./api_tcp_common.js";
 import { twoWorkers, workersNoLeaks } from "../helpers/workers.js";
-import { isIP as asipIsIP, IpAddress } from "../../bindings/ip-address.js";
+import { normAddresses } from "../helpers/norm-addresses.js";
+import { isIP as asipIsIP } from "../../bindings/ip-address.js";
 import type { Stack, Interface } from "../../bindings/stack.js";
 
 type NetLike = Pick<typeof nodeNet, "createServer" | "connect">;
@@ -27,21 +28,6 @@ interface Env { server: NetLike; client: NetLike; serverHost: string; clientHost
 const sub = (t: string, env: Env) =>
   t.replace("S6", env.serverHost6 ?? "S6").replace("C6", env.clientHost6 ?? "C6").replace("S", env.serverHost).replace("C", env.clientHost);
 
-/** IPv4 addresses → "V4" (mapped ones keep their ::ffff: prefix), other IPv6 ones but '::' → "V6", ports → "P". */
-function norm(x: unknown): unknown {
-  if (typeof x === "string") {
-    const a = IpAddress.tryParse(x);
-    if (a?.family === 6 && !a.isUnspecified() && !a.isV4Mapped()) return "V6";
-    return x.replace(/\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}/g, "V4");
-  }
-  if (Array.isArray(x)) return x.map(norm);
-  if (x && typeof x === "object") {
-    const o: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(x)) o[k] = /port$/i.test(k) && typeof v === "number" ? "P" : norm(v);
-    return o;
-  }
-  return x;
-}
 
 const ends = (s: nodeNet.Socket) => ({
   localAddress: s.localAddress, localFamily: (s as { localFamily?: string }).localFamily, localPort: s.localPort,
@@ -88,7 +74,7 @@ async function scenario(env: Env, listen: nodeNet.ListenOptions, connect: { host
   } finally {
     await new Promise<void>((res) => srv.close(() => res()));
   }
-  return norm({ client: log, server: serverLog });
+  return normAddresses({ client: log, server: serverLog });
 }
 
 const SCENARIOS: [string, nodeNet.ListenOptions, { host: string; localAddress?: string }][] = [
